@@ -1,0 +1,49 @@
+//! Command-line interface: one module per subcommand, each with `Args` and `run`.
+
+use clap::{Parser, Subcommand};
+
+pub mod analysis;
+pub mod bench;
+pub mod data;
+pub mod front;
+pub mod train;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "archc",
+    version,
+    about = "Compile and train networks written in the C×P×F notation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the shape and parameter table of every model in a spec.
+    Summary(front::SummaryArgs),
+    /// Validate a spec; exit status 0 when it is valid.
+    Check(front::CheckArgs),
+    /// Train every model of a spec.
+    Train(train::TrainArgs),
+    /// Measure training and inference throughput on random data.
+    Bench(bench::BenchArgs),
+    /// Dataset information and sample images.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Analysis of datasets, codes and trained networks.
+    #[command(flatten)]
+    Analysis(analysis::AnalysisCommand),
+}
+
+pub fn run(cli: Cli) -> miette::Result<()> {
+    match cli.command {
+        Command::Summary(a) => front::summary(a),
+        Command::Check(a) => front::check(a),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Data(c) => data::run(c),
+        Command::Analysis(c) => analysis::run(c),
+    }
+}

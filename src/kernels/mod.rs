@@ -1,0 +1,107 @@
+//! CPU kernels for the ops luminal 0.2.0 lacks or runs slowly. Pure functions on
+//! contiguous row-major `f32` slices; the luminal `Operator`s in `lower` call them.
+//! Layout: images are NCHW; conv weights `[C_out, C_in, KH, KW]`.
+//!
+//! Every kernel has a naive reference in `reference` that tests compare against.
+
+pub mod reference;
+
+/// Geometry of one batched 2-D convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConvGeom {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl ConvGeom {
+    pub fn out_h(&self) -> usize {
+        (self.in_h + 2 * self.padding[0] - self.kernel[0]) / self.stride[0] + 1
+    }
+    pub fn out_w(&self) -> usize {
+        (self.in_w + 2 * self.padding[1] - self.kernel[1]) / self.stride[1] + 1
+    }
+}
+
+/// Geometry of one batched pooling window sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolGeom {
+    pub batch: usize,
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub size: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl PoolGeom {
+    pub fn out_h(&self) -> usize {
+        (self.in_h + 2 * self.padding[0] - self.size[0]) / self.stride[0] + 1
+    }
+    pub fn out_w(&self) -> usize {
+        (self.in_w + 2 * self.padding[1] - self.size[1]) / self.stride[1] + 1
+    }
+}
+
+/// C[m×n] = op(A)·op(B) (+ C if `accumulate`), row-major; op transposes when asked.
+/// `a` is stored `[m, k]` (or `[k, m]` if `a_t`), `b` is `[k, n]` (or `[n, k]` if `b_t`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    reference::matmul(m, k, n, a, a_t, b, b_t, c, accumulate)
+}
+
+/// y[N, C_out, OH, OW] = conv(x[N, C_in, H, W], w) + bias.
+pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    reference::conv2d_forward(g, x, w, bias, y)
+}
+
+/// dx = ∂L/∂x given dy (overwrites dx).
+pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    reference::conv2d_backward_input(g, dy, w, dx)
+}
+
+/// dw, dbias = ∂L/∂w, ∂L/∂bias summed over the batch (overwrites both).
+pub fn conv2d_backward_weights(
+    g: &ConvGeom,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    dbias: &mut [f32],
+) {
+    reference::conv2d_backward_weights(g, x, dy, dw, dbias)
+}
+
+/// Max pooling; padded cells never win.
+pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
+    reference::max_pool_forward(g, x, y)
+}
+
+/// Routes dy to the first maximal input of each window (recomputed from x; overwrites dx).
+pub fn max_pool_backward(g: &PoolGeom, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    reference::max_pool_backward(g, x, dy, dx)
+}
+
+/// Average pooling; the divisor counts only in-bounds cells.
+pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
+    reference::avg_pool_forward(g, x, y)
+}
+
+pub fn avg_pool_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
+    reference::avg_pool_backward(g, dy, dx)
+}
