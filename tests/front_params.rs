@@ -241,3 +241,18 @@ fn json_has_the_agreed_shape() {
         assert_eq!(sum, m["total_params"].as_u64().expect("total"));
     }
 }
+
+#[test]
+fn same_padding_rule() {
+    use archc::ir::shape::same_padding;
+    // Keras total = max((ceil(in/s) - 1)·s + k - in, 0), split evenly when it is even.
+    assert_eq!(same_padding(32, 3, 1), Some(1)); // total 2
+    assert_eq!(same_padding(32, 5, 1), Some(2)); // total 4
+    assert_eq!(same_padding(32, 2, 2), Some(0)); // total 0: pooling-like
+    assert_eq!(same_padding(32, 4, 2), Some(1)); // total 2
+                                                 // total 1 (odd) with an odd kernel: (k-1)/2 still gives ceil(in/s) outputs.
+    assert_eq!(same_padding(32, 3, 2), Some(1));
+    // total odd with an even kernel: no symmetric padding exists.
+    assert_eq!(same_padding(32, 4, 1), None); // total 3
+    assert_eq!(same_padding(31, 2, 2), None); // total 1
+}

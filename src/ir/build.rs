@@ -290,6 +290,8 @@ struct Opts {
     momentum: Option<f32>,
     eps: Option<f32>,
     rate: Option<f32>,
+    /// Filters (C) or units (F) given as `filters=`/`units=`, e.g. in `defaults`.
+    size: Option<usize>,
 }
 
 fn activation(s: &str) -> Option<Activation> {
@@ -327,7 +329,9 @@ fn accepted(letter: char) -> (&'static [&'static str], &'static [&'static str]) 
     const ACTS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax"];
     match letter {
         'C' => (
-            &["kernel", "stride", "pad", "act", "init", "wd", "dropout"],
+            &[
+                "filters", "kernel", "stride", "pad", "act", "init", "wd", "dropout",
+            ],
             &[
                 "same",
                 "valid",
@@ -342,7 +346,7 @@ fn accepted(letter: char) -> (&'static [&'static str], &'static [&'static str]) 
             ],
         ),
         'F' => (
-            &["act", "init", "wd", "dropout"],
+            &["units", "act", "init", "wd", "dropout"],
             &[
                 "linear",
                 "relu",
@@ -613,6 +617,7 @@ impl<'a> Cx<'a, '_> {
                                 .help(suggest(&w, &["glorot_uniform", "he_normal", "he_uniform"]))
                             })?)
                         }
+                        "filters" | "units" => o.size = Some(self.count(v, key)?),
                         "wd" => o.wd = Some(self.nonneg(v, "weight decay")?),
                         "dropout" => o.dropout = Some(self.fraction(v, "dropout rate", false)?),
                         "rate" => o.rate = Some(self.fraction(v, "dropout rate", false)?),
@@ -744,7 +749,7 @@ impl<'a> Cx<'a, '_> {
                 format!("{letter} needs {what}"),
                 "incomplete layer",
             )
-            .help(format!("write e.g. `{example}`"))
+            .help(format!("write e.g. {example}"))
         };
         let no_main = || -> R<()> {
             match &l.main {
@@ -780,11 +785,12 @@ impl<'a> Cx<'a, '_> {
         let (kind, notation) = match letter {
             'C' => {
                 let filters = main_count("filter count")?
-                    .ok_or_else(|| missing("a filter count", "C64@3x3"))?;
+                    .or(o.size)
+                    .ok_or_else(|| missing("a filter count", "`C64@3x3`"))?;
                 let kernel = o.kernel.ok_or_else(|| {
                     missing(
                         "a kernel size",
-                        &format!("C{filters}@3x3 or C{filters}[3x3]"),
+                        &format!("`C{filters}@3x3` or `C{filters}[3x3]`, or `defaults C[3x3]`"),
                     )
                 })?;
                 let stride = o.stride.unwrap_or([1, 1]);
@@ -843,7 +849,8 @@ impl<'a> Cx<'a, '_> {
             }
             'F' => {
                 let units = main_count("unit count")?
-                    .ok_or_else(|| missing("a unit count", "F512[relu]"))?;
+                    .or(o.size)
+                    .ok_or_else(|| missing("a unit count", "`F512[relu]`"))?;
                 (
                     LayerKind::Dense {
                         units,
@@ -867,7 +874,7 @@ impl<'a> Cx<'a, '_> {
             'D' => {
                 let rate = match &l.main {
                     Some(v) => self.fraction(v, "dropout rate", false)?,
-                    None => o.rate.ok_or_else(|| missing("a rate", "D0.25"))?,
+                    None => o.rate.ok_or_else(|| missing("a rate", "`D0.25`"))?,
                 };
                 (LayerKind::Dropout { rate }, format!("D{rate}"))
             }
@@ -880,27 +887,27 @@ impl<'a> Cx<'a, '_> {
             }
             'A' => {
                 no_main()?;
-                let a = o.act.ok_or_else(|| missing("an activation", "A[relu]"))?;
+                let a = o.act.ok_or_else(|| missing("an activation", "`A[relu]`"))?;
                 (LayerKind::Activation(a), format!("A {}", act_name(a)))
             }
             'N' => {
                 no_main()?;
                 let noise = match o.noise.as_deref() {
                     Some("mask") => Noise::Mask {
-                        keep: o
-                            .keep
-                            .ok_or_else(|| missing("the keep probability", "N[mask keep=0.75]"))?,
+                        keep: o.keep.ok_or_else(|| {
+                            missing("the keep probability", "`N[mask keep=0.75]`")
+                        })?,
                     },
                     Some(_) => Noise::Gaussian {
                         sigma: o
                             .sigma
-                            .ok_or_else(|| missing("sigma", "N[gaussian sigma=0.3]"))?,
+                            .ok_or_else(|| missing("sigma", "`N[gaussian sigma=0.3]`"))?,
                         clip: o.clip,
                     },
                     None => {
                         return Err(missing(
                             "a noise kind",
-                            "N[mask keep=0.75] or N[gaussian sigma=0.3]",
+                            "`N[mask keep=0.75]` or `N[gaussian sigma=0.3]`",
                         ))
                     }
                 };

@@ -38,9 +38,9 @@ fn problem(code: &'static str, message: String, help: String) -> ShapeProblem {
 pub fn same_padding(input: usize, kernel: usize, stride: usize) -> Option<usize> {
     let out = input.div_ceil(stride);
     let total = ((out - 1) * stride + kernel).saturating_sub(input);
-    if total % 2 == 0 {
+    if total.is_multiple_of(2) {
         Some(total / 2)
-    } else if kernel % 2 == 1 {
+    } else if !kernel.is_multiple_of(2) {
         Some((kernel - 1) / 2)
     } else {
         None

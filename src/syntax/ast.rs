@@ -49,7 +49,7 @@ pub struct LayerAst {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TermKind {
-    Layer(LayerAst),
+    Layer(Box<LayerAst>),
     Group(Chain),
     /// A sweep parameter bound to a chain fragment (`sweep L in {2: F1000, …}`).
     Param(String),

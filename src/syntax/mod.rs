@@ -257,7 +257,7 @@ fn term(p: Pair<Rule>) -> Term {
             Rule::prefix | Rule::power => {
                 repeat = Some(value(q.into_inner().next().expect("count")));
             }
-            Rule::layer => kind = Some(TermKind::Layer(layer(q))),
+            Rule::layer => kind = Some(TermKind::Layer(Box::new(layer(q)))),
             Rule::group => {
                 kind = Some(TermKind::Group(chain(
                     q.into_inner().next().expect("group has a chain"),
