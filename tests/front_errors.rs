@@ -66,6 +66,8 @@ fn cases() -> Vec<(&'static str, &'static str, String)> {
         ("bad_input", "bad_input", "input 28x28\nnet = F10[softmax]\ntrain {\n  dataset mnist\n}\n".into()),
         ("expected_number", "expected_number", cifar("sweep a in {relu}\nnet = C$a@3x3 × F10[softmax]")),
         ("expected_name", "expected_name", "net = F10[softmax]\ntrain {\n  dataset 10\n}\n".into()),
+        ("too_large", "too_large", cifar("net = C1000000000@3x3 × C1000000000@3x3 × F10[softmax]")),
+        ("bad_seed", "out_of_range", "net = F10[softmax]\ntrain {\n  dataset cifar10\n  seed -1\n}\n".into()),
         ("too_many", "too_many", cifar("net = (D0.1)^5000 × F10[softmax]")),
     ]
 }

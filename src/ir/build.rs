@@ -1,7 +1,7 @@
 //! Syntax tree → IR: expands sweeps, repetitions and mirrored decoders, interprets
 //! annotations (with defaults), infers shapes and validates the result.
 
-use super::shape::{infer, same_padding};
+use super::shape::{elements, infer, same_padding};
 use super::*;
 use crate::syntax::ast::*;
 use crate::syntax::diag::{suggest, Problem};
@@ -1033,7 +1033,7 @@ impl<'a> Cx<'a, '_> {
             )
             .help("write `encoder = F…` with at least one F layer"));
         }
-        let d_in: usize = input.iter().product();
+        let d_in = elements(input).unwrap_or(usize::MAX);
         let mut plan: Vec<(usize, Activation, Init, f32)> = Vec::new();
         for i in (0..dense.len() - 1).rev() {
             plan.push(dense[i]);
@@ -1144,7 +1144,7 @@ impl<'a> Cx<'a, '_> {
             | LayerKind::Activation(activation) => Some(activation),
             _ => None,
         });
-        let out_elems: usize = last.output_shape.iter().product();
+        let out_elems = elements(&last.output_shape);
         match target {
             Target::Labels => {
                 let classes = 10;
@@ -1154,7 +1154,7 @@ impl<'a> Cx<'a, '_> {
                 }
             }
             Target::Input => {
-                let in_elems: usize = input_shape.iter().product();
+                let in_elems = elements(&input_shape);
                 if out_elems != in_elems {
                     return Err(bad(
                         "output_size",
@@ -1167,7 +1167,8 @@ impl<'a> Cx<'a, '_> {
                         "last layer",
                     )
                     .help(format!(
-                        "end the decoder with `F{in_elems}[sigmoid]`, or use `decoder = mirror`"
+                        "end the decoder with `F{}[sigmoid]`, or use `decoder = mirror`",
+                        in_elems.unwrap_or(0)
                     )));
                 }
             }
@@ -1559,8 +1560,18 @@ impl<'a> Cx<'a, '_> {
                 "epochs" => t.epochs = self.count(head(e)?.0, "epochs")?,
                 "batch" => t.batch = self.count(head(e)?.0, "batch size")?,
                 "seed" => {
-                    let x = self.num(head(e)?.0, "seed")?;
-                    t.seed = x.max(0.0) as u64;
+                    let v = head(e)?.0;
+                    let x = self.num(v, "seed")?;
+                    if !(x >= 0.0 && x.fract() == 0.0 && x < 9e15) {
+                        return Err(bad(
+                            "out_of_range",
+                            v.span,
+                            format!("seed must be a whole number ≥ 0, got {x}"),
+                            "bad seed",
+                        )
+                        .help("e.g. `seed 1`"));
+                    }
+                    t.seed = x as u64;
                 }
                 "augment" => {
                     let o = self.options(

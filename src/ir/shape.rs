@@ -37,7 +37,10 @@ fn problem(code: &'static str, message: String, help: String) -> ShapeProblem {
 /// by half a pixel). `None` for an even kernel with odd `total`: no symmetric padding fits.
 pub fn same_padding(input: usize, kernel: usize, stride: usize) -> Option<usize> {
     let out = input.div_ceil(stride);
-    let total = ((out - 1) * stride + kernel).saturating_sub(input);
+    let total = (out - 1)
+        .checked_mul(stride)?
+        .checked_add(kernel)?
+        .saturating_sub(input);
     if total.is_multiple_of(2) {
         Some(total / 2)
     } else if !kernel.is_multiple_of(2) {
@@ -49,8 +52,26 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> Option<usize>
 
 /// Output length of a sliding window: `floor((in + 2p - k) / s) + 1`, `None` if the window does not fit.
 fn window(input: usize, kernel: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = input + 2 * pad;
+    let padded = pad.checked_mul(2)?.checked_add(input)?;
     (padded >= kernel && stride > 0).then(|| (padded - kernel) / stride + 1)
+}
+
+/// Number of elements of a shape, `None` on overflow.
+pub fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b))
+}
+
+/// Product that reports overflow instead of wrapping (absurd sizes are a user error).
+fn prod(xs: &[usize]) -> Result<usize, ShapeProblem> {
+    xs.iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or_else(|| {
+            problem(
+                "too_large",
+                "this layer's sizes overflow 64-bit counts".into(),
+                "use realistic filter, unit and input sizes".into(),
+            )
+        })
 }
 
 fn fmt_shape(s: &[usize]) -> String {
@@ -94,7 +115,7 @@ fn slide(
 
 /// The shape rule, trainable parameters and forward multiply-adds of `kind` on `input`.
 pub fn infer(kind: &LayerKind, input: &[usize]) -> Result<Counts, ShapeProblem> {
-    let elements: usize = input.iter().product();
+    let elements = prod(input)?;
     let same = |params: usize, mult_adds: u64| Counts {
         output: input.to_vec(),
         params,
@@ -110,11 +131,11 @@ pub fn infer(kind: &LayerKind, input: &[usize]) -> Result<Counts, ShapeProblem> 
         } => {
             let img = image(input, "convolution")?;
             let [oh, ow] = slide("convolution", img, kernel, stride, padding)?;
-            let per_output = (kernel[0] * kernel[1] * img[0]) as u64;
+            let fan_in = prod(&[kernel[0], kernel[1], img[0]])?;
             Counts {
                 output: vec![filters, oh, ow],
-                params: (kernel[0] * kernel[1] * img[0] + 1) * filters,
-                mult_adds: per_output * (filters * oh * ow) as u64,
+                params: prod(&[fan_in + 1, filters])?,
+                mult_adds: prod(&[fan_in, filters, oh, ow])? as u64,
             }
         }
         LayerKind::Pool {
@@ -127,13 +148,13 @@ pub fn infer(kind: &LayerKind, input: &[usize]) -> Result<Counts, ShapeProblem> 
             let [oh, ow] = slide("pooling", img, size, stride, padding)?;
             // Average pooling adds every window element; max pooling only compares.
             let per_output = match kind {
-                PoolKind::Avg => (size[0] * size[1]) as u64,
+                PoolKind::Avg => prod(&size)?,
                 PoolKind::Max => 0,
             };
             Counts {
                 output: vec![img[0], oh, ow],
                 params: 0,
-                mult_adds: per_output * (img[0] * oh * ow) as u64,
+                mult_adds: prod(&[per_output, img[0], oh, ow])? as u64,
             }
         }
         LayerKind::Dense { units, .. } => {
@@ -146,14 +167,14 @@ pub fn infer(kind: &LayerKind, input: &[usize]) -> Result<Counts, ShapeProblem> 
             }
             Counts {
                 output: vec![units],
-                params: (elements + 1) * units,
-                mult_adds: (elements * units) as u64,
+                params: prod(&[elements + 1, units])?,
+                mult_adds: prod(&[elements, units])? as u64,
             }
         }
         LayerKind::Upsample { factor } => {
             let [c, h, w] = image(input, "upsampling")?;
             Counts {
-                output: vec![c, h * factor[0], w * factor[1]],
+                output: vec![c, prod(&[h, factor[0]])?, prod(&[w, factor[1]])?],
                 params: 0,
                 mult_adds: 0,
             }
@@ -161,7 +182,7 @@ pub fn infer(kind: &LayerKind, input: &[usize]) -> Result<Counts, ShapeProblem> 
         LayerKind::BatchNorm { .. } => {
             // Scale and shift per channel (images) or per feature (flat); at inference
             // one multiply-add per element.
-            same(2 * input[0], elements as u64)
+            same(prod(&[2, input[0]])?, elements as u64)
         }
         LayerKind::Dropout { .. } | LayerKind::Activation(_) | LayerKind::Noise(_) => same(0, 0),
     })
