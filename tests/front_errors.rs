@@ -28,6 +28,9 @@ fn mnist(net: &str) -> String {
 fn cases() -> Vec<(&'static str, &'static str, String)> {
     vec![
         ("syntax", "syntax", cifar("net = C64@3x3 × × F10[softmax]")),
+        ("syntax_lowercase_letter", "syntax", cifar("net = c64@3x3 × F10[softmax]")),
+        ("syntax_unclosed_block", "syntax", "net = F10[softmax]\ntrain {\n  dataset cifar10\n".into()),
+        ("syntax_sweep_without_braces", "syntax", cifar("sweep d in 2, 8\nnet = F10[softmax]")),
         ("unknown_letter", "unknown_letter", cifar("net = C64@3x3 × Q2 × F10[softmax]")),
         ("unknown_annotation", "unknown_annotation", cifar("net = C64[3x3 rleu] × F10[softmax]")),
         ("unknown_annotation_key", "unknown_annotation", cifar("net = C64[3x3 strde=2] × F10[softmax]")),

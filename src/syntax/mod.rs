@@ -21,6 +21,8 @@ fn span_of(p: &Pair<Rule>) -> SourceSpan {
 
 /// Parse a spec into its syntax tree.
 pub fn parse(source: &str) -> Result<File, Problem> {
+    // Track literal tokens too, so errors can say "expected `}`" (a global pest switch).
+    pest::set_error_detail(true);
     let mut pairs = ArchParser::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
     let file = pairs.next().expect("file rule always yields one pair");
     let mut stmts = Vec::new();
@@ -82,35 +84,79 @@ pub fn parse(source: &str) -> Result<File, Problem> {
 
 fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Problem {
     use pest::error::{ErrorVariant, InputLocation};
-    let (start, end) = match e.location {
+    let (mut start, end) = match e.location {
         InputLocation::Pos(p) => (p, p),
         InputLocation::Span((a, b)) => (a, b),
     };
+    let mut expected: Vec<String> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| rule_name(*r)).collect()
+        }
+        ErrorVariant::CustomError { message } => vec![message.clone()],
+    };
+    // The detailed attempts know the farthest position reached and the literal tokens
+    // (`{`, `]`, `=`, …) that would have continued there.
+    if let Some(att) = e.parse_attempts() {
+        if att.max_position >= start && att.max_position <= source.len() {
+            if att.max_position > start {
+                expected.clear();
+            }
+            start = att.max_position;
+            for t in att.expected_tokens() {
+                // Literal tokens only; character ranges and built-ins are covered by rule names.
+                let token = t.to_string();
+                // Comment and continuation starters are always possible: not worth listing.
+                let noise = ["#", "//", "\\", "-", "_", "$", "BUILTIN_RULE"];
+                if !token.trim().is_empty()
+                    && !token.contains("..")
+                    && !noise.contains(&token.trim())
+                {
+                    expected.push(format!("`{}`", token.trim()));
+                }
+            }
+            for cs in att.call_stacks() {
+                match cs.deepest.get_rule() {
+                    // Whole statements are named only at the start of a line (positives).
+                    Some(
+                        Rule::input_stmt
+                        | Rule::defaults_stmt
+                        | Rule::sweep_stmt
+                        | Rule::net_stmt
+                        | Rule::train_block,
+                    )
+                    | None => {}
+                    Some(r) => expected.extend(rule_name(*r)),
+                }
+            }
+        }
+    }
+    expected.sort();
+    expected.dedup();
+    let end = end.max(start);
     // Point at the offending character (or the end of the text), never at nothing.
     let len = if end > start {
         end - start
     } else {
         source[start..].chars().next().map_or(0, char::len_utf8)
     };
-    let found = source[start..]
-        .chars()
-        .next()
-        .filter(|c| !c.is_whitespace())
-        .map_or("end of line".to_string(), |c| format!("`{c}`"));
-    let expected = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<String> = positives.iter().filter_map(|r| rule_name(*r)).collect();
-            names.sort();
-            names.dedup();
-            names.join(", ")
-        }
-        ErrorVariant::CustomError { message } => message.clone(),
+    let next = source[start..].chars().next();
+    let found = match next {
+        None => "end of file".to_string(),
+        Some(c) if c == '\n' || c == '\r' => "end of line".to_string(),
+        Some(c) => format!("`{c}`"),
     };
-    let help = if expected.is_empty() {
+    let mut help = if expected.is_empty() {
         "see docs/notation.md for the notation".to_string()
     } else {
-        format!("expected {expected} here")
+        format!("expected {} here", expected.join(", "))
     };
+    if next.is_some_and(|c| c.is_ascii_lowercase()) && expected.iter().any(|x| x.contains("layer"))
+    {
+        help += "; layer letters are capitals: C, P, F, U, D, B, A, N";
+    }
+    if next.is_none() {
+        help += "; is a closing `}`, `]` or `)` missing?";
+    }
     Problem::new(
         "syntax",
         SourceSpan::new(start.into(), len),
