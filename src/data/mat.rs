@@ -1,0 +1,1 @@
+//! MATLAB v5 reader.
