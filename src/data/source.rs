@@ -315,10 +315,14 @@ pub fn save_verified(
 
 /// The error for a dataset that is neither on disk nor downloadable: it lists exactly which
 /// files to put where.
-pub fn missing(name: DatasetName, looked: &[PathBuf], download: Option<String>) -> DataError {
+pub fn missing(
+    name: DatasetName,
+    looked: &[PathBuf],
+    root: Option<&Path>,
+    download: Option<String>,
+) -> DataError {
     let m = manifest(name);
-    let target = roots(None)
-        .first()
+    let target = root
         .map(|r| r.join(&m.folder))
         .unwrap_or_else(|| PathBuf::from(&m.folder));
     let files: Vec<String> = m
@@ -361,16 +365,69 @@ pub fn missing(name: DatasetName, looked: &[PathBuf], download: Option<String>) 
     }
 }
 
-/// Downloads a missing dataset into `root/<folder>` (verified, atomic), returning the folder.
+/// Downloads a missing dataset into `root/<folder>` (each file verified against the
+/// manifest's size and md5, written atomically), returning the folder. Without network (or
+/// with `ARCHC_OFFLINE=1`) the error lists exactly which files to put where.
 pub fn download(
     name: DatasetName,
     root: Option<&PathBuf>,
     looked: &[PathBuf],
 ) -> Result<PathBuf, DataError> {
-    let _ = root;
-    Err(missing(
-        name,
-        looked,
-        Some("downloading is not built yet".into()),
-    ))
+    if std::env::var("ARCHC_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0") {
+        let why = "downloads are disabled (ARCHC_OFFLINE is set)";
+        return Err(missing(
+            name,
+            looked,
+            root.map(|r| r.as_path()),
+            Some(why.into()),
+        ));
+    }
+    let Some(root) = root else {
+        let why = "no data folder: pass --data, set ARCHC_DATA or HOME";
+        return Err(missing(name, looked, None, Some(why.into())));
+    };
+    let m = manifest(name);
+    let dir = root.join(&m.folder);
+    for f in m.files.iter().filter(|f| !f.optional) {
+        let dest = dir.join(&f.name);
+        if dest.is_file() && verify_file(&dest, f.size, &f.md5).is_ok() {
+            continue;
+        }
+        fetch(f, &dest).map_err(|e| missing(name, looked, Some(root), Some(e.to_string())))?;
+    }
+    Ok(dir)
+}
+
+/// Fetches one manifest file, trying its URLs in order, with a progress bar.
+pub fn fetch(f: &ManifestFile, dest: &Path) -> Result<(), DataError> {
+    let mut errors = Vec::new();
+    for url in &f.urls {
+        let pb = indicatif::ProgressBar::new(f.size);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        pb.set_message(f.name.clone());
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(std::time::Duration::from_secs(15))
+            .timeout_read(std::time::Duration::from_secs(60))
+            .build();
+        match agent.get(url).call() {
+            Err(e) => errors.push(e.to_string()),
+            Ok(resp) => match save_verified(resp.into_reader(), dest, f.size, &f.md5, &pb) {
+                Ok(()) => {
+                    pb.finish();
+                    return Ok(());
+                }
+                Err(e) => {
+                    pb.abandon();
+                    errors.push(format!("{url}: {e}"));
+                }
+            },
+        }
+    }
+    Err(io_err(dest, errors.join("; ")))
 }
