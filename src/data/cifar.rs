@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::source::{self, DataError};
-use super::{bytes_to_unit, Examples};
+use super::Examples;
 use crate::ir::DatasetName;
 
 pub const RECORD: usize = 1 + 3072;
@@ -75,19 +75,25 @@ pub fn check_batch(file: &Path, bytes: &[u8]) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Splits concatenated records into examples.
+/// Splits concatenated records into examples (pixels scaled to [0, 1] in one pass).
 pub fn decode(records: &[&[u8]]) -> Examples {
-    let n: usize = records.iter().map(|r| r.len() / RECORD).sum();
-    let mut labels = Vec::with_capacity(n);
-    let mut pixels = Vec::with_capacity(n * 3072);
-    for r in records {
-        for rec in r.chunks_exact(RECORD) {
-            labels.push(rec[0]);
-            pixels.extend_from_slice(&rec[1..]);
-        }
-    }
+    let recs: Vec<&[u8]> = records
+        .iter()
+        .flat_map(|r| r.chunks_exact(RECORD))
+        .collect();
+    let labels = recs.iter().map(|r| r[0]).collect();
+    let lut: [f32; 256] = std::array::from_fn(|i| i as f32 / 255.0);
+    let mut images = vec![0f32; recs.len() * 3072];
+    images
+        .par_chunks_mut(3072)
+        .zip(recs.par_iter())
+        .for_each(|(o, r)| {
+            o.iter_mut()
+                .zip(&r[1..])
+                .for_each(|(o, &b)| *o = lut[b as usize])
+        });
     Examples {
-        images: bytes_to_unit(&pixels),
+        images,
         labels,
         shape: vec![3, 32, 32],
     }

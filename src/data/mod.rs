@@ -136,8 +136,9 @@ pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> miette::Result<Path
 }
 
 /// Train = first `split.train`, validation = last `split.validation` of the training file.
+/// Takes the full set by value so the training part is not copied.
 pub fn split_train(
-    full: &Examples,
+    mut full: Examples,
     split: Split,
     what: &str,
 ) -> miette::Result<(Examples, Examples)> {
@@ -149,10 +150,12 @@ pub fn split_train(
             split.validation
         ));
     }
-    Ok((
-        full.slice(0..split.train),
-        full.slice(n - split.validation..n),
-    ))
+    let validation = full.slice(n - split.validation..n);
+    let s = full.example_size();
+    full.images.truncate(split.train * s);
+    full.images.shrink_to_fit();
+    full.labels.truncate(split.train);
+    Ok((full, validation))
 }
 
 /// Loads `name` from `data_dir` (a root holding one folder per dataset, or the dataset's
@@ -193,7 +196,7 @@ pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette:
             )
         }
     };
-    let (train, validation) = split_train(&full, split, &provenance)?;
+    let (train, validation) = split_train(full, split, &provenance)?;
     Ok(Dataset {
         name,
         classes,
