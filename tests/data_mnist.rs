@@ -102,6 +102,11 @@ fn reads_synthetic_idx_raw_and_gzip_with_split() {
             assert_eq!(v[0], ((9 * 6) * 7 % 256) as f32 / 255.0);
             assert_eq!(ds.test.images[5], (255 - 5) as f32 / 255.0);
             assert_eq!(ds.sources.len(), 4);
+            assert!(
+                ds.provenance.contains("NOT the official"),
+                "{}",
+                ds.provenance
+            );
         }
     }
 }
@@ -242,6 +247,7 @@ fn real_mnist_counts() {
     );
     assert_eq!(ds.train.shape, vec![1, 28, 28]);
     assert_eq!(ds.train.images.len(), 55000 * 784);
+    assert!(ds.provenance.contains("md5-verified"), "{}", ds.provenance);
     // Per-class counts of the whole training file, from the data README.
     let tr = ds.train.class_counts(10);
     let va = ds.validation.class_counts(10);

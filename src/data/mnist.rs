@@ -59,14 +59,16 @@ pub fn parse_idx<'a>(
     Ok((dims, &bytes[header..]))
 }
 
-/// Reads one IDX file; when its uncompressed length is the official one, its md5 must be too.
-fn read_checked(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
+/// Reads one IDX file; when its uncompressed length is the official one, its md5 must be
+/// too. Returns whether it was verified as the official file.
+fn read_checked(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>, bool), DataError> {
     let path = source::find_file(dir, name).ok_or_else(|| DataError::Io {
         file: dir.join(name),
         detail: "file not found".into(),
     })?;
     let bytes = source::read_maybe_gz(&path)?;
     let m = source::manifest(DatasetName::Mnist);
+    let mut verified = false;
     if let Some(f) = m
         .files
         .iter()
@@ -75,19 +77,20 @@ fn read_checked(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError>
         if let (Some(size), Some(md5)) = (f.uncompressed_size, &f.uncompressed_md5) {
             if bytes.len() as u64 == size {
                 source::verify_bytes(&path, &bytes, size, md5)?;
+                verified = true;
             }
         }
     }
-    Ok((path, bytes))
+    Ok((path, bytes, verified))
 }
 
 fn read_pair(
     dir: &Path,
     images: &str,
     labels: &str,
-) -> Result<(Examples, Vec<PathBuf>), DataError> {
-    let (ip, ib) = read_checked(dir, images)?;
-    let (lp, lb) = read_checked(dir, labels)?;
+) -> Result<(Examples, Vec<PathBuf>, bool), DataError> {
+    let (ip, ib, v1) = read_checked(dir, images)?;
+    let (lp, lb, v2) = read_checked(dir, labels)?;
     let (idims, pixels) = parse_idx(&ip, &ib, 3)?;
     let (ldims, labs) = parse_idx(&lp, &lb, 1)?;
     if idims[0] != ldims[0] {
@@ -114,17 +117,18 @@ fn read_pair(
         labels: labs.to_vec(),
         shape: vec![1, idims[1], idims[2]],
     };
-    Ok((ex, vec![ip, lp]))
+    Ok((ex, vec![ip, lp], v1 && v2))
 }
 
-/// Reads the full training and test files from `dir`.
-pub fn read(dir: &Path) -> Result<(Examples, Examples, Vec<PathBuf>), DataError> {
+/// Reads the full training and test files from `dir`; the flag says whether all four files
+/// matched the official checksums.
+pub fn read(dir: &Path) -> Result<(Examples, Examples, Vec<PathBuf>, bool), DataError> {
     let (train, test) = rayon::join(
         || read_pair(dir, FILES[0], FILES[1]),
         || read_pair(dir, FILES[2], FILES[3]),
     );
-    let (train, mut sources) = train?;
-    let (test, s2) = test?;
+    let (train, mut sources, v1) = train?;
+    let (test, s2, v2) = test?;
     sources.extend(s2);
-    Ok((train, test, sources))
+    Ok((train, test, sources, v1 && v2))
 }

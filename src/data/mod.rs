@@ -162,17 +162,21 @@ pub fn split_train(
 /// own folder), else `$ARCHC_DATA`, else the per-user cache; splits per `split`.
 pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette::Result<Dataset> {
     let dir = locate(name, data_dir)?;
+    let verified = |official: bool, what: &str| {
+        if official {
+            format!("{what} (md5-verified official files, {})", dir.display())
+        } else {
+            format!(
+                "{what} (NOT the official files: sizes differ, {})",
+                dir.display()
+            )
+        }
+    };
     let (full, test, classes, sources, provenance) = match name {
         DatasetName::Mnist => {
-            let (train, test, sources) = mnist::read(&dir)?;
+            let (train, test, sources, official) = mnist::read(&dir)?;
             let classes = (0..10).map(|d| d.to_string()).collect();
-            (
-                train,
-                test,
-                classes,
-                sources,
-                format!("MNIST ({})", dir.display()),
-            )
+            (train, test, classes, sources, verified(official, "MNIST"))
         }
         DatasetName::Cifar10 => {
             let (train, test, classes, sources) = cifar::read(&dir)?;
@@ -185,15 +189,9 @@ pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette:
             (train, test, classes, sources, prov)
         }
         DatasetName::Svhn => {
-            let (train, test, sources) = svhn::read(&dir)?;
+            let (train, test, sources, official) = svhn::read(&dir)?;
             let classes = (0..10).map(|d| d.to_string()).collect();
-            (
-                train,
-                test,
-                classes,
-                sources,
-                format!("SVHN ({})", dir.display()),
-            )
+            (train, test, classes, sources, verified(official, "SVHN"))
         }
     };
     let (train, validation) = split_train(full, split, &provenance)?;

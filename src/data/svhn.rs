@@ -32,6 +32,7 @@ pub struct Chunks {
     chunk: usize,
     next: usize,
     failed: bool,
+    official: bool,
 }
 
 impl Chunks {
@@ -41,6 +42,10 @@ impl Chunks {
     }
     pub fn shape(&self) -> &[usize] {
         &self.shape
+    }
+    /// Whether the file matched an official file's size and md5.
+    pub fn official(&self) -> bool {
+        self.official
     }
 }
 
@@ -103,7 +108,7 @@ pub fn stream(path: &Path, chunk: usize) -> Result<Chunks, DataError> {
         format: "SVHN .mat".into(),
         detail,
     };
-    verify_if_official(path)?;
+    let official = verify_if_official(path)?;
     let m = MatFile::open(path)?;
     let x = m.var("X").ok_or_else(|| bad("no variable 'X'".into()))?;
     let y = m.var("y").ok_or_else(|| bad("no variable 'y'".into()))?;
@@ -152,10 +157,11 @@ pub fn stream(path: &Path, chunk: usize) -> Result<Chunks, DataError> {
         chunk: chunk.max(1),
         next: 0,
         failed: false,
+        official,
     })
 }
 
-fn verify_if_official(path: &Path) -> Result<(), DataError> {
+fn verify_if_official(path: &Path) -> Result<bool, DataError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -167,14 +173,21 @@ fn verify_if_official(path: &Path) -> Result<(), DataError> {
     if let Some(f) = m.files.iter().find(|f| f.name == name) {
         if len == f.size {
             source::verify_file(path, f.size, &f.md5)?;
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Reads a whole SVHN `.mat` file into memory.
 pub fn read_file(path: &Path) -> Result<Examples, DataError> {
+    read_file_checked(path).map(|(e, _)| e)
+}
+
+/// Like [`read_file`], also saying whether the file was the md5-verified official one.
+pub fn read_file_checked(path: &Path) -> Result<(Examples, bool), DataError> {
     let chunks = stream(path, 16384)?;
+    let official = chunks.official;
     let shape = chunks.shape.clone();
     let total = chunks.total();
     let mut out = Examples {
@@ -187,14 +200,16 @@ pub fn read_file(path: &Path) -> Result<Examples, DataError> {
         out.images.extend_from_slice(&c.images);
         out.labels.extend_from_slice(&c.labels);
     }
-    Ok(out)
+    Ok((out, official))
 }
 
-/// Reads the training and test files from `dir`.
-pub fn read(dir: &Path) -> Result<(Examples, Examples, Vec<PathBuf>), DataError> {
+/// Reads the training and test files from `dir`; the flag says whether both were the
+/// md5-verified official files.
+pub fn read(dir: &Path) -> Result<(Examples, Examples, Vec<PathBuf>, bool), DataError> {
     let (tp, sp) = (dir.join(TRAIN), dir.join(TEST));
-    let (train, test) = rayon::join(|| read_file(&tp), || read_file(&sp));
-    Ok((train?, test?, vec![tp, sp]))
+    let (train, test) = rayon::join(|| read_file_checked(&tp), || read_file_checked(&sp));
+    let ((train, o1), (test, o2)) = (train?, test?);
+    Ok((train, test, vec![tp, sp], o1 && o2))
 }
 
 /// Streams `extra_32x32.mat` (item 2i) from the SVHN folder found like [`super::load`] does.
