@@ -141,29 +141,32 @@ pub fn run(cmd: DataCommand) -> miette::Result<()> {
                 .iter()
                 .map(|&i| {
                     let l = ex.labels[i] as usize;
-                    format!(
-                        "#{i}: {}",
-                        ds.classes.get(l).cloned().unwrap_or_else(|| l.to_string())
-                    )
+                    // Class only: longer captions overlap under 32-pixel images; the
+                    // indices are printed instead.
+                    ds.classes.get(l).cloned().unwrap_or_else(|| l.to_string())
                 })
                 .collect();
             let out = out.unwrap_or_else(|| {
                 PathBuf::from(format!("{}-{split_name}.png", dataset.to_lowercase()))
             });
-            let title = format!(
-                "{} — {split_name}, {} random images (seed {seed})",
-                ds.provenance,
-                idx.len()
-            );
+            let short = match ds.name {
+                crate::ir::DatasetName::Mnist => "MNIST",
+                crate::ir::DatasetName::Cifar10 if ds.provenance.contains("JPEG") => {
+                    "CIFAR-10 (JPEG-approx.)"
+                }
+                crate::ir::DatasetName::Cifar10 => "CIFAR-10",
+                crate::ir::DatasetName::Svhn => "SVHN",
+            };
+            let title = format!("{short} {split_name} (seed {seed})");
             crate::plot::image_grid(
                 &out,
                 &title,
                 &ex.shape,
                 &images,
                 &captions,
-                idx.len().min(10),
+                idx.len().min(5),
             )?;
-            println!("wrote {}", out.display());
+            println!("wrote {} ({split_name} indices {idx:?})", out.display());
             Ok(())
         }
     }
