@@ -138,10 +138,15 @@ impl<R: Read> Cursor<R> {
         }
         Ok(())
     }
-    /// The payload of a sub-element (small or padded to 8 bytes).
+    /// The payload of a sub-element (small or padded to 8 bytes). Header sub-elements are
+    /// small; a huge count means a corrupted file, not something to allocate.
     fn payload(&mut self, n: u64, inline: Option<Vec<u8>>) -> std::io::Result<Vec<u8>> {
         match inline {
             Some(d) => Ok(d),
+            None if n > 1 << 16 => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a header sub-element declares {n} bytes"),
+            )),
             None => {
                 let b = self.bytes(n as usize)?;
                 self.skip(pad8(n) - n)?;

@@ -48,7 +48,11 @@ pub fn parse_idx<'a>(
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
     let header = 4 + 4 * ndim;
-    let expected = header + dims.iter().product::<usize>();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|n| n.checked_add(header))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} are absurd")))?;
     if bytes.len() != expected {
         return Err(DataError::Size {
             file: file.to_path_buf(),
