@@ -98,7 +98,7 @@ fn svhn_like(n: usize) -> Vec<u8> {
         let mut o = t.to_le_bytes().to_vec();
         o.extend((d.len() as u32).to_le_bytes());
         o.extend(d);
-        while o.len() % 8 != 0 {
+        while !o.len().is_multiple_of(8) {
             o.push(0);
         }
         o

@@ -42,7 +42,7 @@ impl W {
             out.extend(self.u32(t));
             out.extend(self.u32(data.len() as u32));
             out.extend(data);
-            while out.len() % 8 != 0 {
+            while !out.len().is_multiple_of(8) {
                 out.push(0);
             }
         }
