@@ -177,3 +177,32 @@ fn dataset_names_parse() {
     assert_eq!(data::parse_name("mnist").unwrap(), DatasetName::Mnist);
     assert!(data::parse_name("imagenet").is_err());
 }
+
+#[test]
+fn exact_cifar_folders_are_preferred_over_the_jpeg_approximation() {
+    let tmp = tempfile::tempdir().unwrap();
+    for sub in ["cifar10-jpeg-approx", "cifar-10-batches-bin"] {
+        std::fs::create_dir(tmp.path().join(sub)).unwrap();
+        std::fs::write(tmp.path().join(sub).join("marker"), "").unwrap();
+    }
+    let has = |d: &Path| d.join("marker").is_file();
+    let roots = vec![tmp.path().to_path_buf()];
+    let found = source::find_folder(DatasetName::Cifar10, &roots, has).unwrap();
+    assert_eq!(found, tmp.path().join("cifar-10-batches-bin"));
+    // The dataset's own folder given directly is used as is.
+    let own = vec![tmp.path().join("cifar10-jpeg-approx")];
+    assert_eq!(
+        source::find_folder(DatasetName::Cifar10, &own, has).unwrap(),
+        own[0]
+    );
+    // Nothing found: every place looked at is reported.
+    let looked = source::find_folder(DatasetName::Svhn, &roots, has).unwrap_err();
+    assert_eq!(
+        looked,
+        vec![
+            tmp.path().to_path_buf(),
+            tmp.path().join("svhn"),
+            tmp.path().join("SVHN")
+        ]
+    );
+}
