@@ -4,6 +4,9 @@
 //!
 //! Every kernel has a naive reference in `reference` that tests compare against.
 
+mod conv;
+mod gemm;
+mod pool;
 pub mod reference;
 
 /// Geometry of one batched 2-D convolution.
@@ -63,17 +66,22 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    reference::matmul(m, k, n, a, a_t, b, b_t, c, accumulate)
+    assert_eq!(a.len(), m * k, "matmul: a length");
+    assert_eq!(b.len(), k * n, "matmul: b length");
+    assert_eq!(c.len(), m * n, "matmul: c length");
+    let av = gemm::View::row_major(a, if a_t { m } else { k }, a_t);
+    let bv = gemm::View::row_major(b, if b_t { k } else { n }, b_t);
+    gemm::sgemm(m, k, n, av, bv, c, n, accumulate, true)
 }
 
 /// y[N, C_out, OH, OW] = conv(x[N, C_in, H, W], w) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
-    reference::conv2d_forward(g, x, w, bias, y)
+    conv::forward(g, x, w, bias, y)
 }
 
 /// dx = ∂L/∂x given dy (overwrites dx).
 pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    reference::conv2d_backward_input(g, dy, w, dx)
+    conv::backward_input(g, dy, w, dx)
 }
 
 /// dw, dbias = ∂L/∂w, ∂L/∂bias summed over the batch (overwrites both).
@@ -84,24 +92,24 @@ pub fn conv2d_backward_weights(
     dw: &mut [f32],
     dbias: &mut [f32],
 ) {
-    reference::conv2d_backward_weights(g, x, dy, dw, dbias)
+    conv::backward_weights(g, x, dy, dw, dbias)
 }
 
 /// Max pooling; padded cells never win.
 pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
-    reference::max_pool_forward(g, x, y)
+    pool::max_forward(g, x, y)
 }
 
 /// Routes dy to the first maximal input of each window (recomputed from x; overwrites dx).
 pub fn max_pool_backward(g: &PoolGeom, x: &[f32], dy: &[f32], dx: &mut [f32]) {
-    reference::max_pool_backward(g, x, dy, dx)
+    pool::max_backward(g, x, dy, dx)
 }
 
 /// Average pooling; the divisor counts only in-bounds cells.
 pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
-    reference::avg_pool_forward(g, x, y)
+    pool::avg_forward(g, x, y)
 }
 
 pub fn avg_pool_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
-    reference::avg_pool_backward(g, dy, dx)
+    pool::avg_backward(g, dy, dx)
 }

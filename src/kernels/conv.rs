@@ -1,0 +1,281 @@
+//! Convolution as im2col + GEMM, parallel over the batch.
+//!
+//! Per sample n the column matrix `col[K, P]` (K = C_in·KH·KW rows in the weight's
+//! `[C_in, KH, KW]` order, P = OH·OW columns) turns the convolution into
+//! `Y_n[C_out, P] = W[C_out, K] · col`; backward-input is `col2im(Wᵀ · dY_n)` and
+//! backward-weights is `dW += dY_n · colᵀ`. With a large batch each rayon task owns
+//! whole samples and runs single-threaded GEMMs on cache-resident buffers; with a
+//! batch too small to feed every thread the samples run in turn and each GEMM is split.
+use super::gemm::{sgemm, View};
+use super::ConvGeom;
+use rayon::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// Per-thread column buffer, reused across calls (large fresh allocations would page-fault).
+    static COL: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
+/// The buffer is taken out of the cell while in use, so re-entry just allocates anew.
+fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = COL.with(|c| c.take());
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let r = f(&mut buf[..len]);
+    COL.with(|c| c.set(buf));
+    r
+}
+
+struct Dims {
+    k: usize,
+    p: usize,
+    in_sz: usize,
+    out_sz: usize,
+    /// 1×1 kernel, stride 1, no padding: `col` is the input itself.
+    identity: bool,
+}
+
+fn dims(g: &ConvGeom) -> Dims {
+    let k = g.in_channels * g.kernel[0] * g.kernel[1];
+    let p = g.out_h() * g.out_w();
+    Dims {
+        k,
+        p,
+        in_sz: g.in_channels * g.in_h * g.in_w,
+        out_sz: g.out_channels * p,
+        identity: g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0],
+    }
+}
+
+/// Whether to run samples on separate threads (else: one after another, GEMMs split).
+fn batch_parallel(g: &ConvGeom) -> bool {
+    let t = rayon::current_num_threads();
+    t > 1 && g.batch >= 2 * t
+}
+
+/// For output coordinate o along one axis and tap offset `kk`, the input index is
+/// `o·s + kk − pad`; returns the range of o whose input index lies in `0..len`.
+fn valid_range(out: usize, len: usize, s: usize, kk: usize, pad: usize) -> (usize, usize) {
+    // o·s + kk ≥ pad  ⇔  o ≥ ceil((pad − kk)/s)
+    let lo = if kk >= pad { 0 } else { (pad - kk).div_ceil(s) };
+    // o·s + kk − pad ≤ len − 1  ⇔  o ≤ (len − 1 + pad − kk)/s
+    let hi = if len + pad > kk {
+        ((len - 1 + pad - kk) / s + 1).min(out)
+    } else {
+        0
+    };
+    (lo.min(out), hi.max(lo.min(out)))
+}
+
+/// col[K, P] from one sample x[C_in, H, W].
+pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let (h, w) = (g.in_h, g.in_w);
+    let p = oh * ow;
+    for ci in 0..g.in_channels {
+        let plane = &x[ci * h * w..(ci + 1) * h * w];
+        for ky in 0..kh {
+            let (oy_lo, oy_hi) = valid_range(oh, h, sh, ky, ph);
+            for kx in 0..kw {
+                let (ox_lo, ox_hi) = valid_range(ow, w, sw, kx, pw);
+                let row = &mut col[((ci * kh + ky) * kw + kx) * p..][..p];
+                row[..oy_lo * ow].fill(0.0);
+                row[oy_hi * ow..].fill(0.0);
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * sh + ky - ph;
+                    let src = &plane[iy * w..(iy + 1) * w];
+                    let dst = &mut row[oy * ow..(oy + 1) * ow];
+                    dst[..ox_lo].fill(0.0);
+                    dst[ox_hi..].fill(0.0);
+                    if ox_lo < ox_hi {
+                        let ix0 = ox_lo * sw + kx - pw;
+                        if sw == 1 {
+                            dst[ox_lo..ox_hi].copy_from_slice(&src[ix0..ix0 + ox_hi - ox_lo]);
+                        } else {
+                            for (j, d) in dst[ox_lo..ox_hi].iter_mut().enumerate() {
+                                *d = src[ix0 + j * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dx[C_in, H, W] = Σ of col[K, P] scattered back to the input cells (overwrites dx).
+pub(crate) fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let (h, w) = (g.in_h, g.in_w);
+    let p = oh * ow;
+    dx.fill(0.0);
+    for ci in 0..g.in_channels {
+        let plane = &mut dx[ci * h * w..(ci + 1) * h * w];
+        for ky in 0..kh {
+            let (oy_lo, oy_hi) = valid_range(oh, h, sh, ky, ph);
+            for kx in 0..kw {
+                let (ox_lo, ox_hi) = valid_range(ow, w, sw, kx, pw);
+                if ox_lo >= ox_hi {
+                    continue;
+                }
+                let row = &col[((ci * kh + ky) * kw + kx) * p..][..p];
+                let ix0 = ox_lo * sw + kx - pw;
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * sh + ky - ph;
+                    let dst = &mut plane[iy * w..(iy + 1) * w];
+                    let src = &row[oy * ow + ox_lo..oy * ow + ox_hi];
+                    if sw == 1 {
+                        for (d, s) in dst[ix0..ix0 + src.len()].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        for (j, s) in src.iter().enumerate() {
+                            dst[ix0 + j * sw] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_lens(g: &ConvGeom, d: &Dims, x: usize, w: usize, y: usize) {
+    assert_eq!(x, g.batch * d.in_sz, "conv: input length");
+    assert_eq!(w, g.out_channels * d.k, "conv: weight length");
+    assert_eq!(y, g.batch * d.out_sz, "conv: output length");
+}
+
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let d = dims(g);
+    check_lens(g, &d, x.len(), w.len(), y.len());
+    assert_eq!(bias.len(), g.out_channels, "conv: bias length");
+    if y.is_empty() {
+        return;
+    }
+    let wv = View::row_major(w, d.k, false);
+    let one = |xn: &[f32], yn: &mut [f32], par: bool| {
+        for (row, b) in yn.chunks_exact_mut(d.p).zip(bias) {
+            row.fill(*b);
+        }
+        if d.identity {
+            sgemm(
+                g.out_channels,
+                d.k,
+                d.p,
+                wv,
+                View::row_major(xn, d.p, false),
+                yn,
+                d.p,
+                true,
+                par,
+            );
+        } else {
+            with_col(d.k * d.p, |col| {
+                im2col(g, xn, col);
+                let cv = View::row_major(col, d.p, false);
+                sgemm(g.out_channels, d.k, d.p, wv, cv, yn, d.p, true, par);
+            });
+        }
+    };
+    if batch_parallel(g) {
+        y.par_chunks_mut(d.out_sz)
+            .zip(x.par_chunks(d.in_sz))
+            .for_each(|(yn, xn)| one(xn, yn, false));
+    } else {
+        for (yn, xn) in y.chunks_mut(d.out_sz).zip(x.chunks(d.in_sz)) {
+            one(xn, yn, true);
+        }
+    }
+}
+
+pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let d = dims(g);
+    check_lens(g, &d, dx.len(), w.len(), dy.len());
+    if dx.is_empty() {
+        return;
+    }
+    // Wᵀ[K, C_out] read through strides.
+    let wt = View::row_major(w, d.k, true);
+    let one = |dyn_: &[f32], dxn: &mut [f32], par: bool| {
+        let dyv = View::row_major(dyn_, d.p, false);
+        if d.identity {
+            sgemm(d.k, g.out_channels, d.p, wt, dyv, dxn, d.p, false, par);
+        } else {
+            with_col(d.k * d.p, |col| {
+                sgemm(d.k, g.out_channels, d.p, wt, dyv, col, d.p, false, par);
+                col2im(g, col, dxn);
+            });
+        }
+    };
+    if batch_parallel(g) {
+        dx.par_chunks_mut(d.in_sz)
+            .zip(dy.par_chunks(d.out_sz))
+            .for_each(|(dxn, dyn_)| one(dyn_, dxn, false));
+    } else {
+        for (dxn, dyn_) in dx.chunks_mut(d.in_sz).zip(dy.chunks(d.out_sz)) {
+            one(dyn_, dxn, true);
+        }
+    }
+}
+
+pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: &mut [f32]) {
+    let d = dims(g);
+    check_lens(g, &d, x.len(), dw.len(), dy.len());
+    assert_eq!(dbias.len(), g.out_channels, "conv: bias gradient length");
+    dw.fill(0.0);
+    dbias.fill(0.0);
+    if g.batch == 0 || d.p == 0 {
+        return;
+    }
+    // Adds sample n's contribution to (dw, dbias).
+    let one = |n: usize, dw: &mut [f32], db: &mut [f32], par: bool| {
+        let xn = &x[n * d.in_sz..(n + 1) * d.in_sz];
+        let dyn_ = &dy[n * d.out_sz..(n + 1) * d.out_sz];
+        for (b, row) in db.iter_mut().zip(dyn_.chunks_exact(d.p)) {
+            *b += row.iter().sum::<f32>();
+        }
+        let dyv = View::row_major(dyn_, d.p, false);
+        if d.identity {
+            let xt = View::row_major(xn, d.p, true);
+            sgemm(g.out_channels, d.p, d.k, dyv, xt, dw, d.k, true, par);
+        } else {
+            with_col(d.k * d.p, |col| {
+                im2col(g, xn, col);
+                let ct = View::row_major(col, d.p, true);
+                sgemm(g.out_channels, d.p, d.k, dyv, ct, dw, d.k, true, par);
+            });
+        }
+    };
+    if batch_parallel(g) {
+        // One private accumulator per contiguous block of samples, summed at the end.
+        let blocks = rayon::current_num_threads();
+        let per = g.batch.div_ceil(blocks);
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let mut pw = vec![0.0f32; dw.len()];
+                let mut pb = vec![0.0f32; dbias.len()];
+                for n in b * per..((b + 1) * per).min(g.batch) {
+                    one(n, &mut pw, &mut pb, false);
+                }
+                (pw, pb)
+            })
+            .collect();
+        for (pw, pb) in parts {
+            dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+            dbias.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
+        }
+    } else {
+        for n in 0..g.batch {
+            one(n, dw, dbias, true);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Thin, safe wrapper over the `gemm` crate for row-major f32 matrices given by strides.
+
+/// A read-only strided matrix view: element (i, j) lives at `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// Row-major `[rows, cols]`, or its transpose when `t` (stored `[cols, rows]`).
+    pub fn row_major(data: &'a [f32], cols_stored: usize, t: bool) -> Self {
+        if t {
+            View {
+                data,
+                rs: 1,
+                cs: cols_stored,
+            }
+        } else {
+            View {
+                data,
+                rs: cols_stored,
+                cs: 1,
+            }
+        }
+    }
+
+    /// Highest index touched by a `rows × cols` view, plus one.
+    fn extent(&self, rows: usize, cols: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * self.rs + (cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// Whether a product of this size is worth splitting over rayon's threads.
+/// Below ~1 MFLOP the fork/join costs more than it saves.
+pub(crate) fn parallel_worthwhile(m: usize, k: usize, n: usize) -> bool {
+    m * k * n >= 1 << 19 && rayon::current_num_threads() > 1
+}
+
+/// dst[m×n] (row-major, row stride `dst_rs`) = lhs·rhs (+ dst if `accumulate`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: View,
+    rhs: View,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lhs.extent(m, k) <= lhs.data.len(), "gemm: lhs too short");
+    assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
+    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(dst_rs).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let par = if parallel && parallel_worthwhile(m, k, n) {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every index the strides reach inside the slices;
+    // `dst` is borrowed mutably, so it cannot alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
