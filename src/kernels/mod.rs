@@ -95,6 +95,17 @@ pub fn conv2d_backward_weights(
     conv::backward_weights(g, x, dy, dw, dbias)
 }
 
+/// col[C_in·KH·KW, OH·OW] of ONE sample x[C_in, H, W] (`g.batch` is ignored): row
+/// `(ci·KH + ky)·KW + kx` holds that tap for every output cell, zero in the padding.
+pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    conv::im2col(g, x, col)
+}
+
+/// Adjoint of `im2col`: dx[C_in, H, W] of ONE sample = scatter-add of col (overwrites dx).
+pub fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    conv::col2im(g, col, dx)
+}
+
 /// Max pooling; padded cells never win.
 pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
     pool::max_forward(g, x, y)
