@@ -17,6 +17,8 @@ fn matmul_matches_reference() {
         (0, 3, 4),
         (4, 3, 0),
         (200, 150, 130),
+        (40, 70, 1100),
+        (13, 600, 45),
     ];
     for &(m, k, n) in &shapes {
         for a_t in [false, true] {

@@ -147,6 +147,19 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     }
 }
 
+/// Sum in 16 independent lanes: a plain `iter().sum()` is one serial dependency chain.
+pub(crate) fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 fn check_lens(g: &ConvGeom, d: &Dims, x: usize, w: usize, y: usize) {
     assert_eq!(x, g.batch * d.in_sz, "conv: input length");
     assert_eq!(w, g.out_channels * d.k, "conv: weight length");
@@ -160,28 +173,29 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
     if y.is_empty() {
         return;
     }
-    let wv = View::row_major(w, d.k, false);
+    // The bias rides along as an extra column of W against a row of ones under col:
+    // Y = [W | b]·[col; 1], so the output is written once, by the GEMM.
+    let kb = d.k + 1;
+    let mut wb = vec![0.0f32; g.out_channels * kb];
+    for ((dst, src), b) in wb.chunks_exact_mut(kb).zip(w.chunks_exact(d.k)).zip(bias) {
+        dst[..d.k].copy_from_slice(src);
+        dst[d.k] = *b;
+    }
+    let wbv = View::row_major(&wb, kb, false);
     let one = |xn: &[f32], yn: &mut [f32], par: bool| {
-        for (row, b) in yn.chunks_exact_mut(d.p).zip(bias) {
-            row.fill(*b);
-        }
         if d.identity {
-            sgemm(
-                g.out_channels,
-                d.k,
-                d.p,
-                wv,
-                View::row_major(xn, d.p, false),
-                yn,
-                d.p,
-                true,
-                par,
-            );
+            for (row, b) in yn.chunks_exact_mut(d.p).zip(bias) {
+                row.fill(*b);
+            }
+            let wv = View::row_major(w, d.k, false);
+            let xv = View::row_major(xn, d.p, false);
+            sgemm(g.out_channels, d.k, d.p, wv, xv, yn, d.p, true, par);
         } else {
-            with_col(d.k * d.p, |col| {
-                im2col(g, xn, col);
+            with_col(kb * d.p, |col| {
+                im2col(g, xn, &mut col[..d.k * d.p]);
+                col[d.k * d.p..].fill(1.0);
                 let cv = View::row_major(col, d.p, false);
-                sgemm(g.out_channels, d.k, d.p, wv, cv, yn, d.p, true, par);
+                sgemm(g.out_channels, kb, d.p, wbv, cv, yn, d.p, false, par);
             });
         }
     };
@@ -230,52 +244,77 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     let d = dims(g);
     check_lens(g, &d, x.len(), dw.len(), dy.len());
     assert_eq!(dbias.len(), g.out_channels, "conv: bias gradient length");
-    dw.fill(0.0);
-    dbias.fill(0.0);
     if g.batch == 0 || d.p == 0 {
+        dw.fill(0.0);
+        dbias.fill(0.0);
         return;
     }
-    // Adds sample n's contribution to (dw, dbias).
-    let one = |n: usize, dw: &mut [f32], db: &mut [f32], par: bool| {
+    // When K is not a multiple of the GEMM's 32-column tile, dbias rides along for
+    // free as one more column of dW against a row of ones under col: the accumulator
+    // is [C_out, K + 1] and its last column is Σ dY. Otherwise dbias is summed apart.
+    let fold = !d.identity && !d.k.is_multiple_of(super::gemm::TILE_N);
+    let kx = d.k + usize::from(fold);
+    let acc_len = g.out_channels * kx + if fold { 0 } else { g.out_channels };
+    // Adds sample n's contribution to acc = [dW (| dbias) ; dbias if not folded].
+    let one = |n: usize, acc: &mut [f32], par: bool| {
         let xn = &x[n * d.in_sz..(n + 1) * d.in_sz];
         let dyn_ = &dy[n * d.out_sz..(n + 1) * d.out_sz];
-        for (b, row) in db.iter_mut().zip(dyn_.chunks_exact(d.p)) {
-            *b += row.iter().sum::<f32>();
+        let (accw, accb) = acc.split_at_mut(g.out_channels * kx);
+        if !fold {
+            for (b, row) in accb.iter_mut().zip(dyn_.chunks_exact(d.p)) {
+                *b += sum(row);
+            }
         }
         let dyv = View::row_major(dyn_, d.p, false);
         if d.identity {
             let xt = View::row_major(xn, d.p, true);
-            sgemm(g.out_channels, d.p, d.k, dyv, xt, dw, d.k, true, par);
+            sgemm(g.out_channels, d.p, d.k, dyv, xt, accw, d.k, true, par);
         } else {
-            with_col(d.k * d.p, |col| {
-                im2col(g, xn, col);
+            with_col(kx * d.p, |col| {
+                im2col(g, xn, &mut col[..d.k * d.p]);
+                col[d.k * d.p..].fill(1.0);
                 let ct = View::row_major(col, d.p, true);
-                sgemm(g.out_channels, d.p, d.k, dyv, ct, dw, d.k, true, par);
+                sgemm(g.out_channels, d.p, kx, dyv, ct, accw, kx, true, par);
             });
         }
     };
-    if batch_parallel(g) {
-        // One private accumulator per contiguous block of samples, summed at the end.
-        let blocks = rayon::current_num_threads();
-        let per = g.batch.div_ceil(blocks);
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..blocks)
+    let acc = if batch_parallel(g) {
+        // Private accumulators per rayon job (work stealing balances the shared cores),
+        // summed pairwise at the end.
+        (0..g.batch)
             .into_par_iter()
-            .map(|b| {
-                let mut pw = vec![0.0f32; dw.len()];
-                let mut pb = vec![0.0f32; dbias.len()];
-                for n in b * per..((b + 1) * per).min(g.batch) {
-                    one(n, &mut pw, &mut pb, false);
-                }
-                (pw, pb)
+            .with_min_len(4)
+            .fold(
+                || vec![0.0f32; acc_len],
+                |mut acc, n| {
+                    one(n, &mut acc, false);
+                    acc
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
             })
-            .collect();
-        for (pw, pb) in parts {
-            dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
-            dbias.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
+            .unwrap_or_else(|| vec![0.0; acc_len])
+    } else {
+        let mut acc = vec![0.0f32; acc_len];
+        for n in 0..g.batch {
+            one(n, &mut acc, true);
+        }
+        acc
+    };
+    if fold {
+        for ((w, b), row) in dw
+            .chunks_exact_mut(d.k)
+            .zip(dbias.iter_mut())
+            .zip(acc.chunks_exact(kx))
+        {
+            w.copy_from_slice(&row[..d.k]);
+            *b = row[d.k];
         }
     } else {
-        for n in 0..g.batch {
-            one(n, dw, dbias, true);
-        }
+        let (aw, ab) = acc.split_at(g.out_channels * d.k);
+        dw.copy_from_slice(aw);
+        dbias.copy_from_slice(ab);
     }
 }

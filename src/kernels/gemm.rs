@@ -36,6 +36,14 @@ impl<'a> View<'a> {
     }
 }
 
+/// Column tile of the AVX-512 kernel: padding C's width up to a multiple of it is free.
+pub(crate) const TILE_N: usize = 32;
+
+/// The destination pointer, shared by threads that write disjoint blocks.
+struct DstPtr(*mut f32);
+// SAFETY: only used for disjoint writes while the `&mut` it came from is held.
+unsafe impl Sync for DstPtr {}
+
 /// Whether a product of this size is worth splitting over rayon's threads.
 /// Below ~1 MFLOP the fork/join costs more than it saves.
 pub(crate) fn parallel_worthwhile(m: usize, k: usize, n: usize) -> bool {
@@ -68,6 +76,54 @@ pub(crate) fn sgemm(
                 row[..n].fill(0.0);
             }
         }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        use super::avx512::Mat;
+        let a = Mat {
+            ptr: lhs.data.as_ptr(),
+            rs: lhs.rs,
+            cs: lhs.cs,
+        };
+        let b = Mat {
+            ptr: rhs.data.as_ptr(),
+            rs: rhs.rs,
+            cs: rhs.cs,
+        };
+        let c = DstPtr(dst.as_mut_ptr());
+        let threads = rayon::current_num_threads();
+        if !(parallel && parallel_worthwhile(m, k, n)) {
+            // SAFETY: extents checked above; `dst` is exclusively borrowed.
+            unsafe { super::avx512::gemm(m, k, n, a, b, c.0, dst_rs, accumulate) };
+            return;
+        }
+        // Split the longer side of C into one block per thread; blocks are disjoint.
+        let split_rows = m >= n;
+        let len = if split_rows { m } else { n };
+        let step = len.div_ceil(threads).next_multiple_of(32);
+        let blocks: Vec<usize> = (0..len).step_by(step).collect();
+        use rayon::prelude::*;
+        blocks.into_par_iter().for_each(|s| {
+            let e = (s + step).min(len);
+            let c = &c;
+            // SAFETY: each block writes its own rows or columns of C, inside its extent.
+            unsafe {
+                if split_rows {
+                    let a = Mat {
+                        ptr: a.ptr.add(s * a.rs),
+                        ..a
+                    };
+                    super::avx512::gemm(e - s, k, n, a, b, c.0.add(s * dst_rs), dst_rs, accumulate)
+                } else {
+                    let b = Mat {
+                        ptr: b.ptr.add(s * b.cs),
+                        ..b
+                    };
+                    super::avx512::gemm(m, k, e - s, a, b, c.0.add(s), dst_rs, accumulate)
+                }
+            }
+        });
         return;
     }
     let par = if parallel && parallel_worthwhile(m, k, n) {

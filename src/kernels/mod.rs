@@ -4,6 +4,8 @@
 //!
 //! Every kernel has a naive reference in `reference` that tests compare against.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod conv;
 mod gemm;
 mod pool;

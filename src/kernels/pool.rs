@@ -114,22 +114,20 @@ pub fn max_backward(g: &PoolGeom, x: &[f32], dy: &[f32], dx: &mut [f32]) {
                 bottom[2 * ow..].fill(0.0);
                 let r0 = &xp[2 * oy * w..][..2 * ow];
                 let r1 = &xp[(2 * oy + 1) * w..][..2 * ow];
-                for ox in 0..ow {
-                    let c = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
-                    // First maximal cell in row-major window order, as the reference.
-                    let mut best = 0;
-                    for i in 1..4 {
-                        if c[i] > c[best] {
-                            best = i;
-                        }
-                    }
-                    let d = dyp[oy * ow + ox];
-                    let mut out = [0.0f32; 4];
-                    out[best] = d;
-                    top[2 * ox] = out[0];
-                    top[2 * ox + 1] = out[1];
-                    bottom[2 * ox] = out[2];
-                    bottom[2 * ox + 1] = out[3];
+                let (t2, b2) = (&mut top[..2 * ow], &mut bottom[..2 * ow]);
+                let windows = t2.chunks_exact_mut(2).zip(b2.chunks_exact_mut(2));
+                let inputs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+                for (((t, b), (a, c)), &d) in windows.zip(inputs).zip(&dyp[oy * ow..][..ow]) {
+                    // Branch-free "first maximal cell in row-major order", as the reference.
+                    let m = a[0].max(a[1]).max(c[0].max(c[1]));
+                    let e0 = a[0] == m;
+                    let e1 = !e0 && a[1] == m;
+                    let e2 = !(e0 || e1) && c[0] == m;
+                    let e3 = !(e0 || e1 || e2);
+                    t[0] = if e0 { d } else { 0.0 };
+                    t[1] = if e1 { d } else { 0.0 };
+                    b[0] = if e2 { d } else { 0.0 };
+                    b[1] = if e3 { d } else { 0.0 };
                 }
             }
         });

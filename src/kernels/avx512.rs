@@ -1,0 +1,201 @@
+//! A packed single-threaded f32 GEMM with an AVX-512 micro-kernel.
+//!
+//! Why our own: the `gemm` crate (0.18) enables its AVX-512 kernels only with its
+//! `nightly` feature, so on stable it runs AVX2 (8 lanes) — half of what these Xeons
+//! can do. Stable Rust has the AVX-512 intrinsics, so this is the classic BLIS loop
+//! nest (pack a KC×NC block of B and an MC×KC block of A, sweep MR×NR register tiles)
+//! with a 12×32 tile: 24 zmm accumulators, two B loads and twelve broadcasts per step.
+#![cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::cell::Cell;
+
+const MR: usize = 12;
+const NR: usize = super::gemm::TILE_N;
+/// Depth of one packed block: a 12×KC A panel plus a KC×32 B panel (≈ 44 KB) stay in L1.
+const KC: usize = 256;
+/// Rows of A packed at once (≈ 150 KB, L2-resident).
+const MC: usize = 144;
+/// Columns of B packed at once (≈ 1 MB).
+const NC: usize = 1024;
+
+thread_local! {
+    static PACK_A: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static PACK_B: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Whether to use this kernel: the CPU has AVX-512F and `ARCHC_NO_AVX512` is unset
+/// (the switch lets benchmarks compare against the `gemm` crate).
+pub(crate) fn available() -> bool {
+    static USE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USE.get_or_init(|| {
+        is_x86_feature_detected!("avx512f") && std::env::var_os("ARCHC_NO_AVX512").is_none()
+    })
+}
+
+/// A strided read-only matrix by raw pointer: element (i, j) at `ptr + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+// SAFETY: a read-only view; the owner of `gemm`'s arguments keeps the data alive.
+unsafe impl Send for Mat {}
+unsafe impl Sync for Mat {}
+
+/// C[m×n] (row stride `c_rs`, unit column stride) = A·B (+ C if `accumulate`).
+///
+/// # Safety
+/// The caller guarantees every index the strides reach is in bounds, that `c` does not
+/// alias `a` or `b`, and that AVX-512F is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let mut pa = PACK_A.with(|c| c.take());
+    let mut pb = PACK_B.with(|c| c.take());
+    pa.resize(MC.div_ceil(MR) * MR * KC, 0.0);
+    pb.resize(NC.div_ceil(NR) * NR * KC, 0.0);
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let load_c = accumulate || pc > 0;
+            pack_b(kc, nc, b, pc, jc, &mut pb);
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(mc, kc, a, ic, pc, &mut pa);
+                for jr in (0..nc).step_by(NR) {
+                    let nr = NR.min(nc - jr);
+                    let bp = pb.as_ptr().add(jr * kc);
+                    for ir in (0..mc).step_by(MR) {
+                        let mr = MR.min(mc - ir);
+                        let ap = pa.as_ptr().add(ir * kc);
+                        let cp = c.add((ic + ir) * c_rs + jc + jr);
+                        micro(kc, ap, bp, cp, c_rs, mr, nr, load_c);
+                    }
+                }
+            }
+        }
+    }
+    PACK_A.with(|c| c.set(pa));
+    PACK_B.with(|c| c.set(pb));
+}
+
+/// Packs rows ic..ic+mc, depth pc..pc+kc of A into MR-row panels `[panel][p][MR]`,
+/// zero-padding the last panel.
+unsafe fn pack_a(mc: usize, kc: usize, a: Mat, ic: usize, pc: usize, out: &mut [f32]) {
+    for (panel, ir) in (0..mc).step_by(MR).enumerate() {
+        let mr = MR.min(mc - ir);
+        let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
+        let base = a.ptr.add((ic + ir) * a.rs + pc * a.cs);
+        if a.rs == 1 {
+            // Columns of A are contiguous: copy MR at a time.
+            for p in 0..kc {
+                let src = base.add(p * a.cs);
+                let d = &mut dst[p * MR..(p + 1) * MR];
+                for (i, v) in d.iter_mut().enumerate() {
+                    *v = if i < mr { *src.add(i) } else { 0.0 };
+                }
+            }
+        } else {
+            for i in 0..MR {
+                if i < mr {
+                    let src = base.add(i * a.rs);
+                    for p in 0..kc {
+                        dst[p * MR + i] = *src.add(p * a.cs);
+                    }
+                } else {
+                    for p in 0..kc {
+                        dst[p * MR + i] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs depth pc..pc+kc, columns jc..jc+nc of B into NR-column panels `[panel][p][NR]`,
+/// zero-padding the last panel.
+unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [f32]) {
+    for (panel, jr) in (0..nc).step_by(NR).enumerate() {
+        let nr = NR.min(nc - jr);
+        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
+        let base = b.ptr.add(pc * b.rs + (jc + jr) * b.cs);
+        if b.cs == 1 {
+            for p in 0..kc {
+                let src = std::slice::from_raw_parts(base.add(p * b.rs), nr);
+                let d = &mut dst[p * NR..(p + 1) * NR];
+                d[..nr].copy_from_slice(src);
+                d[nr..].fill(0.0);
+            }
+        } else {
+            for j in 0..NR {
+                if j < nr {
+                    let src = base.add(j * b.cs);
+                    for p in 0..kc {
+                        dst[p * NR + j] = *src.add(p * b.rs);
+                    }
+                } else {
+                    for p in 0..kc {
+                        dst[p * NR + j] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// C[mr×nr] (+)= packed A panel · packed B panel over depth kc.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    c_rs: usize,
+    mr: usize,
+    nr: usize,
+    load_c: bool,
+) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        let b0 = _mm512_loadu_ps(b.add(p * NR));
+        let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+        let ap = a.add(p * MR);
+        for (i, row) in acc.iter_mut().enumerate() {
+            let ai = _mm512_set1_ps(*ap.add(i));
+            row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+        }
+    }
+    let m0: __mmask16 = if nr >= 16 { 0xffff } else { (1u16 << nr) - 1 };
+    let m1: __mmask16 = if nr >= 32 {
+        0xffff
+    } else if nr > 16 {
+        (1u16 << (nr - 16)) - 1
+    } else {
+        0
+    };
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        let p0 = c.add(i * c_rs);
+        // Masked lanes are never touched, so the address may point past the row.
+        let p1 = p0.wrapping_add(16);
+        let (mut x0, mut x1) = (row[0], row[1]);
+        if load_c {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p0));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p1));
+        }
+        _mm512_mask_storeu_ps(p0, m0, x0);
+        _mm512_mask_storeu_ps(p1, m1, x1);
+    }
+}
