@@ -5,6 +5,7 @@
 //! can do. Stable Rust has the AVX-512 intrinsics, so this is the classic BLIS loop
 //! nest (pack a KC×NC block of B and an MC×KC block of A, sweep MR×NR register tiles)
 //! with a 12×32 tile: 24 zmm accumulators, two B loads and twelve broadcasts per step.
+//! Also the 2×2 max-pool rows, which the baseline (SSE2) build cannot vectorise.
 #![cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 use std::cell::Cell;
@@ -197,5 +198,83 @@ unsafe fn micro(
         }
         _mm512_mask_storeu_ps(p0, m0, x0);
         _mm512_mask_storeu_ps(p1, m1, x1);
+    }
+}
+
+/// Mask of the first `n` (≤ 16) lanes.
+fn lanes(n: usize) -> __mmask16 {
+    if n >= 16 {
+        0xffff
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+/// Even and odd lanes of the 32 floats at `p` (only the first `n` ≤ 32 are read).
+#[target_feature(enable = "avx512f")]
+unsafe fn deinterleave(p: *const f32, n: usize) -> (__m512, __m512) {
+    let lo = _mm512_maskz_loadu_ps(lanes(n), p);
+    let hi = _mm512_maskz_loadu_ps(lanes(n.saturating_sub(16)), p.wrapping_add(16));
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    (
+        _mm512_permutex2var_ps(lo, even, hi),
+        _mm512_permutex2var_ps(lo, odd, hi),
+    )
+}
+
+/// Stores the interleaving of `even` and `odd` (first `n` ≤ 32 floats) at `p`.
+#[target_feature(enable = "avx512f")]
+unsafe fn interleave(p: *mut f32, n: usize, even: __m512, odd: __m512) {
+    let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    _mm512_mask_storeu_ps(p, lanes(n), _mm512_permutex2var_ps(even, lo, odd));
+    let q = p.wrapping_add(16);
+    _mm512_mask_storeu_ps(
+        q,
+        lanes(n.saturating_sub(16)),
+        _mm512_permutex2var_ps(even, hi, odd),
+    );
+}
+
+/// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    assert!(r0.len() >= 2 * n && r1.len() >= 2 * n);
+    for j in (0..n).step_by(16) {
+        let m = (n - j).min(16);
+        let (a0, a1) = deinterleave(r0.as_ptr().add(2 * j), 2 * m);
+        let (c0, c1) = deinterleave(r1.as_ptr().add(2 * j), 2 * m);
+        let v = _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(c0, c1));
+        _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), lanes(m), v);
+    }
+}
+
+/// Backward of `max2x2_row`: dy[j] goes to the first maximal cell of window j in the
+/// order r0[2j], r0[2j+1], r1[2j], r1[2j+1]; every other cell of t and b gets 0.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn max2x2_row_backward(
+    r0: &[f32],
+    r1: &[f32],
+    dy: &[f32],
+    t: &mut [f32],
+    b: &mut [f32],
+) {
+    let n = dy.len();
+    assert!(r0.len() >= 2 * n && r1.len() >= 2 * n && t.len() >= 2 * n && b.len() >= 2 * n);
+    for j in (0..n).step_by(16) {
+        let m = (n - j).min(16);
+        let (a0, a1) = deinterleave(r0.as_ptr().add(2 * j), 2 * m);
+        let (c0, c1) = deinterleave(r1.as_ptr().add(2 * j), 2 * m);
+        let mx = _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(c0, c1));
+        let d = _mm512_maskz_loadu_ps(lanes(m), dy.as_ptr().add(j));
+        let k0 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, mx);
+        let k1 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a1, mx) & !k0;
+        let k2 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(c0, mx) & !(k0 | k1);
+        let k3 = !(k0 | k1 | k2);
+        let z = |k| _mm512_maskz_mov_ps(k, d);
+        interleave(t.as_mut_ptr().add(2 * j), 2 * m, z(k0), z(k1));
+        interleave(b.as_mut_ptr().add(2 * j), 2 * m, z(k2), z(k3));
     }
 }

@@ -52,6 +52,45 @@ fn each_window(g: &PoolGeom, mut f: impl FnMut(usize, (usize, usize), (usize, us
     }
 }
 
+/// out[j] = max of the 2×2 window at columns 2j, 2j+1 of rows r0, r1.
+fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        // SAFETY: AVX-512F checked; the kernel asserts the slice lengths.
+        return unsafe { super::avx512::max2x2_row(r0, r1, out) };
+    }
+    for ((o, a), b) in out
+        .iter_mut()
+        .zip(r0.chunks_exact(2))
+        .zip(r1.chunks_exact(2))
+    {
+        *o = a[0].max(a[1]).max(b[0].max(b[1]));
+    }
+}
+
+/// Routes dy[j] to the first maximal cell (row-major) of window j, zeros elsewhere.
+fn max2x2_row_backward(r0: &[f32], r1: &[f32], dy: &[f32], t: &mut [f32], b: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        // SAFETY: AVX-512F checked; the kernel asserts the slice lengths.
+        return unsafe { super::avx512::max2x2_row_backward(r0, r1, dy, t, b) };
+    }
+    let windows = t.chunks_exact_mut(2).zip(b.chunks_exact_mut(2));
+    let inputs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+    for (((t, b), (a, c)), &d) in windows.zip(inputs).zip(dy) {
+        // Branch-free "first maximal cell in row-major order", as the reference.
+        let m = a[0].max(a[1]).max(c[0].max(c[1]));
+        let e0 = a[0] == m;
+        let e1 = !e0 && a[1] == m;
+        let e2 = !(e0 || e1) && c[0] == m;
+        let e3 = !(e0 || e1 || e2);
+        t[0] = if e0 { d } else { 0.0 };
+        t[1] = if e1 { d } else { 0.0 };
+        b[0] = if e2 { d } else { 0.0 };
+        b[1] = if e3 { d } else { 0.0 };
+    }
+}
+
 fn check(g: &PoolGeom, x: usize, y: usize) {
     let planes = g.batch * g.channels;
     assert_eq!(x, planes * g.in_h * g.in_w, "pool: input length");
@@ -67,13 +106,7 @@ pub fn max_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
             for (oy, yrow) in yp.chunks_exact_mut(ow).enumerate() {
                 let r0 = &xp[2 * oy * w..][..2 * ow];
                 let r1 = &xp[(2 * oy + 1) * w..][..2 * ow];
-                for ((o, a), b) in yrow
-                    .iter_mut()
-                    .zip(r0.chunks_exact(2))
-                    .zip(r1.chunks_exact(2))
-                {
-                    *o = a[0].max(a[1]).max(b[0].max(b[1]));
-                }
+                max2x2_row(r0, r1, yrow);
             }
         });
         return;
@@ -114,21 +147,8 @@ pub fn max_backward(g: &PoolGeom, x: &[f32], dy: &[f32], dx: &mut [f32]) {
                 bottom[2 * ow..].fill(0.0);
                 let r0 = &xp[2 * oy * w..][..2 * ow];
                 let r1 = &xp[(2 * oy + 1) * w..][..2 * ow];
-                let (t2, b2) = (&mut top[..2 * ow], &mut bottom[..2 * ow]);
-                let windows = t2.chunks_exact_mut(2).zip(b2.chunks_exact_mut(2));
-                let inputs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
-                for (((t, b), (a, c)), &d) in windows.zip(inputs).zip(&dyp[oy * ow..][..ow]) {
-                    // Branch-free "first maximal cell in row-major order", as the reference.
-                    let m = a[0].max(a[1]).max(c[0].max(c[1]));
-                    let e0 = a[0] == m;
-                    let e1 = !e0 && a[1] == m;
-                    let e2 = !(e0 || e1) && c[0] == m;
-                    let e3 = !(e0 || e1 || e2);
-                    t[0] = if e0 { d } else { 0.0 };
-                    t[1] = if e1 { d } else { 0.0 };
-                    b[0] = if e2 { d } else { 0.0 };
-                    b[1] = if e3 { d } else { 0.0 };
-                }
+                let dyr = &dyp[oy * ow..][..ow];
+                max2x2_row_backward(r0, r1, dyr, &mut top[..2 * ow], &mut bottom[..2 * ow]);
             }
         });
         return;
