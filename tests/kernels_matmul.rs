@@ -52,3 +52,23 @@ fn matmul_identity_is_exact() {
     matmul(m, k, k, &a, false, &eye, false, &mut c, false);
     assert_eq!(c, a);
 }
+
+#[test]
+fn matmul_transposed_b_blocks() {
+    // Sizes around the 16×16 register-transpose blocks of the packing code.
+    let mut r = rng(3);
+    for &(m, k, n) in &[
+        (5, 16, 32),
+        (7, 48, 64),
+        (3, 37, 33),
+        (20, 300, 96),
+        (2, 17, 31),
+    ] {
+        let a = random(&mut r, m * k);
+        let b = random(&mut r, k * n);
+        let (mut got, mut want) = (vec![0.0; m * n], vec![0.0; m * n]);
+        matmul(m, k, n, &a, false, &b, true, &mut got, false);
+        reference::matmul(m, k, n, &a, false, &b, true, &mut want, false);
+        assert_close(&got, &want, k, &format!("matmul b_t {m}x{k}x{n}"));
+    }
+}

@@ -61,19 +61,19 @@ pub(crate) unsafe fn gemm(
     c_rs: usize,
     accumulate: bool,
 ) {
-    let mut pa = PACK_A.with(|c| c.take());
-    let mut pb = PACK_B.with(|c| c.take());
-    pa.resize(MC.div_ceil(MR) * MR * KC, 0.0);
-    pb.resize(NC.div_ceil(NR) * NR * KC, 0.0);
+    let mut pa_buf = PACK_A.with(|c| c.take());
+    let mut pb_buf = PACK_B.with(|c| c.take());
+    let pa = aligned(&mut pa_buf, MC.div_ceil(MR) * MR * KC);
+    let pb = aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             let load_c = accumulate || pc > 0;
-            pack_b(kc, nc, b, pc, jc, &mut pb);
+            pack_b(kc, nc, b, pc, jc, pb);
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                pack_a(mc, kc, a, ic, pc, &mut pa);
+                pack_a(mc, kc, a, ic, pc, pa);
                 for jr in (0..nc).step_by(NR) {
                     let nr = NR.min(nc - jr);
                     let bp = pb.as_ptr().add(jr * kc);
@@ -87,8 +87,16 @@ pub(crate) unsafe fn gemm(
             }
         }
     }
-    PACK_A.with(|c| c.set(pa));
-    PACK_B.with(|c| c.set(pb));
+    PACK_A.with(|c| c.set(pa_buf));
+    PACK_B.with(|c| c.set(pb_buf));
+}
+
+/// A cache-line-aligned window of `len` floats inside `buf` (grown as needed), so the
+/// micro-kernel's 64-byte loads never straddle two lines.
+fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len + 16, 0.0);
+    let skip = buf.as_ptr().align_offset(64).min(16);
+    &mut buf[skip..skip + len]
 }
 
 /// Packs rows ic..ic+mc, depth pc..pc+kc of A into MR-row panels `[panel][p][MR]`,
@@ -105,6 +113,24 @@ unsafe fn pack_a(mc: usize, kc: usize, a: Mat, ic: usize, pc: usize, out: &mut [
                 let d = &mut dst[p * MR..(p + 1) * MR];
                 for (i, v) in d.iter_mut().enumerate() {
                     *v = if i < mr { *src.add(i) } else { 0.0 };
+                }
+            }
+        } else if a.cs == 1 {
+            // Rows of A are contiguous: transpose 16-deep blocks through registers.
+            let full = kc - kc % 16;
+            for p0 in (0..full).step_by(16) {
+                transpose16(
+                    base.add(p0),
+                    a.rs,
+                    mr,
+                    dst.as_mut_ptr().add(p0 * MR),
+                    MR,
+                    MR,
+                );
+            }
+            for i in 0..MR {
+                for p in full..kc {
+                    dst[p * MR + i] = if i < mr { *base.add(i * a.rs + p) } else { 0.0 };
                 }
             }
         } else {
@@ -138,6 +164,22 @@ unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [
                 d[..nr].copy_from_slice(src);
                 d[nr..].fill(0.0);
             }
+        } else if b.rs == 1 {
+            // Columns of B are contiguous (B is a transposed row-major matrix): move
+            // 16×16 blocks through registers instead of 32 scalar stores per row.
+            let full = kc - kc % 16;
+            for p0 in (0..full).step_by(16) {
+                for j0 in [0, 16] {
+                    let rows = nr.saturating_sub(j0).min(16);
+                    let d = dst.as_mut_ptr().add(p0 * NR + j0);
+                    transpose16(base.wrapping_add(j0 * b.cs + p0), b.cs, rows, d, NR, 16);
+                }
+            }
+            for j in 0..NR {
+                for p in full..kc {
+                    dst[p * NR + j] = if j < nr { *base.add(j * b.cs + p) } else { 0.0 };
+                }
+            }
         } else {
             for j in 0..NR {
                 if j < nr {
@@ -152,6 +194,54 @@ unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [
                 }
             }
         }
+    }
+}
+
+/// dst[r·dst_rs + c] = src[c·src_rs + r] for a 16×16 block (rows of src are contiguous);
+/// source rows from `rows` on are taken as zero and never read; only the first `cols`
+/// floats of each destination row are written.
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(
+    src: *const f32,
+    src_rs: usize,
+    rows: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    cols: usize,
+) {
+    let mut r: [__m512; 16] = [_mm512_setzero_ps(); 16];
+    for (i, v) in r.iter_mut().enumerate().take(rows) {
+        *v = _mm512_loadu_ps(src.add(i * src_rs));
+    }
+    // Stage 1: interleave pairs of rows at 32-bit granularity.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // Stage 2: 64-bit granularity, rows i and i+2 within each group of four.
+    for g in 0..4 {
+        let b = 4 * g;
+        r[b] = _mm512_shuffle_ps::<0x44>(t[b], t[b + 2]);
+        r[b + 1] = _mm512_shuffle_ps::<0xEE>(t[b], t[b + 2]);
+        r[b + 2] = _mm512_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+        r[b + 3] = _mm512_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+    }
+    // Stage 3 and 4: 128-bit lanes across groups.
+    for i in 0..4 {
+        t[i] = _mm512_shuffle_f32x4::<0x88>(r[i], r[i + 4]);
+        t[i + 4] = _mm512_shuffle_f32x4::<0xDD>(r[i], r[i + 4]);
+        t[i + 8] = _mm512_shuffle_f32x4::<0x88>(r[i + 8], r[i + 12]);
+        t[i + 12] = _mm512_shuffle_f32x4::<0xDD>(r[i + 8], r[i + 12]);
+    }
+    for i in 0..4 {
+        r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+        r[i + 4] = _mm512_shuffle_f32x4::<0x88>(t[i + 4], t[i + 12]);
+        r[i + 8] = _mm512_shuffle_f32x4::<0xDD>(t[i], t[i + 8]);
+        r[i + 12] = _mm512_shuffle_f32x4::<0xDD>(t[i + 4], t[i + 12]);
+    }
+    for (i, v) in r.iter().enumerate() {
+        _mm512_mask_storeu_ps(dst.add(i * dst_rs), lanes(cols), *v);
     }
 }
 
