@@ -101,6 +101,7 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 /// Packs rows ic..ic+mc, depth pc..pc+kc of A into MR-row panels `[panel][p][MR]`,
 /// zero-padding the last panel.
+#[target_feature(enable = "avx512f")]
 unsafe fn pack_a(mc: usize, kc: usize, a: Mat, ic: usize, pc: usize, out: &mut [f32]) {
     for (panel, ir) in (0..mc).step_by(MR).enumerate() {
         let mr = MR.min(mc - ir);
@@ -152,6 +153,7 @@ unsafe fn pack_a(mc: usize, kc: usize, a: Mat, ic: usize, pc: usize, out: &mut [
 
 /// Packs depth pc..pc+kc, columns jc..jc+nc of B into NR-column panels `[panel][p][NR]`,
 /// zero-padding the last panel.
+#[target_feature(enable = "avx512f")]
 unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [f32]) {
     for (panel, jr) in (0..nc).step_by(NR).enumerate() {
         let nr = NR.min(nc - jr);
@@ -197,6 +199,7 @@ unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [
     }
 }
 
+#[inline]
 /// dst[r·dst_rs + c] = src[c·src_rs + r] for a 16×16 block (rows of src are contiguous);
 /// source rows from `rows` on are taken as zero and never read; only the first `cols`
 /// floats of each destination row are written.
@@ -209,9 +212,12 @@ unsafe fn transpose16(
     dst_rs: usize,
     cols: usize,
 ) {
+    // Masked loads keep the loop branch-free, so the 16 rows stay in registers;
+    // masked-off rows are never read, whatever their address.
     let mut r: [__m512; 16] = [_mm512_setzero_ps(); 16];
-    for (i, v) in r.iter_mut().enumerate().take(rows) {
-        *v = _mm512_loadu_ps(src.add(i * src_rs));
+    for (i, v) in r.iter_mut().enumerate() {
+        let k: __mmask16 = if i < rows { 0xffff } else { 0 };
+        *v = _mm512_maskz_loadu_ps(k, src.wrapping_add(i * src_rs));
     }
     // Stage 1: interleave pairs of rows at 32-bit granularity.
     let mut t = [_mm512_setzero_ps(); 16];
@@ -240,8 +246,26 @@ unsafe fn transpose16(
         r[i + 8] = _mm512_shuffle_f32x4::<0xDD>(t[i], t[i + 8]);
         r[i + 12] = _mm512_shuffle_f32x4::<0xDD>(t[i + 4], t[i + 12]);
     }
-    for (i, v) in r.iter().enumerate() {
-        _mm512_mask_storeu_ps(dst.add(i * dst_rs), lanes(cols), *v);
+    if cols == 16 {
+        for (i, v) in r.iter().enumerate() {
+            _mm512_storeu_ps(dst.add(i * dst_rs), *v);
+        }
+    } else {
+        // Partial rows (A panels are 12 wide, 48 bytes apart): whole 16-byte pieces never
+        // straddle a cache line, unlike masked 64-byte stores, which are slow there.
+        debug_assert!(cols % 4 == 0);
+        for (i, v) in r.iter().enumerate() {
+            let d = dst.add(i * dst_rs);
+            let lanes4 = [
+                _mm512_extractf32x4_ps::<0>(*v),
+                _mm512_extractf32x4_ps::<1>(*v),
+                _mm512_extractf32x4_ps::<2>(*v),
+                _mm512_extractf32x4_ps::<3>(*v),
+            ];
+            for (q, x) in lanes4.iter().enumerate().take(cols / 4) {
+                _mm_storeu_ps(d.add(4 * q), *x);
+            }
+        }
     }
 }
 
@@ -292,6 +316,7 @@ unsafe fn micro(
 }
 
 /// Mask of the first `n` (≤ 16) lanes.
+#[inline]
 fn lanes(n: usize) -> __mmask16 {
     if n >= 16 {
         0xffff
