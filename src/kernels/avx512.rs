@@ -253,7 +253,7 @@ unsafe fn transpose16(
     } else {
         // Partial rows (A panels are 12 wide, 48 bytes apart): whole 16-byte pieces never
         // straddle a cache line, unlike masked 64-byte stores, which are slow there.
-        debug_assert!(cols % 4 == 0);
+        debug_assert!(cols.is_multiple_of(4));
         for (i, v) in r.iter().enumerate() {
             let d = dst.add(i * dst_rs);
             let lanes4 = [

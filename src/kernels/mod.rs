@@ -8,6 +8,7 @@
 mod avx512;
 mod conv;
 mod gemm;
+mod pointwise;
 mod pool;
 pub mod reference;
 
@@ -125,4 +126,40 @@ pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
 
 pub fn avg_pool_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
     pool::avg_backward(g, dy, dx)
+}
+
+// ---- Fused element-wise helpers (optional for the engine; each is one pass) ----
+
+/// x ← max(x, 0).
+pub fn relu_inplace(x: &mut [f32]) {
+    pointwise::relu_inplace(x)
+}
+
+/// x[o, c, i] ← relu(x[o, c, i] + bias[c]), x viewed as [outer, bias.len(), inner]
+/// (inner = 1 for a dense layer's [batch, units], H·W for NCHW).
+pub fn bias_relu_inplace(x: &mut [f32], bias: &[f32], inner: usize) {
+    pointwise::bias_relu_inplace(x, bias, inner)
+}
+
+/// dy ← dy where y > 0, else 0; `y` is the ReLU's output (same length).
+pub fn relu_backward_inplace(y: &[f32], dy: &mut [f32]) {
+    pointwise::relu_backward_inplace(y, dy)
+}
+
+/// dbias[c] = Σ dy over outer and inner, dy viewed as [outer, dbias.len(), inner]
+/// (overwrites dbias). Conv layers get theirs from `conv2d_backward_weights`.
+pub fn bias_grad(dy: &[f32], inner: usize, dbias: &mut [f32]) {
+    pointwise::bias_grad(dy, inner, dbias)
+}
+
+/// Mean cross-entropy of softmax(logits[batch, classes]) against `targets` (one-hot or
+/// weights per row) and its gradient w.r.t. the logits, written to `dlogits`:
+/// (softmax·Σtargets − targets) / batch. Returns the loss.
+pub fn softmax_cross_entropy(
+    logits: &[f32],
+    targets: &[f32],
+    classes: usize,
+    dlogits: &mut [f32],
+) -> f32 {
+    pointwise::softmax_cross_entropy(logits, targets, classes, dlogits)
 }
