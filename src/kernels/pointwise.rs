@@ -24,7 +24,10 @@ pub fn relu_inplace(x: &mut [f32]) {
 /// x[o, c, i] = relu(x[o, c, i] + bias[c]) for x viewed as [outer, bias.len(), inner].
 pub fn bias_relu_inplace(x: &mut [f32], bias: &[f32], inner: usize) {
     let plane = bias.len() * inner;
-    assert!(plane > 0 && x.len() % plane == 0, "bias_relu: length");
+    assert!(
+        plane > 0 && x.len().is_multiple_of(plane),
+        "bias_relu: length"
+    );
     par_units(x, plane, |c, _| {
         for sample in c.chunks_exact_mut(plane) {
             for (row, b) in sample.chunks_exact_mut(inner).zip(bias) {
@@ -49,7 +52,10 @@ pub fn relu_backward_inplace(y: &[f32], dy: &mut [f32]) {
 /// dbias[c] = Σ over outer and inner of dy viewed as [outer, dbias.len(), inner].
 pub fn bias_grad(dy: &[f32], inner: usize, dbias: &mut [f32]) {
     let plane = dbias.len() * inner;
-    assert!(plane > 0 && dy.len() % plane == 0, "bias_grad: length");
+    assert!(
+        plane > 0 && dy.len().is_multiple_of(plane),
+        "bias_grad: length"
+    );
     dbias.fill(0.0);
     if inner == 1 {
         // Dense layer: accumulate whole rows (vectorises across channels).
@@ -75,7 +81,7 @@ pub fn softmax_cross_entropy(
     dlogits: &mut [f32],
 ) -> f32 {
     assert!(
-        classes > 0 && logits.len() % classes == 0,
+        classes > 0 && logits.len().is_multiple_of(classes),
         "softmax_ce: logits length"
     );
     assert_eq!(targets.len(), logits.len(), "softmax_ce: targets length");
