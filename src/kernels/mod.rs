@@ -3,6 +3,17 @@
 //! Layout: images are NCHW; conv weights `[C_out, C_in, KH, KW]`.
 //!
 //! Every kernel has a naive reference in `reference` that tests compare against.
+//!
+//! How they are fast (see `examples/kernel_bench.rs` for the numbers):
+//! - GEMM: our own packed AVX-512 kernel (`avx512`, 14×32 register tile), because the
+//!   `gemm` crate 0.18 runs AVX2 only on stable Rust; the `gemm` crate remains the
+//!   fallback without AVX-512 (or with `ARCHC_NO_AVX512` set). Transposes are strides.
+//! - Convolution: per-sample im2col + GEMM, samples spread over rayon's threads, each
+//!   with reused thread-local buffers; the bias rides in the GEMM as an extra column of
+//!   W (forward) and dbias as an extra column of dW (backward) when that is free.
+//!   Small batches run samples in turn with the GEMM itself split over threads.
+//! - Max-pool 2×2/2 has an AVX-512 path; other pools loop per plane in parallel.
+//! - Fused element-wise helpers at the end save passes over memory in the glue.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
