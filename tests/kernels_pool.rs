@@ -86,3 +86,32 @@ fn avg_pool_matches_reference() {
         assert_close(&got, &want, 16, &format!("avg backward {g:?}"));
     }
 }
+
+#[test]
+fn upsample_matches_reference() {
+    let mut r = rng(22);
+    for &(planes, h, w, f) in &[
+        (1, 1, 1, [2, 2]),
+        (6, 7, 7, [2, 2]),
+        (3, 4, 5, [3, 2]),
+        (64, 14, 14, [2, 2]),
+    ] {
+        let x = random(&mut r, planes * h * w);
+        let osz = x.len() * f[0] * f[1];
+        let (mut got, mut want) = (vec![f32::NAN; osz], vec![0.0; osz]);
+        kernels::upsample_nearest_forward(planes, h, w, f, &x, &mut got);
+        reference::upsample_nearest_forward(planes, h, w, f, &x, &mut want);
+        assert_eq!(got, want, "upsample forward {planes}x{h}x{w} {f:?}");
+
+        let dy = random(&mut r, osz);
+        let (mut got, mut want) = (vec![f32::NAN; x.len()], vec![0.0; x.len()]);
+        kernels::upsample_nearest_backward(planes, h, w, f, &dy, &mut got);
+        reference::upsample_nearest_backward(planes, h, w, f, &dy, &mut want);
+        assert_close(
+            &got,
+            &want,
+            f[0] * f[1],
+            &format!("upsample backward {f:?}"),
+        );
+    }
+}

@@ -139,6 +139,31 @@ pub fn avg_pool_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
     pool::avg_backward(g, dy, dx)
 }
 
+/// Nearest-neighbour upsampling ("Up" layers of the conv autoencoder): x is `planes`
+/// (= N·C) planes of [in_h, in_w], y is [planes, in_h·factor[0], in_w·factor[1]].
+pub fn upsample_nearest_forward(
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    factor: [usize; 2],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    pool::upsample_forward(planes, in_h, in_w, factor, x, y)
+}
+
+/// dx = Σ of dy over each input cell's copies (overwrites dx).
+pub fn upsample_nearest_backward(
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    factor: [usize; 2],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    pool::upsample_backward(planes, in_h, in_w, factor, dy, dx)
+}
+
 // ---- Fused element-wise helpers (optional for the engine; each is one pass) ----
 
 /// x ← max(x, 0).

@@ -206,3 +206,58 @@ pub fn avg_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
         });
     });
 }
+
+/// Nearest-neighbour upsampling, parallel over planes.
+pub fn upsample_forward(
+    planes: usize,
+    h: usize,
+    w: usize,
+    f: [usize; 2],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let (isz, ow) = (h * w, w * f[1]);
+    assert_eq!(x.len(), planes * isz, "upsample: input length");
+    assert_eq!(y.len(), x.len() * f[0] * f[1], "upsample: output length");
+    self::planes(x, isz, y, isz * f[0] * f[1], |xp, yp| {
+        for (iy, xrow) in xp.chunks_exact(w).enumerate() {
+            let first = &mut yp[iy * f[0] * ow..][..ow];
+            for (o, &v) in first.chunks_exact_mut(f[1]).zip(xrow) {
+                o.fill(v);
+            }
+            for r in 1..f[0] {
+                let (done, rest) = yp[iy * f[0] * ow..].split_at_mut(r * ow);
+                rest[..ow].copy_from_slice(&done[..ow]);
+            }
+        }
+    });
+}
+
+/// Backward of `upsample_forward`: each input cell sums its copies' gradients.
+pub fn upsample_backward(
+    planes: usize,
+    h: usize,
+    w: usize,
+    f: [usize; 2],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    let (isz, ow) = (h * w, w * f[1]);
+    assert_eq!(dx.len(), planes * isz, "upsample: input gradient length");
+    assert_eq!(
+        dy.len(),
+        dx.len() * f[0] * f[1],
+        "upsample: output gradient length"
+    );
+    self::planes(dy, isz * f[0] * f[1], dx, isz, |dyp, dxp| {
+        for (iy, dxrow) in dxp.chunks_exact_mut(w).enumerate() {
+            dxrow.fill(0.0);
+            for r in 0..f[0] {
+                let src = &dyp[(iy * f[0] + r) * ow..][..ow];
+                for (d, s) in dxrow.iter_mut().zip(src.chunks_exact(f[1])) {
+                    *d += s.iter().sum::<f32>();
+                }
+            }
+        }
+    });
+}
