@@ -1,4 +1,5 @@
-//! Thin, safe wrapper over the `gemm` crate for row-major f32 matrices given by strides.
+//! Safe strided f32 GEMM entry point: our AVX-512 kernel when the CPU has it, else the
+//! `gemm` crate (AVX2 on stable). Checks every extent before handing out raw pointers.
 
 /// A read-only strided matrix view: element (i, j) lives at `data[i * rs + j * cs]`.
 #[derive(Clone, Copy)]
