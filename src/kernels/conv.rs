@@ -71,25 +71,32 @@ fn valid_range(out: usize, len: usize, s: usize, kk: usize, pad: usize) -> (usiz
 
 /// col[K, P] from one sample x[C_in, H, W].
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    im2col_rows(g, x, 0..g.out_h(), col)
+}
+
+/// col[K, rows·OW] for the output rows `rows` of one sample x[C_in, H, W].
+fn im2col_rows(g: &ConvGeom, x: &[f32], rows: std::ops::Range<usize>, col: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
     let [ph, pw] = g.padding;
     let (h, w) = (g.in_h, g.in_w);
-    let p = oh * ow;
+    let (r0, r1) = (rows.start, rows.end);
+    let p = (r1 - r0) * ow;
     for ci in 0..g.in_channels {
         let plane = &x[ci * h * w..(ci + 1) * h * w];
         for ky in 0..kh {
-            let (oy_lo, oy_hi) = valid_range(oh, h, sh, ky, ph);
+            let (lo, hi) = valid_range(oh, h, sh, ky, ph);
+            let (oy_lo, oy_hi) = (lo.clamp(r0, r1), hi.clamp(r0, r1));
             for kx in 0..kw {
                 let (ox_lo, ox_hi) = valid_range(ow, w, sw, kx, pw);
                 let row = &mut col[((ci * kh + ky) * kw + kx) * p..][..p];
-                row[..oy_lo * ow].fill(0.0);
-                row[oy_hi * ow..].fill(0.0);
+                row[..(oy_lo - r0) * ow].fill(0.0);
+                row[(oy_hi - r0) * ow..].fill(0.0);
                 for oy in oy_lo..oy_hi {
                     let iy = oy * sh + ky - ph;
                     let src = &plane[iy * w..(iy + 1) * w];
-                    let dst = &mut row[oy * ow..(oy + 1) * ow];
+                    let dst = &mut row[(oy - r0) * ow..(oy - r0 + 1) * ow];
                     dst[..ox_lo].fill(0.0);
                     dst[ox_hi..].fill(0.0);
                     if ox_lo < ox_hi {
@@ -110,17 +117,24 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 
 /// dx[C_in, H, W] = Σ of col[K, P] scattered back to the input cells (overwrites dx).
 pub(crate) fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    dx.fill(0.0);
+    col2im_rows_add(g, col, 0..g.out_h(), dx)
+}
+
+/// dx += col[K, rows·OW] (output rows `rows`) scattered back to the input cells.
+fn col2im_rows_add(g: &ConvGeom, col: &[f32], rows: std::ops::Range<usize>, dx: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
     let [ph, pw] = g.padding;
     let (h, w) = (g.in_h, g.in_w);
-    let p = oh * ow;
-    dx.fill(0.0);
+    let (r0, r1) = (rows.start, rows.end);
+    let p = (r1 - r0) * ow;
     for ci in 0..g.in_channels {
         let plane = &mut dx[ci * h * w..(ci + 1) * h * w];
         for ky in 0..kh {
-            let (oy_lo, oy_hi) = valid_range(oh, h, sh, ky, ph);
+            let (lo, hi) = valid_range(oh, h, sh, ky, ph);
+            let (oy_lo, oy_hi) = (lo.clamp(r0, r1), hi.clamp(r0, r1));
             for kx in 0..kw {
                 let (ox_lo, ox_hi) = valid_range(ow, w, sw, kx, pw);
                 if ox_lo >= ox_hi {
@@ -131,7 +145,8 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
                 for oy in oy_lo..oy_hi {
                     let iy = oy * sh + ky - ph;
                     let dst = &mut plane[iy * w..(iy + 1) * w];
-                    let src = &row[oy * ow + ox_lo..oy * ow + ox_hi];
+                    let o = (oy - r0) * ow;
+                    let src = &row[o + ox_lo..o + ox_hi];
                     if sw == 1 {
                         for (d, s) in dst[ix0..ix0 + src.len()].iter_mut().zip(src) {
                             *d += s;
@@ -145,6 +160,17 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
             }
         }
     }
+}
+
+/// Splits the output rows into chunks whose column matrix (`k_rows` × rows·OW floats)
+/// stays within about 1 MB, so im2col's output is still in L2 when the GEMM packs it.
+fn row_chunks(g: &ConvGeom, k_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    const BUDGET: usize = 1 << 18; // floats
+    let oh = g.out_h();
+    let per_row = (k_rows * g.out_w()).max(1);
+    let chunks = (per_row * oh).div_ceil(BUDGET).clamp(1, oh.max(1));
+    let rows = oh.div_ceil(chunks).max(1);
+    (0..oh).step_by(rows).map(move |r| r..(r + rows).min(oh))
 }
 
 /// Sum in 16 independent lanes: a plain `iter().sum()` is one serial dependency chain.
@@ -191,12 +217,26 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
             let xv = View::row_major(xn, d.p, false);
             sgemm(g.out_channels, d.k, d.p, wv, xv, yn, d.p, true, par);
         } else {
-            with_col(kb * d.p, |col| {
-                im2col(g, xn, &mut col[..d.k * d.p]);
-                col[d.k * d.p..].fill(1.0);
-                let cv = View::row_major(col, d.p, false);
-                sgemm(g.out_channels, kb, d.p, wbv, cv, yn, d.p, false, par);
-            });
+            for rows in row_chunks(g, kb) {
+                let pc = rows.len() * g.out_w();
+                let y0 = rows.start * g.out_w();
+                with_col(kb * pc, |col| {
+                    im2col_rows(g, xn, rows, &mut col[..d.k * pc]);
+                    col[d.k * pc..].fill(1.0);
+                    let cv = View::row_major(col, pc, false);
+                    sgemm(
+                        g.out_channels,
+                        kb,
+                        pc,
+                        wbv,
+                        cv,
+                        &mut yn[y0..],
+                        d.p,
+                        false,
+                        par,
+                    );
+                });
+            }
         }
     };
     if batch_parallel(g) {
@@ -223,10 +263,19 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
         if d.identity {
             sgemm(d.k, g.out_channels, d.p, wt, dyv, dxn, d.p, false, par);
         } else {
-            with_col(d.k * d.p, |col| {
-                sgemm(d.k, g.out_channels, d.p, wt, dyv, col, d.p, false, par);
-                col2im(g, col, dxn);
-            });
+            dxn.fill(0.0);
+            for rows in row_chunks(g, d.k) {
+                let pc = rows.len() * g.out_w();
+                let dyc = View {
+                    data: &dyn_[rows.start * g.out_w()..],
+                    rs: d.p,
+                    cs: 1,
+                };
+                with_col(d.k * pc, |col| {
+                    sgemm(d.k, g.out_channels, pc, wt, dyc, col, pc, false, par);
+                    col2im_rows_add(g, col, rows, dxn);
+                });
+            }
         }
     };
     if batch_parallel(g) {
@@ -270,12 +319,20 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
             let xt = View::row_major(xn, d.p, true);
             sgemm(g.out_channels, d.p, d.k, dyv, xt, accw, d.k, true, par);
         } else {
-            with_col(kx * d.p, |col| {
-                im2col(g, xn, &mut col[..d.k * d.p]);
-                col[d.k * d.p..].fill(1.0);
-                let ct = View::row_major(col, d.p, true);
-                sgemm(g.out_channels, d.p, kx, dyv, ct, accw, kx, true, par);
-            });
+            for rows in row_chunks(g, kx) {
+                let pc = rows.len() * g.out_w();
+                let dyc = View {
+                    data: &dyn_[rows.start * g.out_w()..],
+                    rs: d.p,
+                    cs: 1,
+                };
+                with_col(kx * pc, |col| {
+                    im2col_rows(g, xn, rows, &mut col[..d.k * pc]);
+                    col[d.k * pc..].fill(1.0);
+                    let ct = View::row_major(col, pc, true);
+                    sgemm(g.out_channels, pc, kx, dyc, ct, accw, kx, true, par);
+                });
+            }
         }
     };
     let acc = if batch_parallel(g) {
