@@ -366,6 +366,9 @@ impl Gen<'_> {
             }
         }
         let many = done.len() > 1;
+        if many {
+            self.comparison_figures(item, &classifiers, &autoencoders);
+        }
         for r in &done {
             let _ = writeln!(self.md, "\n#### `{}`\n", r.name);
             for f in sorted_entries(&r.dir) {
@@ -397,6 +400,72 @@ impl Gen<'_> {
                     .unwrap_or_default();
                 if is_json(&f) && !RUN_FILES_SKIPPED.contains(&name.as_str()) {
                     self.json_file(&f, &name);
+                }
+            }
+        }
+    }
+
+    /// One validation curve per model, drawn next to the report (items comparing runs).
+    fn comparison_figures(&mut self, item: &Item, classifiers: &[&Run], autoencoders: &[&Run]) {
+        let stem: String = item
+            .id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let error = |e: &results::Epoch| e.val_error.map(|v| 100.0 * v);
+        let loss = |e: &results::Epoch| e.val_loss;
+        let sets: [(&[&Run], &str, &str, &dyn Fn(&results::Epoch) -> Option<f64>); 2] = [
+            (classifiers, "val_error", "validation error (%)", &error),
+            (autoencoders, "val_loss", "validation loss", &loss),
+        ];
+        for (runs, kind, y_label, value) in sets {
+            if runs.len() < 2 {
+                continue;
+            }
+            let series: Vec<crate::plot::Series> = runs
+                .iter()
+                .map(|r| crate::plot::Series {
+                    name: r.name.clone(),
+                    points: r
+                        .metrics
+                        .epochs
+                        .iter()
+                        .filter_map(|e| value(e).map(|v| (e.epoch as f64, v)))
+                        .collect(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            if series.len() < 2 {
+                continue;
+            }
+            let name = format!("{stem}-{kind}.png");
+            let dir = self.opts.out.join("figures");
+            // Drawn under a temporary name (keeping the extension that selects PNG), then renamed.
+            let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+            let title = format!("{}: {y_label} per epoch", item.id);
+            let drawn = std::fs::create_dir_all(&dir)
+                .map_err(|e| miette!("{e}"))
+                .and_then(|_| crate::plot::line_chart(&tmp, &title, "epoch", y_label, &series))
+                .and_then(|_| std::fs::rename(&tmp, dir.join(&name)).map_err(|e| miette!("{e}")));
+            match drawn {
+                Ok(()) => {
+                    self.stats.figures += 1;
+                    let _ = writeln!(
+                        self.md,
+                        "
+![{title}](figures/{name})
+"
+                    );
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    self.warn(format!("comparison figure {name} not drawn: {e}"));
                 }
             }
         }
