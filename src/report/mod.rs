@@ -420,7 +420,7 @@ impl Gen<'_> {
             .collect();
         let error = |e: &results::Epoch| e.val_error.map(|v| 100.0 * v);
         let loss = |e: &results::Epoch| e.val_loss;
-        let sets: [(&[&Run], &str, &str, &dyn Fn(&results::Epoch) -> Option<f64>); 2] = [
+        let sets: [(&[&Run], &str, &str, EpochValue); 2] = [
             (classifiers, "val_error", "validation error (%)", &error),
             (autoencoders, "val_loss", "validation loss", &loss),
         ];
@@ -510,6 +510,9 @@ fn unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     }
     v
 }
+
+/// Reads one number of an epoch (for a curve).
+type EpochValue<'a> = &'a dyn Fn(&results::Epoch) -> Option<f64>;
 
 struct Run {
     name: String,
