@@ -113,6 +113,11 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
         r#"{"accuracy": 0.9691, "error": 0.0309, "ms_per_query": 1.25, "k": 10, "per_class": [1, 2, 3]}"#,
     );
 
+    write(
+        &runs.join("analysis/k/confusion.json"),
+        r#"{"split": "test", "confusion": {"classes": ["cat", "dog"], "counts": [[5, 1], [2, 7]]},
+            "most_confused": [{"true_name": "dog", "predicted_name": "cat", "count": 2, "rate": 0.2222}]}"#,
+    );
     let out = dir.path().join("rep");
     let m = Manifest::parse(MANIFEST).expect("manifest");
     let stats = generate(
@@ -201,6 +206,13 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
     // Analysis JSON as a key/value table; the missing folder names its command.
     assert_eq!(cells(row(&md, "`accuracy`")), ["`accuracy`", "0.9691"]);
     assert_eq!(cells(row(&md, "`per_class`")), ["`per_class`", "1, 2, 3"]);
+    // A confusion matrix prints with its class names; the pair list as a table.
+    assert_eq!(cells(row(&md, "| **cat** |")), ["**cat**", "5", "1"]);
+    assert_eq!(cells(row(&md, "| **dog** |")), ["**dog**", "2", "7"]);
+    assert_eq!(
+        cells(row(&md, "| dog | cat |")),
+        ["dog", "cat", "2", "0.2222"]
+    );
     assert!(md.contains(
         "**`runs/analysis/none`**: not run yet — `archc knn --dataset mnist --out runs/analysis/none`"
     ));

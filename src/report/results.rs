@@ -264,6 +264,43 @@ fn object_table(rows: &[Value]) -> String {
     s
 }
 
+/// A rectangular array of scalar rows (e.g. a confusion matrix), small enough to print.
+fn is_matrix(v: &Value) -> bool {
+    let Value::Array(rows) = v else { return false };
+    let Some(Value::Array(first)) = rows.first() else {
+        return false;
+    };
+    rows.len() <= 30
+        && !first.is_empty()
+        && first.len() <= 30
+        && rows.iter().all(|r| {
+            matches!(r, Value::Array(c) if c.len() == first.len() && c.iter().all(|x| scalar(x).is_some()))
+        })
+}
+
+/// Matrix as a table; rows and columns named by `labels` when they fit (true class ×
+/// predicted class for a confusion matrix), else numbered.
+fn matrix_table(v: &Value, labels: Option<&Vec<Value>>) -> String {
+    let rows = v.as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let cols = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
+    let name = |i: usize, n: usize| -> String {
+        labels
+            .filter(|l| l.len() == n)
+            .and_then(|l| l[i].as_str().map(str::to_string))
+            .unwrap_or_else(|| i.to_string())
+    };
+    let mut head = vec![String::new()];
+    head.extend((0..cols).map(|j| name(j, cols)));
+    let mut s = md_row(&head);
+    s += &md_rule(cols + 1);
+    for (i, r) in rows.iter().enumerate() {
+        let mut cells = vec![format!("**{}**", name(i, rows.len()))];
+        cells.extend(r.as_array().into_iter().flatten().map(cell));
+        s += &md_row(&cells);
+    }
+    s
+}
+
 /// Any result JSON as Markdown: a key/value table of its scalars, and one table per
 /// array of objects.
 pub fn json_to_markdown(v: &Value) -> String {
@@ -272,6 +309,7 @@ pub fn json_to_markdown(v: &Value) -> String {
     }
     let mut flat = Vec::new();
     flatten("", v, &mut flat);
+    let (matrices, flat): (Vec<_>, Vec<_>) = flat.into_iter().partition(|(_, x)| is_matrix(x));
     let (tables, scalars): (Vec<_>, Vec<_>) =
         flat.into_iter().partition(|(_, x)| is_object_array(x));
     let mut s = String::new();
@@ -282,6 +320,19 @@ pub fn json_to_markdown(v: &Value) -> String {
             let key = if k.is_empty() { "value" } else { k };
             s += &md_row(&[format!("`{key}`"), cell(x)]);
         }
+    }
+    for (k, x) in &matrices {
+        // Labels: a `classes` list next to the matrix, or at the top level.
+        let sibling = match k.rsplit_once('.') {
+            Some((parent, _)) => format!("{parent}.classes"),
+            None => "classes".to_string(),
+        };
+        let labels = scalars
+            .iter()
+            .find(|(n, _)| *n == sibling || n == "classes")
+            .and_then(|(_, v)| v.as_array());
+        s += &format!("\n`{k}`:\n\n");
+        s += &matrix_table(x, labels);
     }
     for (k, x) in &tables {
         s += &format!("\n`{k}`:\n\n");
