@@ -199,7 +199,10 @@ fn metrics_with_epochs(n: usize) -> String {
 #[test]
 fn dry_run_prints_commands_with_data_and_skips_finished_training() {
     let d = scratch();
-    let out = archc(d.path(), &["item", "1e", "--dry-run", "--data", "/d"]);
+    let out = archc(
+        d.path(),
+        &["item", "1e", "--dry-run", "--data", "/d", "--epochs", "2"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -210,9 +213,9 @@ fn dry_run_prints_commands_with_data_and_skips_finished_training() {
     assert_eq!(
         lines,
         [
-            "archc train specs/cifar_deep.arch --data /d",
-            "archc train specs/cifar_deep_kernels.arch --data /d",
-            "archc train specs/cifar_deep_l2.arch --data /d",
+            "archc train specs/cifar_deep.arch --data /d --epochs 2",
+            "archc train specs/cifar_deep_kernels.arch --data /d --epochs 2",
+            "archc train specs/cifar_deep_l2.arch --data /d --epochs 2",
         ]
     );
     // cifar_deep trains 25 epochs: 24 recorded is unfinished, 25 is finished.

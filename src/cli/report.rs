@@ -25,6 +25,10 @@ pub struct ItemArgs {
     /// Override the epochs of every `archc train` command (quick trials).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Pass `--limit N` to every `archc train` command: the first N examples of each
+    /// split (quick trials; results are not comparable with full runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Rerun `archc train` commands whose models have all finished their epochs.
     #[arg(long)]
     pub force: bool,
@@ -78,15 +82,23 @@ fn takes_data(args: &[String]) -> bool {
 }
 
 /// The arguments actually run: the manifest's plus `--data` / `--epochs` where they apply.
-pub fn effective_args(c: &CommandLine, data: Option<&Path>, epochs: Option<usize>) -> Vec<String> {
+pub fn effective_args(
+    c: &CommandLine,
+    data: Option<&Path>,
+    epochs: Option<usize>,
+    limit: Option<usize>,
+) -> Vec<String> {
     let mut a = c.args.clone();
     if let Some(d) = data.filter(|_| takes_data(&a)) {
         a.push("--data".into());
         a.push(d.display().to_string());
     }
-    if let Some(n) = epochs.filter(|_| a.first().map(String::as_str) == Some("train")) {
-        a.push("--epochs".into());
-        a.push(n.to_string());
+    let train = a.first().map(String::as_str) == Some("train");
+    for (flag, v) in [("--epochs", epochs), ("--limit", limit)] {
+        if let Some(n) = v.filter(|_| train) {
+            a.push(flag.into());
+            a.push(n.to_string());
+        }
     }
     a
 }
@@ -234,7 +246,7 @@ fn run_item(
         );
     }
     for c in item.command_lines() {
-        let a = effective_args(&c, args.data.as_deref(), args.epochs);
+        let a = effective_args(&c, args.data.as_deref(), args.epochs, args.limit);
         if !args.force && train_finished(&a, args.epochs) {
             println!(
                 "# skipped, every model has finished (--force reruns): {}",
