@@ -138,7 +138,7 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
         [
             "`cifar_base`",
             "2141514",
-            "3",
+            "3/25",
             "2",
             "30.00%",
             "31.00%",
@@ -170,7 +170,7 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
             "3138",
             "2",
             "392.00",
-            "3",
+            "3/20",
             "2",
             "0.1875",
             "0.1925",

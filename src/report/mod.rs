@@ -327,6 +327,7 @@ impl Gen<'_> {
                                 metrics: m,
                                 summary: sum,
                                 ir_params: model.layers.iter().map(|l| l.params as u64).sum(),
+                                planned_epochs: model.train.epochs,
                                 code,
                             });
                         }
@@ -520,6 +521,8 @@ struct Run {
     metrics: Metrics,
     summary: RunSummary,
     ir_params: u64,
+    /// Epochs the spec asks for.
+    planned_epochs: usize,
     /// (code size, input size) of an autoencoder.
     code: Option<(usize, usize)>,
 }
@@ -528,6 +531,14 @@ impl Run {
     fn params(&self) -> String {
         let p = self.metrics.params.unwrap_or(self.ir_params);
         p.to_string()
+    }
+    /// Epochs run, as "done/planned" when the run stopped short of the spec.
+    fn epochs(&self) -> String {
+        if self.summary.epochs < self.planned_epochs {
+            format!("{}/{}", self.summary.epochs, self.planned_epochs)
+        } else {
+            self.summary.epochs.to_string()
+        }
     }
     fn best(&self) -> &results::Epoch {
         &self.metrics.epochs[self.summary.best]
@@ -564,7 +575,7 @@ fn classifier_table(runs: &[&Run], at: Option<usize>) -> String {
         let mut row = vec![
             format!("`{}`", r.name),
             r.params(),
-            r.summary.epochs.to_string(),
+            r.epochs(),
             r.best().epoch.to_string(),
             fmt_pct(r.best().val_error),
             fmt_pct(r.best().test_error),
@@ -611,7 +622,7 @@ fn autoencoder_table(runs: &[&Run]) -> String {
             r.params(),
             code,
             ratio,
-            r.summary.epochs.to_string(),
+            r.epochs(),
             r.best().epoch.to_string(),
             fmt_opt(r.best().val_loss, 4),
             fmt_opt(r.best().test_loss, 4),
