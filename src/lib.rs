@@ -11,6 +11,7 @@ pub mod ir;
 pub mod kernels;
 pub mod lower;
 pub mod plot;
+pub mod report;
 pub mod summary;
 pub mod syntax;
 pub mod train;

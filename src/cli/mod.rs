@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod front;
+pub mod report;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -35,6 +36,10 @@ pub enum Command {
     /// Analysis of datasets, codes and trained networks.
     #[command(flatten)]
     Analysis(analysis::AnalysisCommand),
+    /// Run the commands of one MISSION item (`--list` lists them).
+    Item(report::ItemArgs),
+    /// Write the report (README.md with tables and figures) of every item.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> miette::Result<()> {
@@ -45,5 +50,7 @@ pub fn run(cli: Cli) -> miette::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Data(c) => data::run(c),
         Command::Analysis(c) => analysis::run(c),
+        Command::Item(a) => report::item(a),
+        Command::Report(a) => report::report(a),
     }
 }

@@ -1,0 +1,304 @@
+//! The report generator on a synthetic runs folder with known numbers.
+
+use std::path::Path;
+use std::process::Command;
+
+use archc::report::results::{summarize, Criterion, Metrics};
+use archc::report::{generate, Manifest, Options};
+
+const MANIFEST: &str = r#"
+[[item]]
+id = "c"
+title = "classifier"
+text = "Some explanation."
+specs = ["specs/cifar_base.arch"]
+commands = ["archc train specs/cifar_base.arch"]
+at_epoch = 1
+
+[[item]]
+id = "two"
+title = "two classifiers"
+runs = ["specs/cifar_base.arch", "specs/cifar_rmsprop.arch"]
+
+[[item]]
+id = "ae"
+title = "autoencoders"
+commands = ["archc train specs/mnist_ae_basic.arch"]
+
+[[item]]
+id = "k"
+title = "analysis"
+commands = [
+  "archc knn --dataset mnist --out runs/analysis/k",
+  "archc knn --dataset mnist --out runs/analysis/none",
+]
+results = ["runs/analysis/k", "runs/analysis/none"]
+"#;
+
+fn epoch(e: usize, val_err: f64, test_err: f64, val_loss: f64) -> String {
+    format!(
+        r#"{{"epoch": {e}, "lr": 0.001, "train_loss": {}, "train_error": {}, "val_loss": {val_loss}, "val_error": {val_err}, "test_loss": 0.9, "test_error": {test_err}, "seconds": {}}}"#,
+        1.5 - 0.1 * e as f64,
+        0.6 - 0.1 * e as f64,
+        10.0 * e as f64
+    )
+}
+
+fn ae_epoch(e: usize, val_loss: f64, test_loss: f64) -> String {
+    format!(
+        r#"{{"epoch": {e}, "lr": 0.001, "train_loss": 0.3, "train_error": null, "val_loss": {val_loss}, "val_error": null, "test_loss": {test_loss}, "test_error": null, "seconds": 2.0}}"#
+    )
+}
+
+fn write(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, text).expect("write");
+}
+
+/// The table row (Markdown line) that mentions `needle`.
+fn row<'a>(md: &'a str, needle: &str) -> &'a str {
+    md.lines()
+        .find(|l| l.starts_with('|') && l.contains(needle))
+        .unwrap_or_else(|| panic!("no table row with {needle} in\n{md}"))
+}
+
+fn cells(row: &str) -> Vec<String> {
+    row.trim_matches('|')
+        .split(" | ")
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("myruns");
+    // Validation error is lowest at epoch 2; test error is lowest at epoch 3, which
+    // must not be chosen.
+    write(
+        &runs.join("cifar_base/metrics.json"),
+        &format!(
+            r#"{{"model": "cifar_base", "dataset": "CIFAR-10 (synthetic test pixels)", "params": 2141514, "epochs": [{}, {}, {}]}}"#,
+            epoch(1, 0.5, 0.52, 1.2),
+            epoch(2, 0.3, 0.31, 0.8),
+            epoch(3, 0.35, 0.29, 0.9)
+        ),
+    );
+    write(&runs.join("cifar_base/curves.png"), "not really a png");
+    write(
+        &runs.join("cifar_rmsprop/metrics.json"),
+        &format!(
+            r#"{{"model": "cifar_rmsprop", "dataset": "CIFAR-10 (synthetic test pixels)", "params": 2141514, "epochs": [{}, {}]}}"#,
+            epoch(1, 0.45, 0.47, 1.1),
+            epoch(2, 0.4, 0.41, 1.0)
+        ),
+    );
+    // Autoencoders: d'=2 finished (best validation loss at epoch 2), d'=8 malformed,
+    // d'=32 and d'=64 not run.
+    write(
+        &runs.join("mnist_ae_basic[d'=2]/metrics.json"),
+        &format!(
+            r#"{{"model": "mnist_ae_basic[d'=2]", "dataset": "MNIST", "params": 3138, "epochs": [{}, {}, {}]}}"#,
+            ae_epoch(1, 0.25, 0.26),
+            ae_epoch(2, 0.1875, 0.1925),
+            ae_epoch(3, 0.2, 0.18)
+        ),
+    );
+    write(
+        &runs.join("mnist_ae_basic[d'=8]/metrics.json"),
+        "{\"epochs\": [",
+    );
+    write(
+        &runs.join("analysis/k/knn.json"),
+        r#"{"accuracy": 0.9691, "error": 0.0309, "ms_per_query": 1.25, "k": 10, "per_class": [1, 2, 3]}"#,
+    );
+
+    write(
+        &runs.join("analysis/k/confusion.json"),
+        r#"{"split": "test", "confusion": {"classes": ["cat", "dog"], "counts": [[5, 1], [2, 7]]},
+            "most_confused": [{"true_name": "dog", "predicted_name": "cat", "count": 2, "rate": 0.2222}]}"#,
+    );
+    let out = dir.path().join("rep");
+    let m = Manifest::parse(MANIFEST).expect("manifest");
+    let stats = generate(
+        &m,
+        &Options {
+            runs: runs.clone(),
+            out: out.clone(),
+        },
+    )
+    .expect("report");
+    let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
+
+    // Classifier summary: best epoch 2 by validation, test at that epoch, final test,
+    // the epoch-1 columns, mean seconds (10 + 20 + 30) / 3.
+    let r = cells(row(&md, "`cifar_base`"));
+    assert_eq!(
+        r,
+        [
+            "`cifar_base`",
+            "2141514",
+            "3/25",
+            "2",
+            "30.00%",
+            "31.00%",
+            "29.00%",
+            "50.00%",
+            "52.00%",
+            "20.0"
+        ],
+        "{md}"
+    );
+    // Per-epoch table marks epoch 2.
+    let e2 = cells(row(&md, "| 2 | 1.000e-3 |"));
+    assert_eq!(e2.last().map(String::as_str), Some("◀"), "{md}");
+    let e3 = cells(row(&md, "| 3 | 1.000e-3 |"));
+    assert_ne!(e3.last().map(String::as_str), Some("◀"), "{md}");
+    assert!(md.contains("CIFAR-10 (synthetic test pixels)"));
+    assert!(md.contains("Some explanation."));
+    // Spec source and the shape table of 1b.
+    assert!(md.contains("net = C64 × P2 × C64 × P2 × F512 × F10[softmax]"));
+    assert!(md.contains("2,141,514"));
+
+    // Autoencoder: code 2 of 784 inputs → compression 392; best validation loss at
+    // epoch 2 (0.1875), test loss there 0.1925, final 0.1800.
+    let r = cells(row(&md, "`mnist_ae_basic[d'=2]`"));
+    assert_eq!(
+        r,
+        [
+            "`mnist_ae_basic[d'=2]`",
+            "3138",
+            "2",
+            "392.00",
+            "3/20",
+            "2",
+            "0.1875",
+            "0.1925",
+            "0.1800",
+            "2.0"
+        ],
+        "{md}"
+    );
+    assert!(md.contains("is malformed"), "{md}");
+    assert!(
+        md.contains(
+            "`mnist_ae_basic[d'=32]` — `archc train specs/mnist_ae_basic.arch --model \"mnist_ae_basic[d'=32]\"`"
+        ),
+        "{md}"
+    );
+    // cifar_base counts in items c and two.
+    assert_eq!(stats.runs_found, 4);
+    assert_eq!(stats.runs_missing, 3);
+    let r = cells(row(&md, "`cifar_rmsprop`"));
+    assert_eq!(&r[3..7], ["2", "40.00%", "41.00%", "41.00%"], "{md}");
+    // Comparison figure of the two validation curves: drawn where plotting is built,
+    // otherwise a warning says so.
+    if md.contains("](figures/two-val_error.png)") {
+        let png = std::fs::read(out.join("figures/two-val_error.png")).expect("figure");
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    } else {
+        assert!(
+            md.contains("comparison figure two-val_error.png not drawn"),
+            "{md}"
+        );
+    }
+
+    // Analysis JSON as a key/value table; the missing folder names its command.
+    assert_eq!(cells(row(&md, "`accuracy`")), ["`accuracy`", "0.9691"]);
+    assert_eq!(cells(row(&md, "`per_class`")), ["`per_class`", "1, 2, 3"]);
+    // A confusion matrix prints with its class names; the pair list as a table.
+    assert_eq!(cells(row(&md, "| **cat** |")), ["**cat**", "5", "1"]);
+    assert_eq!(cells(row(&md, "| **dog** |")), ["**dog**", "2", "7"]);
+    // serde_json orders keys alphabetically: count, predicted_name, rate, true_name.
+    assert_eq!(
+        cells(row(&md, "| 2 | cat |")),
+        ["2", "cat", "0.2222", "dog"]
+    );
+    assert!(md.contains(
+        "**`runs/analysis/none`**: not run yet — `archc knn --dataset mnist --out runs/analysis/none`"
+    ));
+    assert_eq!((stats.results_found, stats.results_missing), (1, 1));
+
+    // The figure is copied next to the report and linked relatively.
+    assert!(stats.figures >= 1);
+    let link = "figures/cifar_base~curves.png";
+    assert!(md.contains(&format!("]({link})")), "{md}");
+    assert_eq!(
+        std::fs::read_to_string(out.join(link)).expect("copied"),
+        "not really a png"
+    );
+    // Nothing temporary is left behind.
+    let figs = std::fs::read_dir(out.join("figures")).expect("figures");
+    for e in std::fs::read_dir(&out).expect("out").chain(figs) {
+        let name = e.expect("entry").file_name();
+        assert!(!name.to_string_lossy().contains(".tmp-"), "{name:?}");
+    }
+}
+
+fn metrics(json: &str) -> Metrics {
+    serde_json::from_str(json).expect("metrics")
+}
+
+#[test]
+fn best_epoch_is_the_first_minimum_of_validation() {
+    let m = metrics(&format!(
+        r#"{{"epochs": [{}, {}, {}]}}"#,
+        epoch(1, 0.3, 0.5, 1.0),
+        epoch(2, 0.2, 0.5, 1.0),
+        epoch(3, 0.2, 0.1, 0.5)
+    ));
+    let s = summarize(&m).expect("summary");
+    assert_eq!(
+        (s.best, s.criterion, s.classifier),
+        (1, Criterion::ValError, true)
+    );
+    // Without validation errors a classifier falls back to validation loss.
+    let m = metrics(
+        r#"{"epochs": [{"epoch": 1, "train_error": 0.5, "val_loss": 2.0},
+                       {"epoch": 2, "train_error": 0.4, "val_loss": 1.0},
+                       {"epoch": 3, "train_error": 0.3, "val_loss": 1.5}]}"#,
+    );
+    let s = summarize(&m).expect("summary");
+    assert_eq!((s.best, s.criterion), (1, Criterion::ValLoss));
+    // NaN validation values never win.
+    let m = metrics(
+        r#"{"epochs": [{"epoch": 1, "train_loss": 1.0},
+                       {"epoch": 2, "train_loss": 0.5}]}"#,
+    );
+    let s = summarize(&m).expect("summary");
+    assert_eq!(
+        (s.best, s.criterion, s.classifier),
+        (1, Criterion::TrainLoss, false)
+    );
+}
+
+#[test]
+fn report_command_writes_readme_for_the_builtin_manifest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_archc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["report", "--runs"])
+        .arg(dir.path().join("empty-runs"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run archc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
+    let m = Manifest::builtin().expect("manifest");
+    for item in &m.items {
+        assert!(
+            md.contains(&format!("\n## {} — {}\n", item.id, item.title)),
+            "no section for {}",
+            item.id
+        );
+    }
+    // Nothing has run: the 1c command is given, and no number is made up for it.
+    assert!(md.contains("`cifar_base` — `archc train specs/cifar_base.arch`"));
+    let numbers = md
+        .lines()
+        .filter(|l| l.starts_with('|') && l.contains('%'))
+        .collect::<Vec<_>>();
+    assert!(numbers.is_empty(), "numbers without results: {numbers:?}");
+}
