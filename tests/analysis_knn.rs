@@ -1,6 +1,6 @@
 //! kNN against a naive loop with exact (integer-valued) data, including the tie rules.
 
-use archc::analysis::knn;
+use archc::analysis::knn::{self, Kernel};
 use rand::{Rng, SeedableRng};
 
 /// Naive reference: all distances in f64, sort by (distance, index), vote with the
@@ -55,17 +55,22 @@ fn matches_naive_loop_with_many_ties() {
     let train = integer_data(&mut rng, n, dim, 4);
     let labels: Vec<u8> = (0..n).map(|_| rng.gen_range(0..4)).collect();
     let queries = integer_data(&mut rng, nq, dim, 4);
-    for k in [1, 4, 10] {
-        let nb = knn::neighbours(&train, &labels, dim, &queries, k).unwrap();
-        let pred = knn::predict(&train, &labels, dim, &queries, k).unwrap();
+    for (k, kernel) in [
+        (1, Kernel::Dense),
+        (4, Kernel::Sparse),
+        (10, Kernel::Dense),
+        (10, Kernel::Sparse),
+    ] {
+        let nb = knn::neighbours_with(&train, &labels, dim, &queries, k, kernel).unwrap();
+        let pred = knn::predict_with(&train, &labels, dim, &queries, k, kernel).unwrap();
         for (qi, q) in queries.chunks(dim).enumerate() {
             let (want, want_label) = naive(&train, &labels, dim, q, k);
             let got: Vec<(f64, usize)> = nb[qi]
                 .iter()
                 .map(|x| (x.distance as f64, x.index as usize))
                 .collect();
-            assert_eq!(got, want, "query {qi}, k = {k}");
-            assert_eq!(pred[qi], want_label, "query {qi}, k = {k}");
+            assert_eq!(got, want, "query {qi}, k = {k}, {kernel:?}");
+            assert_eq!(pred[qi], want_label, "query {qi}, k = {k}, {kernel:?}");
         }
     }
 }
@@ -80,6 +85,40 @@ fn matches_naive_loop_in_higher_dimension() {
     let pred = knn::predict(&train, &labels, dim, &queries, 10).unwrap();
     for (qi, q) in queries.chunks(dim).enumerate() {
         assert_eq!(pred[qi], naive(&train, &labels, dim, q, 10).1, "query {qi}");
+    }
+}
+
+#[test]
+fn sparse_queries_match_naive_loop_with_both_kernels() {
+    // MNIST-like: most values zero, so `Auto` takes the sparse kernel; a training size that
+    // is not a multiple of any block size.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let (n, dim, nq) = (2500, 64, 150);
+    let sparse = |rng: &mut rand_chacha::ChaCha8Rng, len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                if rng.gen_bool(0.2) {
+                    rng.gen_range(1..8) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let train = sparse(&mut rng, n * dim);
+    let labels: Vec<u8> = (0..n).map(|_| rng.gen_range(0..10)).collect();
+    let queries = sparse(&mut rng, nq * dim);
+    for kernel in [Kernel::Auto, Kernel::Sparse, Kernel::Dense] {
+        let nb = knn::neighbours_with(&train, &labels, dim, &queries, 10, kernel).unwrap();
+        for (qi, q) in queries.chunks(dim).enumerate() {
+            let (want, want_label) = naive(&train, &labels, dim, q, 10);
+            let got: Vec<(f64, usize)> = nb[qi]
+                .iter()
+                .map(|x| (x.distance as f64, x.index as usize))
+                .collect();
+            assert_eq!(got, want, "query {qi}, {kernel:?}");
+            assert_eq!(knn::vote(&nb[qi], &labels), want_label);
+        }
     }
 }
 

@@ -53,6 +53,9 @@ pub struct KnnArgs {
     /// Classify only the first N test examples.
     #[arg(long)]
     pub limit_queries: Option<usize>,
+    /// Dot-product kernel: auto (sparse for mostly-zero inputs), dense or sparse.
+    #[arg(long, default_value = "auto", value_parser = parse_kernel)]
+    pub kernel: knn::Kernel,
     #[arg(long, default_value = "results/knn")]
     pub out: PathBuf,
 }
@@ -139,6 +142,15 @@ pub struct ReconArgs {
     pub format: String,
 }
 
+fn parse_kernel(s: &str) -> Result<knn::Kernel, String> {
+    match s {
+        "auto" => Ok(knn::Kernel::Auto),
+        "dense" => Ok(knn::Kernel::Dense),
+        "sparse" => Ok(knn::Kernel::Sparse),
+        _ => Err(format!("unknown kernel '{s}' (auto, dense, sparse)")),
+    }
+}
+
 fn parse_dataset(s: &str) -> Result<DatasetName, String> {
     match s.to_ascii_lowercase().replace('-', "").as_str() {
         "mnist" => Ok(DatasetName::Mnist),
@@ -201,9 +213,10 @@ fn timed_knn(
     queries: &[f32],
     query_labels: &[u8],
     k: usize,
+    kernel: knn::Kernel,
 ) -> miette::Result<(f64, f64, Vec<u8>)> {
     let t = Instant::now();
-    let pred = knn::predict(train, labels, dim, queries, k)?;
+    let pred = knn::predict_with(train, labels, dim, queries, k, kernel)?;
     let secs = t.elapsed().as_secs_f64();
     Ok((knn::accuracy(&pred, query_labels), secs, pred))
 }
@@ -258,6 +271,7 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
         &queries[..nq * dim],
         &qlabels[..nq],
         a.k,
+        a.kernel,
     )?;
     let result = json!({
         "source": source,
@@ -271,6 +285,7 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
         "seconds": secs,
         "ms_per_query": secs * 1e3 / nq.max(1) as f64,
         "threads": rayon::current_num_threads(),
+        "kernel": format!("{:?}", a.kernel),
         "tie_rules": "equal distances: lower training index first; equal votes: smaller summed distance, then smaller label",
     });
     io::write_json(&a.out.join("knn.json"), &result)?;
@@ -330,6 +345,7 @@ fn run_pca(a: PcaArgs) -> miette::Result<()> {
             &te_codes[..nq * d],
             &ds.test.labels[..nq],
             a.k,
+            knn::Kernel::Auto,
         )?;
         let discarded: f64 = model.eigenvalues[d..].iter().sum();
         println!(
