@@ -180,6 +180,20 @@ fn load(d: &DataArgs) -> miette::Result<crate::data::Dataset> {
     crate::data::load(name, default_split(name, d.train_size), d.data.as_deref())
 }
 
+/// Short dataset name for titles, flagging approximate data.
+fn dataset_label(ds: &crate::data::Dataset) -> String {
+    let base = match ds.name {
+        DatasetName::Mnist => "MNIST",
+        DatasetName::Cifar10 => "CIFAR-10",
+        DatasetName::Svhn => "SVHN",
+    };
+    if ds.provenance.contains("JPEG-approximate") {
+        format!("{base} (JPEG-approximate)")
+    } else {
+        base.to_string()
+    }
+}
+
 fn figure(out: &Path, stem: &str, format: &str) -> miette::Result<PathBuf> {
     match format {
         "png" | "svg" => Ok(out.join(format!("{stem}.{format}"))),
@@ -253,13 +267,14 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
     } else {
         let ds = load(&a.data)?;
         let dim = ds.train.example_size();
+        let label = dataset_label(&ds);
         (
             ds.train.images,
             ds.train.labels,
             dim,
             ds.test.images,
             ds.test.labels,
-            format!("{:?} pixels", ds.name),
+            format!("{label} pixels"),
             ds.provenance,
         )
     };
@@ -381,7 +396,7 @@ fn run_pca(a: PcaArgs) -> miette::Result<()> {
                 .collect();
             plot::scatter_by_class(
                 &figure(&a.out, "pca2d_test", &a.format)?,
-                &format!("PCA, 2 components, {:?} test set", ds.name),
+                &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
                 &pts,
                 &ds.test.labels,
                 &ds.classes,
@@ -396,7 +411,7 @@ fn run_pca(a: PcaArgs) -> miette::Result<()> {
             .collect();
         plot::scatter_by_class(
             &figure(&a.out, "pca2d_test", &a.format)?,
-            &format!("PCA, 2 components, {:?} test set", ds.name),
+            &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
             &pts,
             &ds.test.labels,
             &ds.classes,
@@ -448,7 +463,7 @@ fn run_pca(a: PcaArgs) -> miette::Result<()> {
     io::write_json(
         &a.out.join("pca.json"),
         &json!({
-            "dataset": format!("{:?}", ds.name),
+            "dataset": dataset_label(&ds),
             "provenance": ds.provenance,
             "train_size": ds.train.len(),
             "test_size": ds.test.len(),
@@ -481,6 +496,7 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
     } else {
         let ds = load(&a.data)?;
         let dim = ds.train.example_size();
+        let label = dataset_label(&ds);
         if a.pca_dims > 0 && a.pca_dims < dim {
             let model = pca::fit(&ds.train.images, dim, a.pca_dims)?;
             let codes = model.encode(&ds.test.images, a.pca_dims);
@@ -489,7 +505,7 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
                 ds.test.labels,
                 a.pca_dims,
                 ds.classes,
-                format!("{:?} test pixels, PCA to {}", ds.name, a.pca_dims),
+                format!("{label} test pixels, PCA to {}", a.pca_dims),
             )
         } else {
             (
@@ -497,7 +513,7 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
                 ds.test.labels,
                 dim,
                 ds.classes,
-                format!("{:?} test pixels", ds.name),
+                format!("{label} test pixels"),
             )
         }
     };
