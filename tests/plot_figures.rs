@@ -91,15 +91,10 @@ fn image_grid_puts_pixels_where_the_layout_says() {
     // starts at (pad 6, title 44).
     let img: Vec<f32> = (0..16).map(|i| i as f32 / 15.0).collect();
     let p = dir.join("grid.png");
-    plot::image_grid(
-        &p,
-        "grid",
-        &[1, 4, 4],
-        &[&img, &img],
-        &["a".into(), "b".into()],
-        2,
-    )
-    .unwrap();
+    // Three columns (3 × (84 + 6) + 6 = 276 px) are wider than the minimum width, so the grid
+    // is not shifted to centre it.
+    let caps: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+    plot::image_grid(&p, "grid", &[1, 4, 4], &[&img, &img, &img], &caps, 3).unwrap();
     let (w, _h, buf, ct) = decode_png(&p);
     let channels = match ct {
         png::ColorType::Rgb => 3,

@@ -67,7 +67,8 @@ pub fn image_grid(
     if columns == 0 {
         return Err(miette::miette!("image_grid: columns must be at least 1"));
     }
-    let layout = render::GridLayout::new(shape, images.len(), columns, !captions.is_empty(), 0);
+    let layout = render::GridLayout::new(shape, images.len(), columns, !captions.is_empty(), 0)
+        .fit_title(title);
     write_figure!(path, layout.size(), |root| {
         render::image_grid(&root, &layout, title, shape, images, captions)
     })
@@ -96,7 +97,8 @@ pub fn image_rows(
         .unwrap_or(0)
         * 9
         + 16;
-    let layout = render::GridLayout::new(shape, rows.len() * columns, columns, false, label_width);
+    let layout = render::GridLayout::new(shape, rows.len() * columns, columns, false, label_width)
+        .fit_title(title);
     write_figure!(path, layout.size(), |root| {
         render::image_rows(&root, &layout, title, shape, rows)
     })

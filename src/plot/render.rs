@@ -313,6 +313,8 @@ pub struct GridLayout {
     pub label_w: u32,
     pub title_h: u32,
     pub pad: u32,
+    /// Lower bound on the width, so the title fits.
+    pub min_w: u32,
 }
 
 impl GridLayout {
@@ -333,16 +335,25 @@ impl GridLayout {
             label_w: label_w as u32,
             title_h: 44,
             pad: 6,
+            min_w: 240,
         }
+    }
+    /// Widens the figure so a 22-px title fits (about 12 px per character).
+    pub fn fit_title(mut self, title: &str) -> Self {
+        self.min_w = self.min_w.max(title.chars().count() as u32 * 12 + 40);
+        self
     }
     pub fn size(&self) -> (u32, u32) {
         let w = self.label_w + self.columns as u32 * (self.cell_w + self.pad) + self.pad;
         let h =
             self.title_h + self.rows as u32 * (self.cell_h + self.caption_h + self.pad) + self.pad;
-        (w.max(240), h)
+        (w.max(self.min_w), h)
     }
     fn origin(&self, row: usize, col: usize) -> (i32, i32) {
-        let x = self.label_w + self.pad + col as u32 * (self.cell_w + self.pad);
+        // Centre the grid when the title made the figure wider than the grid.
+        let content = self.label_w + self.columns as u32 * (self.cell_w + self.pad) + self.pad;
+        let shift = (self.size().0 - content) / 2;
+        let x = shift + self.label_w + self.pad + col as u32 * (self.cell_w + self.pad);
         let y = self.title_h + row as u32 * (self.cell_h + self.caption_h + self.pad);
         (x as i32, y as i32)
     }
@@ -439,7 +450,8 @@ pub fn image_rows<DB: DrawingBackend>(
         let style = TextStyle::from((FAMILY, 15).into_font())
             .color(&BLACK)
             .pos(Pos::new(HPos::Right, VPos::Center));
-        let pos = (layout.label_w as i32, y0 + layout.cell_h as i32 / 2);
+        let (x0, _) = layout.origin(r, 0);
+        let pos = (x0 - layout.pad as i32 - 4, y0 + layout.cell_h as i32 / 2);
         root.draw(&Text::new(row.label.clone(), pos, style))
             .map_err(e)?;
         for (c, img) in row.images.iter().enumerate() {
