@@ -221,8 +221,14 @@ pub fn line_chart<DB: DrawingBackend>(
         ylo = ylo.min(y);
         yhi = yhi.max(y);
     }
+    // Integer x values (epochs, sizes) get integer ticks only.
+    let integer_x = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .all(|p| p.0.fract() == 0.0);
     let (xr, n_x_labels) = match &spec.x_categories {
         Some(c) => ((-0.5, c.len().max(1) as f64 - 0.5), c.len().max(1)),
+        None if integer_x => (padded(xlo, xhi), ((xhi - xlo) as usize + 1).min(10)),
         None => (padded(xlo, xhi), 10),
     };
     let yr = spec.y_range.unwrap_or_else(|| padded(ylo, yhi));
@@ -244,6 +250,7 @@ pub fn line_chart<DB: DrawingBackend>(
                     String::new()
                 }
             }
+            None if integer_x && x.fract() != 0.0 => String::new(),
             None => format_number(*x),
         }
     };
