@@ -123,3 +123,91 @@ fn confusion_filters_recon_curves_on_a_synthetic_run() {
     assert!(run(AnalysisCommand::Confusion(run_args(empty.path()))).is_err());
     assert!(run(AnalysisCommand::Curves(run_args(empty.path()))).is_err());
 }
+
+#[test]
+fn knn_and_tsne_on_autoencoder_codes() {
+    use archc::analysis::knn::Kernel;
+    use archc::cli::analysis::{DataArgs, KnnArgs, TsneArgs};
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    // Two classes at ±5 on the first axis with small deterministic jitter; the test
+    // split's last 10 codes are labelled against their cluster, so accuracy is 90/100.
+    let make = |n: usize, flip_last: usize| -> (Vec<f32>, Vec<u8>) {
+        let mut codes = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let c = (i % 2) as u8;
+            let centre = if c == 0 { -5.0 } else { 5.0 };
+            codes.extend([
+                centre + ((i * 7) % 11) as f32 * 0.05,
+                ((i * 3) % 5) as f32 * 0.1,
+                0.0,
+            ]);
+            labels.push(if i >= n - flip_last { 1 - c } else { c });
+        }
+        (codes, labels)
+    };
+    let (trc, trl) = make(200, 0);
+    let (tec, tel) = make(100, 10);
+    let (trb, teb) = (f32_bytes(&trc), f32_bytes(&tec));
+    let p = dir.join("codes.safetensors");
+    safetensors::serialize_to_file(
+        vec![
+            (
+                "train.codes",
+                TensorView::new(Dtype::F32, vec![200, 3], &trb).unwrap(),
+            ),
+            (
+                "train.labels",
+                TensorView::new(Dtype::U8, vec![200], &trl).unwrap(),
+            ),
+            (
+                "test.codes",
+                TensorView::new(Dtype::F32, vec![100, 3], &teb).unwrap(),
+            ),
+            (
+                "test.labels",
+                TensorView::new(Dtype::U8, vec![100], &tel).unwrap(),
+            ),
+        ],
+        &None,
+        &p,
+    )
+    .unwrap();
+    let data = DataArgs {
+        dataset: None,
+        data: None,
+        train_size: None,
+    };
+    run(AnalysisCommand::Knn(KnnArgs {
+        data: data.clone(),
+        codes: Some(p.clone()),
+        k: 5,
+        limit_queries: None,
+        kernel: Kernel::Auto,
+        out: dir.join("knn"),
+    }))
+    .unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("knn/knn.json")).unwrap()).unwrap();
+    assert!((j["accuracy"].as_f64().unwrap() - 0.9).abs() < 1e-12);
+    assert_eq!(j["queries"], 100);
+
+    run(AnalysisCommand::Tsne(TsneArgs {
+        data,
+        codes: Some(p),
+        pca_dims: 0,
+        n: 80,
+        perplexity: 10.0,
+        iterations: 300,
+        seed: 3,
+        out: dir.join("tsne"),
+        format: "png".into(),
+    }))
+    .unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tsne/tsne.json")).unwrap())
+            .unwrap();
+    assert_eq!(j["points"].as_array().unwrap().len(), 80);
+    assert!(dir.join("tsne/tsne.png").is_file());
+}
