@@ -67,7 +67,7 @@ fn confusion_filters_recon_curves_on_a_synthetic_run() {
         .unwrap()
         .starts_with("<svg"));
 
-    // Dense autoencoder: flattened 784-vectors, with noisy inputs.
+    // Dense autoencoder as the engine writes it: image-shaped inputs, flat outputs.
     let x: Vec<f32> = (0..3 * 784).map(|i| (i % 784) as f32 / 783.0).collect();
     let y: Vec<f32> = x.iter().map(|v| v * 0.5).collect();
     let (xb, yb) = (f32_bytes(&x), f32_bytes(&y));
@@ -75,11 +75,11 @@ fn confusion_filters_recon_curves_on_a_synthetic_run() {
         vec![
             (
                 "test.inputs",
-                TensorView::new(Dtype::F32, vec![3, 784], &xb).unwrap(),
+                TensorView::new(Dtype::F32, vec![3, 1, 28, 28], &xb).unwrap(),
             ),
             (
                 "test.noisy",
-                TensorView::new(Dtype::F32, vec![3, 784], &yb).unwrap(),
+                TensorView::new(Dtype::F32, vec![3, 1, 28, 28], &yb).unwrap(),
             ),
             (
                 "test.outputs",

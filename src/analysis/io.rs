@@ -134,9 +134,16 @@ pub fn read_reconstructions(path: &Path) -> miette::Result<Reconstructions> {
     } else {
         None
     };
-    if ishape != oshape || ishape.len() < 2 {
+    // Outputs may be flat (dense decoders: [n, 784]) while inputs keep the image shape
+    // ([n, 1, 28, 28]); what must agree is n and the values per example.
+    let per = |s: &[usize]| s.iter().skip(1).product::<usize>();
+    if ishape.len() < 2
+        || oshape.len() < 2
+        || ishape[0] != oshape[0]
+        || per(&ishape) != per(&oshape)
+    {
         return Err(miette::miette!(
-            "{}: test.inputs {ishape:?} and test.outputs {oshape:?} must have the same shape [n, ...]",
+            "{}: test.inputs {ishape:?} and test.outputs {oshape:?} must hold the same number of examples and values per example",
             path.display()
         ));
     }
@@ -205,6 +212,10 @@ pub struct EpochMetrics {
     pub val_error: Option<f64>,
     #[serde(default)]
     pub test_error: Option<f64>,
+    #[serde(default)]
+    pub val_loss: Option<f64>,
+    #[serde(default)]
+    pub test_loss: Option<f64>,
     #[serde(default)]
     pub seconds: Option<f64>,
 }

@@ -725,14 +725,21 @@ fn run_curves(a: RunArgs) -> miette::Result<()> {
             &errors,
         )?;
     }
-    let loss = series("train loss", &|e| e.train_loss, 1.0);
-    if !loss.points.is_empty() {
+    let losses: Vec<Series> = [
+        series("train", &|e| e.train_loss, 1.0),
+        series("validation", &|e| e.val_loss, 1.0),
+        series("test", &|e| e.test_loss, 1.0),
+    ]
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect();
+    if !losses.is_empty() {
         plot::line_chart(
             &figure(&out, "loss", &a.format)?,
-            &format!("Training loss: {model}"),
+            &format!("Loss per epoch: {model}"),
             "epoch",
             "loss",
-            &[loss],
+            &losses,
         )?;
     }
     if errors.is_empty() {
