@@ -561,10 +561,23 @@ pub fn heatmap<DB: DrawingBackend>(
         TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
     ))
     .map_err(e)?;
+    // Column names shrink so the longest fits its cell (about 0.6 em per character).
+    let longest = class_names
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let col_size = (cell as f64 / (0.62 * longest)).clamp(8.0, 13.0);
+    let col_style = TextStyle::from((FAMILY, col_size).into_font()).color(&BLACK);
     for (j, name) in class_names.iter().enumerate() {
         let x = left + j as i32 * cell + cell / 2;
-        root.draw(&Text::new(name.clone(), (x, top - 10), black.pos(centre)))
-            .map_err(e)?;
+        root.draw(&Text::new(
+            name.clone(),
+            (x, top - 10),
+            col_style.pos(centre),
+        ))
+        .map_err(e)?;
         let y = top + j as i32 * cell + cell / 2;
         root.draw(&Text::new(
             name.clone(),
