@@ -379,25 +379,36 @@ fn draw_image<DB: DrawingBackend>(
 ) -> DrawResult {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let s = layout.scale as i32;
+    let pixel = |p: usize| {
+        if c == 3 {
+            RGBColor(
+                to_byte(img[p]),
+                to_byte(img[h * w + p]),
+                to_byte(img[2 * h * w + p]),
+            )
+        } else {
+            let g = to_byte(img[p]);
+            RGBColor(g, g, g)
+        }
+    };
     for y in 0..h {
-        for x in 0..w {
-            let p = y * w + x;
-            let colour = if c == 3 {
-                RGBColor(
-                    to_byte(img[p]),
-                    to_byte(img[h * w + p]),
-                    to_byte(img[2 * h * w + p]),
-                )
-            } else {
-                let g = to_byte(img[p]);
-                RGBColor(g, g, g)
-            };
+        // One rectangle per horizontal run of equal colour keeps SVGs small (MNIST
+        // backgrounds are long black runs).
+        let mut x = 0;
+        while x < w {
+            let colour = pixel(y * w + x);
+            let mut end = x + 1;
+            while end < w && pixel(y * w + end) == colour {
+                end += 1;
+            }
             let (px, py) = (x0 + x as i32 * s, y0 + y as i32 * s);
+            let px_end = x0 + end as i32 * s;
             root.draw(&Rectangle::new(
-                [(px, py), (px + s, py + s)],
+                [(px, py), (px_end, py + s)],
                 colour.filled(),
             ))
             .map_err(e)?;
+            x = end;
         }
     }
     // A thin frame so black-background images stand apart.
