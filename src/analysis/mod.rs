@@ -1,1 +1,9 @@
+//! Analysis of datasets, codes and trained runs: kNN, PCA, t-SNE, confusion matrices,
+//! and readers for the files `archc train` writes.
 
+pub mod confusion;
+pub mod io;
+pub mod knn;
+pub mod linalg;
+pub mod pca;
+pub mod tsne;

@@ -1,11 +1,757 @@
-//! `archc knn|pca|tsne|confusion|filters`.
+//! `archc knn|pca|tsne|confusion|filters|recon|curves`: analysis commands. Each writes
+//! its numbers as JSON next to its figures in `--out DIR`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::analysis::{confusion, io, knn, pca, tsne};
+use crate::ir::{DatasetName, Split};
+use crate::plot::{self, ChartSpec, ImageRow, Series};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AnalysisCommand {
-    /// k-nearest-neighbour classification.
-    Knn { input: String },
+    /// k-nearest-neighbour classification of raw pixels or autoencoder codes.
+    Knn(KnnArgs),
+    /// PCA codes: reconstruction errors and kNN accuracy per code size, 2-D scatter.
+    Pca(PcaArgs),
+    /// t-SNE map of codes or pixels, coloured by class.
+    Tsne(TsneArgs),
+    /// Confusion matrix heatmap and most-confused class pairs of a trained run.
+    Confusion(RunArgs),
+    /// First convolution layer's filters of a trained run, as an image grid.
+    Filters(FiltersArgs),
+    /// Originals vs reconstructions (and noisy inputs) of a trained autoencoder.
+    Recon(ReconArgs),
+    /// Learning curves (error and loss per epoch) of a trained run.
+    Curves(RunArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Dataset: mnist, cifar10 or svhn.
+    #[arg(long, value_parser = parse_dataset)]
+    pub dataset: Option<DatasetName>,
+    /// Folder holding the datasets (default: $ARCHC_DATA, then the user cache).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Training examples taken from the training file (default 55000 MNIST, 45000 CIFAR-10).
+    #[arg(long)]
+    pub train_size: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KnnArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Use an autoencoder's codes (train split as references, test split as queries).
+    #[arg(long)]
+    pub codes: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Classify only the first N test examples.
+    #[arg(long)]
+    pub limit_queries: Option<usize>,
+    /// Dot-product kernel: auto (sparse for mostly-zero inputs), dense or sparse.
+    #[arg(long, default_value = "auto", value_parser = parse_kernel)]
+    pub kernel: knn::Kernel,
+    #[arg(long, default_value = "results/knn")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PcaArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Code sizes d'.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32")]
+    pub dims: Vec<usize>,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Classify only the first N test examples with kNN.
+    #[arg(long)]
+    pub limit_queries: Option<usize>,
+    #[arg(long, default_value = "results/pca")]
+    pub out: PathBuf,
+    /// Figure format: png or svg.
+    #[arg(long, default_value = "png")]
+    pub format: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TsneArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Embed an autoencoder's test codes instead of a dataset's test pixels.
+    #[arg(long)]
+    pub codes: Option<PathBuf>,
+    /// Reduce pixels to this many PCA dimensions first (0 = no reduction).
+    #[arg(long, default_value_t = 50)]
+    pub pca_dims: usize,
+    /// Points embedded: a seeded random subsample of the test split.
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    #[arg(long, default_value_t = 30.0)]
+    pub perplexity: f64,
+    #[arg(long, default_value_t = 1000)]
+    pub iterations: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "results/tsne")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "png")]
+    pub format: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run directory written by `archc train`.
+    pub run_dir: PathBuf,
+    /// Output folder (default: the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "png")]
+    pub format: String,
+    /// Pairs listed (confusion).
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FiltersArgs {
+    pub run_dir: PathBuf,
+    /// Checkpoint file inside the run directory.
+    #[arg(long, default_value = "best.safetensors")]
+    pub checkpoint: String,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "png")]
+    pub format: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReconArgs {
+    pub run_dir: PathBuf,
+    /// Examples shown.
+    #[arg(long, default_value_t = 10)]
+    pub count: usize,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "png")]
+    pub format: String,
+}
+
+fn parse_kernel(s: &str) -> Result<knn::Kernel, String> {
+    match s {
+        "auto" => Ok(knn::Kernel::Auto),
+        "dense" => Ok(knn::Kernel::Dense),
+        "sparse" => Ok(knn::Kernel::Sparse),
+        _ => Err(format!("unknown kernel '{s}' (auto, dense, sparse)")),
+    }
+}
+
+fn parse_dataset(s: &str) -> Result<DatasetName, String> {
+    match s.to_ascii_lowercase().replace('-', "").as_str() {
+        "mnist" => Ok(DatasetName::Mnist),
+        "cifar10" => Ok(DatasetName::Cifar10),
+        "svhn" => Ok(DatasetName::Svhn),
+        _ => Err(format!("unknown dataset '{s}' (mnist, cifar10, svhn)")),
+    }
+}
+
+/// The course's splits: the last 5000 training-file examples validate.
+fn default_split(name: DatasetName, train: Option<usize>) -> Split {
+    let t = match name {
+        DatasetName::Mnist => 55000,
+        DatasetName::Cifar10 => 45000,
+        DatasetName::Svhn => 68257,
+    };
+    Split {
+        train: train.unwrap_or(t),
+        validation: 5000,
+    }
+}
+
+fn load(d: &DataArgs) -> miette::Result<crate::data::Dataset> {
+    let name = d
+        .dataset
+        .ok_or_else(|| miette::miette!("give --dataset (or --codes)"))?;
+    crate::data::load(name, default_split(name, d.train_size), d.data.as_deref())
+}
+
+/// Short dataset name for titles, flagging approximate data.
+fn dataset_label(ds: &crate::data::Dataset) -> String {
+    let base = match ds.name {
+        DatasetName::Mnist => "MNIST",
+        DatasetName::Cifar10 => "CIFAR-10",
+        DatasetName::Svhn => "SVHN",
+    };
+    if ds.provenance.contains("JPEG-approximate") {
+        format!("{base} (JPEG-approximate)")
+    } else {
+        base.to_string()
+    }
+}
+
+fn figure(out: &Path, stem: &str, format: &str) -> miette::Result<PathBuf> {
+    match format {
+        "png" | "svg" => Ok(out.join(format!("{stem}.{format}"))),
+        _ => Err(miette::miette!(
+            "--format must be png or svg, not '{format}'"
+        )),
+    }
+}
+
+fn digit_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
 }
 
 pub fn run(cmd: AnalysisCommand) -> miette::Result<()> {
-    Err(miette::miette!("{cmd:?} is not built in this tree yet"))
+    match cmd {
+        AnalysisCommand::Knn(a) => run_knn(a),
+        AnalysisCommand::Pca(a) => run_pca(a),
+        AnalysisCommand::Tsne(a) => run_tsne(a),
+        AnalysisCommand::Confusion(a) => run_confusion(a),
+        AnalysisCommand::Filters(a) => run_filters(a),
+        AnalysisCommand::Recon(a) => run_recon(a),
+        AnalysisCommand::Curves(a) => run_curves(a),
+    }
+}
+
+/// Runs kNN and returns (accuracy, seconds, predictions).
+fn timed_knn(
+    train: &[f32],
+    labels: &[u8],
+    dim: usize,
+    queries: &[f32],
+    query_labels: &[u8],
+    k: usize,
+    kernel: knn::Kernel,
+) -> miette::Result<(f64, f64, Vec<u8>)> {
+    let t = Instant::now();
+    let pred = knn::predict_with(train, labels, dim, queries, k, kernel)?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok((knn::accuracy(&pred, query_labels), secs, pred))
+}
+
+fn limit(n: usize, lim: Option<usize>) -> usize {
+    lim.map_or(n, |l| l.min(n))
+}
+
+fn run_knn(a: KnnArgs) -> miette::Result<()> {
+    let (train, labels, dim, queries, qlabels, source, provenance) = if let Some(p) = &a.codes {
+        let c = io::read_codes(p)?;
+        let tr = c
+            .train
+            .ok_or_else(|| miette::miette!("{} has no train.codes", p.display()))?;
+        let te = c
+            .test
+            .ok_or_else(|| miette::miette!("{} has no test.codes", p.display()))?;
+        if tr.dim != te.dim {
+            return Err(miette::miette!(
+                "train codes have {} dims, test codes {}",
+                tr.dim,
+                te.dim
+            ));
+        }
+        (
+            tr.codes,
+            tr.labels,
+            tr.dim,
+            te.codes,
+            te.labels,
+            p.display().to_string(),
+            String::new(),
+        )
+    } else {
+        let ds = load(&a.data)?;
+        let dim = ds.train.example_size();
+        let label = dataset_label(&ds);
+        (
+            ds.train.images,
+            ds.train.labels,
+            dim,
+            ds.test.images,
+            ds.test.labels,
+            format!("{label} pixels"),
+            ds.provenance,
+        )
+    };
+    let nq = limit(qlabels.len(), a.limit_queries);
+    let (acc, secs, _) = timed_knn(
+        &train,
+        &labels,
+        dim,
+        &queries[..nq * dim],
+        &qlabels[..nq],
+        a.k,
+        a.kernel,
+    )?;
+    let result = json!({
+        "source": source,
+        "provenance": provenance,
+        "k": a.k,
+        "train_size": labels.len(),
+        "queries": nq,
+        "dim": dim,
+        "accuracy": acc,
+        "error": 1.0 - acc,
+        "seconds": secs,
+        "ms_per_query": secs * 1e3 / nq.max(1) as f64,
+        "threads": rayon::current_num_threads(),
+        "kernel": format!("{:?}", a.kernel),
+        "tie_rules": "equal distances: lower training index first; equal votes: smaller summed distance, then smaller label",
+    });
+    io::write_json(&a.out.join("knn.json"), &result)?;
+    println!(
+        "kNN k={} on {source}: accuracy {:.4} (error {:.2}%) over {nq} queries, train {}; {:.2} s ({:.3} ms/query)",
+        a.k,
+        acc,
+        100.0 * (1.0 - acc),
+        labels.len(),
+        secs,
+        secs * 1e3 / nq.max(1) as f64
+    );
+    Ok(())
+}
+
+fn run_pca(a: PcaArgs) -> miette::Result<()> {
+    let ds = load(&a.data)?;
+    let dim = ds.train.example_size();
+    let max_d = a.dims.iter().copied().max().unwrap_or(0).max(2);
+    if a.dims.contains(&0) || max_d > dim {
+        return Err(miette::miette!("--dims must lie in 1..={dim}"));
+    }
+    let t = Instant::now();
+    let model = pca::fit(&ds.train.images, dim, max_d)?;
+    let fit_secs = t.elapsed().as_secs_f64();
+    println!(
+        "PCA fit on {} training examples: {fit_secs:.2} s",
+        ds.train.len()
+    );
+    let nq = limit(ds.test.len(), a.limit_queries);
+    let total_var: f64 = model.eigenvalues.iter().sum();
+    let mut rows = Vec::new();
+    let mut recon_rows = vec![ImageRow {
+        label: "original".into(),
+        images: ds
+            .test
+            .images
+            .chunks(dim)
+            .take(10)
+            .map(|c| c.to_vec())
+            .collect(),
+    }];
+    let mut errs = Vec::new();
+    for &d in &a.dims {
+        let t = Instant::now();
+        let tr_codes = model.encode(&ds.train.images, d);
+        let te_codes = model.encode(&ds.test.images, d);
+        let te_recon = model.decode(&te_codes, d);
+        let tr_recon = model.decode(&tr_codes, d);
+        let code_secs = t.elapsed().as_secs_f64();
+        let test_err = pca::reconstruction_error(&ds.test.images, &te_recon, dim);
+        let train_err = pca::reconstruction_error(&ds.train.images, &tr_recon, dim);
+        let (acc, knn_secs, _) = timed_knn(
+            &tr_codes,
+            &ds.train.labels,
+            d,
+            &te_codes[..nq * d],
+            &ds.test.labels[..nq],
+            a.k,
+            knn::Kernel::Auto,
+        )?;
+        let discarded: f64 = model.eigenvalues[d..].iter().sum();
+        println!(
+            "d'={d:>3}: test MSE/pixel {:.5}, SSE/image {:.3}, BCE/image {:.2}; kNN(k={}) accuracy {:.4}; codes {code_secs:.2} s, kNN {knn_secs:.2} s",
+            test_err.mse_per_pixel, test_err.sse_per_example, test_err.bce_per_example, a.k, acc
+        );
+        errs.push((d, test_err, acc));
+        recon_rows.push(ImageRow {
+            label: format!("d' = {d}"),
+            images: te_recon
+                .chunks(dim)
+                .take(10)
+                .map(|c| c.iter().map(|v| v.clamp(0.0, 1.0)).collect())
+                .collect(),
+        });
+        rows.push(json!({
+            "dims": d,
+            "test": test_err,
+            "train": train_err,
+            "train_sse_expected_from_eigenvalues": discarded,
+            "explained_variance": 1.0 - discarded / total_var,
+            "knn_k": a.k,
+            "knn_queries": nq,
+            "knn_accuracy": acc,
+            "knn_error": 1.0 - acc,
+            "knn_seconds": knn_secs,
+            "encode_decode_seconds": code_secs,
+        }));
+        if d == 2 {
+            let pts: Vec<(f64, f64)> = te_codes
+                .chunks(2)
+                .map(|c| (c[0] as f64, c[1] as f64))
+                .collect();
+            plot::scatter_by_class(
+                &figure(&a.out, "pca2d_test", &a.format)?,
+                &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
+                &pts,
+                &ds.test.labels,
+                &ds.classes,
+            )?;
+        }
+    }
+    if !a.dims.contains(&2) {
+        let te_codes = model.encode(&ds.test.images, 2);
+        let pts: Vec<(f64, f64)> = te_codes
+            .chunks(2)
+            .map(|c| (c[0] as f64, c[1] as f64))
+            .collect();
+        plot::scatter_by_class(
+            &figure(&a.out, "pca2d_test", &a.format)?,
+            &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
+            &pts,
+            &ds.test.labels,
+            &ds.classes,
+        )?;
+    }
+    if ds.test.shape.len() == 3 {
+        plot::image_rows(
+            &figure(&a.out, "pca_reconstructions", &a.format)?,
+            "PCA reconstructions of test images",
+            &ds.test.shape,
+            &recon_rows,
+        )?;
+    }
+    let cats: Vec<String> = errs.iter().map(|e| e.0.to_string()).collect();
+    let spec = |title: &str, y: &str| ChartSpec {
+        title: title.into(),
+        x_label: "code size d'".into(),
+        y_label: y.into(),
+        x_categories: Some(cats.clone()),
+        y_range: None,
+    };
+    plot::line_chart_with(
+        &figure(&a.out, "pca_error_vs_dims", &a.format)?,
+        &spec(
+            "PCA test reconstruction error",
+            "mean squared error per pixel",
+        ),
+        &[Series {
+            name: "test MSE".into(),
+            points: errs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as f64, e.1.mse_per_pixel))
+                .collect(),
+        }],
+    )?;
+    plot::line_chart_with(
+        &figure(&a.out, "pca_knn_vs_dims", &a.format)?,
+        &spec(&format!("kNN (k = {}) on PCA codes", a.k), "test error (%)"),
+        &[Series {
+            name: "kNN test error".into(),
+            points: errs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as f64, 100.0 * (1.0 - e.2)))
+                .collect(),
+        }],
+    )?;
+    io::write_json(
+        &a.out.join("pca.json"),
+        &json!({
+            "dataset": dataset_label(&ds),
+            "provenance": ds.provenance,
+            "train_size": ds.train.len(),
+            "test_size": ds.test.len(),
+            "fit_seconds": fit_secs,
+            "bce_clamp": pca::BCE_EPS,
+            "leading_eigenvalues": &model.eigenvalues[..max_d],
+            "total_variance": total_var,
+            "results": rows,
+        }),
+    )?;
+    Ok(())
+}
+
+fn run_tsne(a: TsneArgs) -> miette::Result<()> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let (x, labels, dim, classes, what) = if let Some(p) = &a.codes {
+        let c = io::read_codes(p)?;
+        let te = c
+            .test
+            .ok_or_else(|| miette::miette!("{} has no test.codes", p.display()))?;
+        let n = te.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+        (
+            te.codes,
+            te.labels,
+            te.dim,
+            digit_names(n.max(10)),
+            format!("codes of {}", p.display()),
+        )
+    } else {
+        let ds = load(&a.data)?;
+        let dim = ds.train.example_size();
+        let label = dataset_label(&ds);
+        if a.pca_dims > 0 && a.pca_dims < dim {
+            let model = pca::fit(&ds.train.images, dim, a.pca_dims)?;
+            let codes = model.encode(&ds.test.images, a.pca_dims);
+            (
+                codes,
+                ds.test.labels,
+                a.pca_dims,
+                ds.classes,
+                format!("{label} test pixels, PCA to {}", a.pca_dims),
+            )
+        } else {
+            (
+                ds.test.images,
+                ds.test.labels,
+                dim,
+                ds.classes,
+                format!("{label} test pixels"),
+            )
+        }
+    };
+    let mut idx: Vec<usize> = (0..labels.len()).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    idx.shuffle(&mut rng);
+    idx.truncate(a.n.min(labels.len()));
+    idx.sort_unstable();
+    let sub: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
+    let sub_labels: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
+    let t = Instant::now();
+    let params = tsne::TsneParams {
+        perplexity: a.perplexity,
+        iterations: a.iterations,
+        seed: a.seed,
+    };
+    let emb = tsne::embed(&sub, dim, &params)?;
+    let secs = t.elapsed().as_secs_f64();
+    let pts: Vec<(f64, f64)> = emb.points.iter().map(|p| (p[0], p[1])).collect();
+    plot::scatter_by_class(
+        &figure(&a.out, "tsne", &a.format)?,
+        &format!("t-SNE of {} points ({what})", idx.len()),
+        &pts,
+        &sub_labels,
+        &classes,
+    )?;
+    io::write_json(
+        &a.out.join("tsne.json"),
+        &json!({
+            "input": what,
+            "n": idx.len(),
+            "perplexity": a.perplexity,
+            "iterations": a.iterations,
+            "seed": a.seed,
+            "kl_divergence": emb.kl_divergence,
+            "seconds": secs,
+            "indices": idx,
+            "labels": sub_labels,
+            "points": emb.points,
+        }),
+    )?;
+    println!(
+        "t-SNE of {} points ({what}): KL {:.3}, {secs:.1} s",
+        idx.len(),
+        emb.kl_divergence
+    );
+    Ok(())
+}
+
+fn run_confusion(a: RunArgs) -> miette::Result<()> {
+    let p = io::read_predictions(&a.run_dir.join("predictions.json"))?;
+    let c = confusion::confusion(&p.classes, &p.labels, &p.predictions)?;
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
+    let pairs = c.most_confused(a.top);
+    plot::heatmap(
+        &figure(&out, "confusion", &a.format)?,
+        &format!(
+            "Confusion matrix ({} split, error {:.2}%)",
+            p.split,
+            100.0 * c.error_rate()
+        ),
+        "predicted class",
+        "true class",
+        &c.counts,
+        &c.classes,
+    )?;
+    io::write_json(
+        &out.join("confusion.json"),
+        &json!({ "split": p.split, "error_rate": c.error_rate(), "confusion": c, "most_confused": pairs }),
+    )?;
+    println!(
+        "{:<12} {:<12} {:>6} {:>8}",
+        "true", "predicted", "count", "rate"
+    );
+    for q in &pairs {
+        println!(
+            "{:<12} {:<12} {:>6} {:>7.2}%",
+            q.true_name,
+            q.predicted_name,
+            q.count,
+            100.0 * q.rate
+        );
+    }
+    Ok(())
+}
+
+fn run_filters(a: FiltersArgs) -> miette::Result<()> {
+    let path = a.run_dir.join(&a.checkpoint);
+    let (w, shape, layer) = io::read_first_conv(&path)?;
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
+    plot::filters_figure(
+        &figure(&out, "filters", &a.format)?,
+        &format!(
+            "First convolution (layer {layer}): {}×{} filters, each normalised",
+            shape[2], shape[3]
+        ),
+        &w,
+        &shape,
+    )?;
+    io::write_json(
+        &out.join("filters.json"),
+        &json!({ "checkpoint": path.display().to_string(), "layer": layer, "shape": shape }),
+    )?;
+    println!(
+        "filters of layer {layer} {shape:?} drawn into {}",
+        out.display()
+    );
+    Ok(())
+}
+
+fn run_recon(a: ReconArgs) -> miette::Result<()> {
+    let r = io::read_reconstructions(&a.run_dir.join("reconstructions.safetensors"))?;
+    let size: usize = r.shape.iter().product();
+    let shape = if r.shape.len() == 3 {
+        r.shape.clone()
+    } else if r.shape.len() == 1 && (size as f64).sqrt().fract() == 0.0 {
+        // Flattened square grey images (dense autoencoders).
+        let s = (size as f64).sqrt() as usize;
+        vec![1, s, s]
+    } else {
+        return Err(miette::miette!(
+            "cannot draw examples of shape {:?} as images",
+            r.shape
+        ));
+    };
+    let count = a.count.min(r.n);
+    let take = |v: &[f32]| -> Vec<Vec<f32>> {
+        v.chunks(size)
+            .take(count)
+            .map(|c| c.iter().map(|x| x.clamp(0.0, 1.0)).collect())
+            .collect()
+    };
+    let mut rows = Vec::new();
+    if let Some(noisy) = &r.noisy {
+        rows.push(ImageRow {
+            label: "noisy input".into(),
+            images: take(noisy),
+        });
+        rows.push(ImageRow {
+            label: "reconstructed".into(),
+            images: take(&r.outputs),
+        });
+        rows.push(ImageRow {
+            label: "clean".into(),
+            images: take(&r.inputs),
+        });
+    } else {
+        rows.push(ImageRow {
+            label: "original".into(),
+            images: take(&r.inputs),
+        });
+        rows.push(ImageRow {
+            label: "reconstructed".into(),
+            images: take(&r.outputs),
+        });
+    }
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
+    plot::image_rows(
+        &figure(&out, "reconstructions", &a.format)?,
+        "Test reconstructions",
+        &shape,
+        &rows,
+    )?;
+    let err = pca::reconstruction_error(&r.inputs, &r.outputs, size);
+    io::write_json(
+        &out.join("reconstructions.json"),
+        &json!({ "n": r.n, "test": err }),
+    )?;
+    println!(
+        "{} test reconstructions: MSE/pixel {:.5}, SSE/image {:.3}, BCE/image {:.2}",
+        r.n, err.mse_per_pixel, err.sse_per_example, err.bce_per_example
+    );
+    Ok(())
+}
+
+fn run_curves(a: RunArgs) -> miette::Result<()> {
+    let m = io::read_metrics(&a.run_dir.join("metrics.json"))?;
+    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
+    let series = |name: &str, f: &dyn Fn(&io::EpochMetrics) -> Option<f64>, scale: f64| Series {
+        name: name.into(),
+        points: m
+            .epochs
+            .iter()
+            .filter_map(|e| f(e).map(|v| (e.epoch as f64, scale * v)))
+            .collect(),
+    };
+    let errors: Vec<Series> = [
+        series("train", &|e| e.train_error, 100.0),
+        series("validation", &|e| e.val_error, 100.0),
+        series("test", &|e| e.test_error, 100.0),
+    ]
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect();
+    let model = match &m.model {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => a.run_dir.display().to_string(),
+        v => v.to_string(),
+    };
+    if !errors.is_empty() {
+        plot::line_chart(
+            &figure(&out, "errors", &a.format)?,
+            &format!("Error per epoch: {model}"),
+            "epoch",
+            "error (%)",
+            &errors,
+        )?;
+    }
+    let losses: Vec<Series> = [
+        series("train", &|e| e.train_loss, 1.0),
+        series("validation", &|e| e.val_loss, 1.0),
+        series("test", &|e| e.test_loss, 1.0),
+    ]
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect();
+    if !losses.is_empty() {
+        plot::line_chart(
+            &figure(&out, "loss", &a.format)?,
+            &format!("Loss per epoch: {model}"),
+            "epoch",
+            "loss",
+            &losses,
+        )?;
+    }
+    if errors.is_empty() {
+        return Err(miette::miette!(
+            "{} has no error values per epoch",
+            a.run_dir.join("metrics.json").display()
+        ));
+    }
+    println!(
+        "learning curves of {} epochs drawn into {}",
+        m.epochs.len(),
+        out.display()
+    );
+    Ok(())
 }

@@ -1,0 +1,638 @@
+//! Backend-generic drawing code behind the public plot functions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::Series;
+
+type DrawResult = Result<(), String>;
+
+/// The embedded font (DejaVu Sans, Bitstream Vera licence, see `assets/`).
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Tableau-10 colours: distinguishable, colour-blind-friendlier than pure hues.
+pub const TAB10: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+pub fn colour(i: usize) -> RGBColor {
+    if i < TAB10.len() {
+        TAB10[i]
+    } else {
+        let c = Palette99::pick(i).to_rgba();
+        RGBColor(c.0, c.1, c.2)
+    }
+}
+
+fn register_font() -> miette::Result<()> {
+    static ONCE: Once = Once::new();
+    let mut ok = true;
+    ONCE.call_once(|| {
+        ok = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok();
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(miette::miette!(
+            "the embedded DejaVuSans.ttf could not be parsed"
+        ))
+    }
+}
+
+fn e<E: std::fmt::Display>(err: E) -> String {
+    err.to_string()
+}
+
+/// Options of a line chart beyond title and axis labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartSpec {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Categorical x axis: the x value of a point is the index of its category.
+    pub x_categories: Option<Vec<String>>,
+    /// Fixed y range instead of the data's range (plus a margin).
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// One labelled row of an image-rows figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRow {
+    pub label: String,
+    pub images: Vec<Vec<f32>>,
+}
+
+pub enum Format {
+    Png,
+    Svg,
+}
+
+/// Validates the extension, registers the font and returns a temporary sibling path
+/// (same extension, so the PNG encoder picks the right format).
+pub fn prepare(path: &Path) -> miette::Result<(PathBuf, Format)> {
+    register_font()?;
+    let ext = path
+        .extension()
+        .and_then(|s| s.to_str())
+        .map(|s| s.to_ascii_lowercase());
+    let format = match ext.as_deref() {
+        Some("png") => Format::Png,
+        Some("svg") => Format::Svg,
+        _ => {
+            return Err(miette::miette!(
+                "figure path {} must end in .png or .svg",
+                path.display()
+            ))
+        }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| miette::miette!("cannot create {}: {err}", dir.display()))?;
+    let name = path
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("figure");
+    let ext = ext.unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+    Ok((tmp, format))
+}
+
+pub fn finish(path: &Path, tmp: &Path, result: DrawResult) -> miette::Result<()> {
+    match result {
+        Ok(()) => std::fs::rename(tmp, path).map_err(|err| {
+            let _ = std::fs::remove_file(tmp);
+            miette::miette!("cannot write {}: {err}", path.display())
+        }),
+        Err(msg) => {
+            let _ = std::fs::remove_file(tmp);
+            Err(miette::miette!("drawing {} failed: {msg}", path.display()))
+        }
+    }
+}
+
+/// Draws with `$body` (an expression using the drawing area `$root`) on the backend
+/// chosen by the extension, then renames the finished file into place.
+macro_rules! write_figure {
+    ($path:expr, $size:expr, |$root:ident| $body:expr) => {{
+        let path: &std::path::Path = $path;
+        let size: (u32, u32) = $size;
+        let (tmp, format) = $crate::plot::render::prepare(path)?;
+        let result: Result<(), String> = match format {
+            $crate::plot::render::Format::Png => {
+                use plotters::prelude::IntoDrawingArea;
+                let $root = plotters::prelude::BitMapBackend::new(&tmp, size).into_drawing_area();
+                let r = $body;
+                r.and_then(|_| $root.present().map_err(|e| e.to_string()))
+            }
+            $crate::plot::render::Format::Svg => {
+                use plotters::prelude::IntoDrawingArea;
+                let $root = plotters::prelude::SVGBackend::new(&tmp, size).into_drawing_area();
+                let r = $body;
+                r.and_then(|_| $root.present().map_err(|e| e.to_string()))
+            }
+        };
+        $crate::plot::render::finish(path, &tmp, result)
+    }};
+}
+pub(crate) use write_figure;
+
+pub fn check_series(spec: &ChartSpec, series: &[Series]) -> miette::Result<()> {
+    if series.iter().all(|s| s.points.is_empty()) {
+        return Err(miette::miette!("line chart '{}': no points", spec.title));
+    }
+    for s in series {
+        if s.points
+            .iter()
+            .any(|p| !p.0.is_finite() || !p.1.is_finite())
+        {
+            return Err(miette::miette!(
+                "line chart '{}': series '{}' has non-finite values",
+                spec.title,
+                s.name
+            ));
+        }
+    }
+    if let Some((lo, hi)) = spec.y_range {
+        if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+            return Err(miette::miette!("line chart: empty y range {lo}..{hi}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_images(shape: &[usize], images: &[&[f32]]) -> miette::Result<()> {
+    if shape.len() != 3 || !(shape[0] == 1 || shape[0] == 3) || shape[1] == 0 || shape[2] == 0 {
+        return Err(miette::miette!(
+            "image shape {shape:?} must be [C, H, W] with C = 1 or 3"
+        ));
+    }
+    if images.is_empty() {
+        return Err(miette::miette!("no images to draw"));
+    }
+    let size: usize = shape.iter().product();
+    if let Some((i, img)) = images.iter().enumerate().find(|(_, x)| x.len() != size) {
+        return Err(miette::miette!(
+            "image {i} has {} values, shape {shape:?} needs {size}",
+            img.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Range of `values` with a 5% margin; a single value gets a ±1 (or ±5%) window.
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    if hi > lo {
+        let m = 0.05 * (hi - lo);
+        (lo - m, hi + m)
+    } else {
+        let m = if lo.abs() > 0.0 { 0.05 * lo.abs() } else { 1.0 };
+        (lo - m, hi + m)
+    }
+}
+
+pub fn line_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    spec: &ChartSpec,
+    series: &[Series],
+) -> DrawResult {
+    root.fill(&WHITE).map_err(e)?;
+    let all = series.iter().flat_map(|s| s.points.iter());
+    let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all {
+        xlo = xlo.min(x);
+        xhi = xhi.max(x);
+        ylo = ylo.min(y);
+        yhi = yhi.max(y);
+    }
+    // Integer x values (epochs, sizes) get integer ticks only.
+    let integer_x = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .all(|p| p.0.fract() == 0.0);
+    let (xr, n_x_labels) = match &spec.x_categories {
+        Some(c) => ((-0.5, c.len().max(1) as f64 - 0.5), c.len().max(1)),
+        None if integer_x => (padded(xlo, xhi), ((xhi - xlo) as usize + 1).min(10)),
+        None => (padded(xlo, xhi), 10),
+    };
+    let yr = spec.y_range.unwrap_or_else(|| padded(ylo, yhi));
+    let mut chart = ChartBuilder::on(root)
+        .caption(&spec.title, (FAMILY, 26))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(e)?;
+    let cats = spec.x_categories.clone();
+    let fmt_x = move |x: &f64| -> String {
+        match &cats {
+            Some(c) => {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() {
+                    c[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            }
+            None if integer_x && x.fract() != 0.0 => String::new(),
+            None => format_number(*x),
+        }
+    };
+    let fmt_y = |y: &f64| format_number(*y);
+    chart
+        .configure_mesh()
+        .x_desc(&spec.x_label)
+        .y_desc(&spec.y_label)
+        .x_labels(n_x_labels)
+        .y_labels(10)
+        .x_label_formatter(&fmt_x)
+        .y_label_formatter(&fmt_y)
+        .axis_desc_style((FAMILY, 18))
+        .label_style((FAMILY, 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(e)?;
+    for (i, s) in series.iter().enumerate() {
+        let c = colour(i);
+        let style = ShapeStyle::from(&c).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), style))
+            .map_err(e)?
+            .label(s.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        if s.points.len() <= 40 {
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(e)?;
+        }
+    }
+    if series.iter().any(|s| !s.name.is_empty()) {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FAMILY, 15))
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Short, readable tick labels: no float noise like 0.30000000000000004.
+pub fn format_number(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    let a = x.abs();
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{x:.1e}");
+    }
+    let s = format!("{x:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+/// Pixel geometry of an image grid.
+pub struct GridLayout {
+    pub scale: u32,
+    pub cell_w: u32,
+    pub cell_h: u32,
+    pub columns: usize,
+    pub rows: usize,
+    pub caption_h: u32,
+    pub label_w: u32,
+    pub title_h: u32,
+    pub pad: u32,
+    /// Lower bound on the width, so the title fits.
+    pub min_w: u32,
+}
+
+impl GridLayout {
+    pub fn new(shape: &[usize], n: usize, columns: usize, captions: bool, label_w: usize) -> Self {
+        let (h, w) = (shape[1] as u32, shape[2] as u32);
+        // Scale small images up so a tile is roughly 60–100 px, never below 1×.
+        let scale = (84 / h.max(w)).max(1);
+        let columns = columns.min(n.max(1));
+        let rows = n.div_ceil(columns);
+        let caption_h = if captions { 18 } else { 0 };
+        Self {
+            scale,
+            cell_w: w * scale,
+            cell_h: h * scale,
+            columns,
+            rows,
+            caption_h,
+            label_w: label_w as u32,
+            title_h: 44,
+            pad: 6,
+            min_w: 240,
+        }
+    }
+    /// Widens the figure so a 22-px title fits (about 12 px per character).
+    pub fn fit_title(mut self, title: &str) -> Self {
+        self.min_w = self.min_w.max(title.chars().count() as u32 * 12 + 40);
+        self
+    }
+    pub fn size(&self) -> (u32, u32) {
+        let w = self.label_w + self.columns as u32 * (self.cell_w + self.pad) + self.pad;
+        let h =
+            self.title_h + self.rows as u32 * (self.cell_h + self.caption_h + self.pad) + self.pad;
+        (w.max(self.min_w), h)
+    }
+    fn origin(&self, row: usize, col: usize) -> (i32, i32) {
+        // Centre the grid when the title made the figure wider than the grid.
+        let content = self.label_w + self.columns as u32 * (self.cell_w + self.pad) + self.pad;
+        let shift = (self.size().0 - content) / 2;
+        let x = shift + self.label_w + self.pad + col as u32 * (self.cell_w + self.pad);
+        let y = self.title_h + row as u32 * (self.cell_h + self.caption_h + self.pad);
+        (x as i32, y as i32)
+    }
+}
+
+fn to_byte(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+fn draw_image<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    layout: &GridLayout,
+    (x0, y0): (i32, i32),
+    shape: &[usize],
+    img: &[f32],
+) -> DrawResult {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let s = layout.scale as i32;
+    let pixel = |p: usize| {
+        if c == 3 {
+            RGBColor(
+                to_byte(img[p]),
+                to_byte(img[h * w + p]),
+                to_byte(img[2 * h * w + p]),
+            )
+        } else {
+            let g = to_byte(img[p]);
+            RGBColor(g, g, g)
+        }
+    };
+    for y in 0..h {
+        // One rectangle per horizontal run of equal colour keeps SVGs small (MNIST
+        // backgrounds are long black runs).
+        let mut x = 0;
+        while x < w {
+            let colour = pixel(y * w + x);
+            let mut end = x + 1;
+            while end < w && pixel(y * w + end) == colour {
+                end += 1;
+            }
+            let (px, py) = (x0 + x as i32 * s, y0 + y as i32 * s);
+            let px_end = x0 + end as i32 * s;
+            root.draw(&Rectangle::new(
+                [(px, py), (px_end, py + s)],
+                colour.filled(),
+            ))
+            .map_err(e)?;
+            x = end;
+        }
+    }
+    // A thin frame so black-background images stand apart.
+    root.draw(&Rectangle::new(
+        [(x0 - 1, y0 - 1), (x0 + w as i32 * s, y0 + h as i32 * s)],
+        RGBColor(180, 180, 180).stroke_width(1),
+    ))
+    .map_err(e)?;
+    Ok(())
+}
+
+fn draw_title<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str) -> DrawResult {
+    let (w, _) = root.dim_in_pixel();
+    let style = TextStyle::from((FAMILY, 22).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw(&Text::new(title.to_string(), (w as i32 / 2, 22), style))
+        .map_err(e)
+}
+
+pub fn image_grid<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    layout: &GridLayout,
+    title: &str,
+    shape: &[usize],
+    images: &[&[f32]],
+    captions: &[String],
+) -> DrawResult {
+    root.fill(&WHITE).map_err(e)?;
+    draw_title(root, title)?;
+    let font = (FAMILY, 13).into_font();
+    for (i, img) in images.iter().enumerate() {
+        let (x0, y0) = layout.origin(i / layout.columns, i % layout.columns);
+        draw_image(root, layout, (x0, y0), shape, img)?;
+        if let Some(cap) = captions.get(i) {
+            let style = TextStyle::from(font.clone())
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            let pos = (x0 + layout.cell_w as i32 / 2, y0 + layout.cell_h as i32 + 2);
+            root.draw(&Text::new(cap.clone(), pos, style)).map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn image_rows<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    layout: &GridLayout,
+    title: &str,
+    shape: &[usize],
+    rows: &[ImageRow],
+) -> DrawResult {
+    root.fill(&WHITE).map_err(e)?;
+    draw_title(root, title)?;
+    for (r, row) in rows.iter().enumerate() {
+        let (_, y0) = layout.origin(r, 0);
+        let style = TextStyle::from((FAMILY, 15).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Right, VPos::Center));
+        let (x0, _) = layout.origin(r, 0);
+        let pos = (x0 - layout.pad as i32 - 4, y0 + layout.cell_h as i32 / 2);
+        root.draw(&Text::new(row.label.clone(), pos, style))
+            .map_err(e)?;
+        for (c, img) in row.images.iter().enumerate() {
+            draw_image(root, layout, layout.origin(r, c), shape, img)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn scatter<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[(f64, f64)],
+    labels: &[u8],
+    class_names: &[String],
+) -> DrawResult {
+    root.fill(&WHITE).map_err(e)?;
+    let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        xlo = xlo.min(x);
+        xhi = xhi.max(x);
+        ylo = ylo.min(y);
+        yhi = yhi.max(y);
+    }
+    let (xlo, xhi) = padded(xlo, xhi);
+    let (ylo, yhi) = padded(ylo, yhi);
+    // Leave room at the right for the legend.
+    let (plot, legend) = root.split_horizontally(root.dim_in_pixel().0 - 150);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, (FAMILY, 24))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xlo..xhi, ylo..yhi)
+        .map_err(e)?;
+    let fmt = |v: &f64| format_number(*v);
+    chart
+        .configure_mesh()
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .label_style((FAMILY, 13))
+        .light_line_style(RGBColor(240, 240, 240))
+        .draw()
+        .map_err(e)?;
+    let radius = if points.len() > 3000 { 2 } else { 3 };
+    for class in 0..class_names.len() {
+        let c = colour(class);
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .zip(labels)
+                    .filter(|(_, &l)| l as usize == class)
+                    .map(|(&p, _)| Circle::new(p, radius, c.mix(0.75).filled())),
+            )
+            .map_err(e)?;
+    }
+    // Legend: one coloured dot and name per class.
+    for (class, name) in class_names.iter().enumerate() {
+        let y = 70 + class as i32 * 24;
+        legend
+            .draw(&Circle::new((20, y), 6, colour(class).filled()))
+            .map_err(e)?;
+        let style = TextStyle::from((FAMILY, 15).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        legend
+            .draw(&Text::new(name.clone(), (34, y), style))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+pub fn heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    counts: &[Vec<u64>],
+    class_names: &[String],
+) -> DrawResult {
+    root.fill(&WHITE).map_err(e)?;
+    draw_title(root, title)?;
+    let n = class_names.len();
+    let (w, h) = root.dim_in_pixel();
+    let (left, top) = (140i32, 90i32);
+    let cell = ((w as i32 - left - 20).min(h as i32 - top - 40) / n as i32).max(8);
+    let black = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK);
+    let centre = Pos::new(HPos::Center, VPos::Center);
+    // Axis descriptions: predicted classes across the top, true classes down the side.
+    root.draw(&Text::new(
+        x_label.to_string(),
+        (left + cell * n as i32 / 2, 52),
+        TextStyle::from((FAMILY, 16).into_font()).pos(centre),
+    ))
+    .map_err(e)?;
+    root.draw(&Text::new(
+        y_label.to_string(),
+        (10, top - 14),
+        TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+    ))
+    .map_err(e)?;
+    // Column names shrink so the longest fits its cell (about 0.6 em per character).
+    let longest = class_names
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let col_size = (cell as f64 / (0.62 * longest)).clamp(8.0, 13.0);
+    let col_style = TextStyle::from((FAMILY, col_size).into_font()).color(&BLACK);
+    for (j, name) in class_names.iter().enumerate() {
+        let x = left + j as i32 * cell + cell / 2;
+        root.draw(&Text::new(
+            name.clone(),
+            (x, top - 10),
+            col_style.pos(centre),
+        ))
+        .map_err(e)?;
+        let y = top + j as i32 * cell + cell / 2;
+        root.draw(&Text::new(
+            name.clone(),
+            (left - 8, y),
+            black.pos(Pos::new(HPos::Right, VPos::Center)),
+        ))
+        .map_err(e)?;
+    }
+    for (i, row) in counts.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        for (j, &v) in row.iter().enumerate() {
+            let rate = if total > 0 {
+                v as f64 / total as f64
+            } else {
+                0.0
+            };
+            // White → dark blue; a square-root ramp makes small confusions visible.
+            let t = rate.sqrt();
+            let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+            let fill = RGBColor(lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0));
+            let (x0, y0) = (left + j as i32 * cell, top + i as i32 * cell);
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + cell, y0 + cell)],
+                fill.filled(),
+            ))
+            .map_err(e)?;
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + cell, y0 + cell)],
+                RGBColor(220, 220, 220).stroke_width(1),
+            ))
+            .map_err(e)?;
+            if cell >= 24 {
+                let colour = if t > 0.55 { WHITE } else { BLACK };
+                let style = TextStyle::from((FAMILY, (cell / 3).clamp(9, 15)).into_font())
+                    .color(&colour)
+                    .pos(centre);
+                root.draw(&Text::new(
+                    format!("{v}"),
+                    (x0 + cell / 2, y0 + cell / 2),
+                    style,
+                ))
+                .map_err(e)?;
+            }
+        }
+    }
+    Ok(())
+}
