@@ -146,7 +146,7 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Problem {
         Some(c) => format!("`{c}`"),
     };
     let mut help = if expected.is_empty() {
-        "see docs/notation.md for the notation".to_string()
+        "see the README section 'The notation'".to_string()
     } else {
         format!("expected {} here", expected.join(", "))
     };
