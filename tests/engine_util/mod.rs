@@ -129,3 +129,74 @@ pub fn pool(kind: PoolKind, size: usize, stride: usize, pad: usize) -> LayerKind
         padding: [pad, pad],
     }
 }
+
+use archc::data::{Dataset, Examples};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A linearly separable synthetic classification set: x ∈ [0,1]^d, label = argmax of
+/// `classes` fixed random projections.
+pub fn separable(d: usize, classes: usize, n: [usize; 3], seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let proj: Vec<f32> = (0..d * classes).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let mut split = |n: usize| {
+        let images: Vec<f32> = (0..n * d).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let labels = images
+            .chunks(d)
+            .map(|x| {
+                let s: Vec<f32> = (0..classes)
+                    .map(|c| (0..d).map(|j| x[j] * proj[c * d + j]).sum())
+                    .collect();
+                archc::train::argmax(&s) as u8
+            })
+            .collect();
+        Examples {
+            images,
+            labels,
+            shape: vec![d],
+        }
+    };
+    let (train, validation, test) = (split(n[0]), split(n[1]), split(n[2]));
+    Dataset {
+        name: DatasetName::Mnist,
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+        train,
+        validation,
+        test,
+        sources: vec![],
+        provenance: "synthetic separable".into(),
+    }
+}
+
+/// Images in [0, 1] generated from a 2-D latent: easy to auto-encode through 2 units.
+pub fn low_rank_images(d: usize, n: [usize; 3], seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let basis: Vec<f32> = (0..2 * d).map(|_| rng.gen_range(-2.0..2.0)).collect();
+    let mut split = |n: usize| {
+        let mut images = Vec::with_capacity(n * d);
+        let mut labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            let z: [f32; 2] = [rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)];
+            for j in 0..d {
+                let v = z[0] * basis[j] + z[1] * basis[d + j];
+                images.push(1.0 / (1.0 + (-v).exp()));
+            }
+            labels.push(u8::from(z[0] > 0.0));
+        }
+        Examples {
+            images,
+            labels,
+            shape: vec![d],
+        }
+    };
+    let (train, validation, test) = (split(n[0]), split(n[1]), split(n[2]));
+    Dataset {
+        name: DatasetName::Mnist,
+        classes: vec!["neg".into(), "pos".into()],
+        train,
+        validation,
+        test,
+        sources: vec![],
+        provenance: "synthetic low-rank".into(),
+    }
+}
