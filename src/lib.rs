@@ -11,5 +11,6 @@ pub mod ir;
 pub mod kernels;
 pub mod lower;
 pub mod plot;
+pub mod summary;
 pub mod syntax;
 pub mod train;

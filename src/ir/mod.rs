@@ -268,3 +268,8 @@ impl Model {
         self.layers.iter().map(|l| l.mult_adds).sum()
     }
 }
+
+pub mod build;
+pub mod shape;
+
+pub use build::{compile, load};
