@@ -49,10 +49,14 @@ fn main() -> miette::Result<()> {
         let slots = init_slots(&model.train.optimizer, &w);
         g.set_weights(w, Some(slots));
         let mut times = Vec::new();
+        archc::lower::ops::enable_profile(true);
         for it in 0..steps + 1 {
             let start = Instant::now();
             let s = g.step(x.clone(), t.clone(), 0.01, it as u64);
             times.push(start.elapsed().as_secs_f64());
+            if it == 0 {
+                archc::lower::ops::take_profile();
+            }
             assert!(s.loss.is_finite());
         }
         // The first step allocates and warms caches: report the rest.
@@ -67,6 +71,13 @@ fn main() -> miette::Result<()> {
             min * 1e3,
             flops / min / 1e9
         );
+        for (op, secs, calls) in archc::lower::ops::take_profile() {
+            println!(
+                "    {op:<22} {:>8.2} ms/step ({} calls/step)",
+                secs * 1e3 / rest.len() as f64,
+                calls / rest.len()
+            );
+        }
     }
     Ok(())
 }

@@ -135,6 +135,28 @@ pub fn init_slots(opt: &Optimizer, weights: &Weights) -> Slots {
         .collect()
 }
 
+/// Activations of a conv net at batch 128 are tens of MB; glibc serves blocks above
+/// its mmap threshold (at most 32 MB) with fresh mappings, so every step would pay
+/// page faults to zero them again. Raising the threshold keeps them in the heap.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            extern "C" {
+                fn mallopt(param: i32, value: i32) -> i32;
+            }
+            const M_TRIM_THRESHOLD: i32 = -1;
+            const M_MMAP_THRESHOLD: i32 = -3;
+            // SAFETY: mallopt only changes allocator tuning parameters.
+            unsafe {
+                mallopt(M_MMAP_THRESHOLD, 1 << 30);
+                mallopt(M_TRIM_THRESHOLD, 1 << 30);
+            }
+        });
+    }
+}
+
 /// A flat `Vec<f32>` tracker: our ops ignore shapes, so edges carry a rank-0 tracker.
 fn flat() -> ShapeTracker {
     ShapeTracker::new(&[])
@@ -429,6 +451,7 @@ impl TrainGraph {
     /// for inspection): that is how the gradient checks drive it.
     pub fn build(model: &Model, optimizer: Option<&Optimizer>) -> Result<TrainGraph> {
         let fused = fused_activation(model)?;
+        tune_allocator();
         let mut cx = Box::new(Graph::new());
         let hyper = load(&mut cx, "hyper");
         let target = load(&mut cx, "target");
@@ -798,6 +821,7 @@ pub struct ForwardGraph {
 impl ForwardGraph {
     /// `logits`: leave the last layer's softmax/sigmoid off (as the loss sees it).
     pub fn build(model: &Model, upto: usize, logits: bool) -> Result<ForwardGraph> {
+        tune_allocator();
         let mut cx = Box::new(Graph::new());
         let f = forward(&mut cx, model, upto, Mode::Eval, logits)?;
         let output = *f.outputs.last().unwrap_or(&f.input);

@@ -10,10 +10,14 @@
 //!
 //! Inputs are documented per variant in the order they are wired in `lower`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
 use luminal::op::{InputTensor, Operator};
 use luminal::prelude::{ShapeTracker, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::ir::{Activation, Loss, Optimizer, PoolKind};
 use crate::kernels::{self, ConvGeom, PoolGeom};
@@ -130,13 +134,43 @@ fn out(v: Vec<f32>) -> Vec<Tensor> {
     vec![Tensor::new(v)]
 }
 
+/// Takes an input's buffer to write the output into: free when this op is the input's
+/// last consumer (luminal hands it over owned), a copy otherwise.
+fn into_vec(t: InputTensor) -> Vec<f32> {
+    match t {
+        InputTensor::Owned(mut t) => std::mem::take(luminal::op::get_vec_from_tensor_owned(&mut t)),
+        InputTensor::Borrowed(t) => t
+            .data
+            .as_any()
+            .downcast_ref::<Vec<f32>>()
+            .expect("archc tensors are Vec<f32>")
+            .clone(),
+    }
+}
+
+/// Elements per parallel chunk; smaller tensors run on the calling thread.
+const CHUNK: usize = 1 << 15;
+
+/// buf[i] = f(i, buf[i]), in parallel over chunks for large buffers.
+fn par_map(buf: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
+    if buf.len() <= 2 * CHUNK {
+        buf.iter_mut().enumerate().for_each(|(i, v)| *v = f(i, *v));
+    } else {
+        buf.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ch)| {
+            for (j, v) in ch.iter_mut().enumerate() {
+                *v = f(c * CHUNK + j, *v);
+            }
+        });
+    }
+}
+
 /// Applies an activation in place; softmax works per `row`.
 pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
     match act {
         Activation::Linear => {}
-        Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-        Activation::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid(*v)),
-        Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
+        Activation::Relu => par_map(y, |_, v| v.max(0.0)),
+        Activation::Sigmoid => par_map(y, |_, v| sigmoid(v)),
+        Activation::Tanh => par_map(y, |_, v| v.tanh()),
         Activation::Softmax => {
             for r in y.chunks_mut(row) {
                 let m = r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -151,23 +185,19 @@ pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
     }
 }
 
-/// dz = da ⊙ act'(z), written in terms of the output a = act(z).
-pub fn act_backward(act: Activation, row: usize, a: &[f32], da: &[f32], dz: &mut [f32]) {
-    let each = |dz: &mut [f32], f: &dyn Fn(f32, f32) -> f32| {
-        for ((d, &a), &g) in dz.iter_mut().zip(a).zip(da) {
-            *d = f(a, g);
-        }
-    };
+/// dz = da ⊙ act'(z), written in terms of the output a = act(z); `d` holds da on
+/// entry and dz on return.
+pub fn act_backward(act: Activation, row: usize, a: &[f32], d: &mut [f32]) {
     match act {
-        Activation::Linear => dz.copy_from_slice(da),
-        Activation::Relu => each(dz, &|a, g| if a > 0.0 { g } else { 0.0 }),
-        Activation::Sigmoid => each(dz, &|a, g| g * a * (1.0 - a)),
-        Activation::Tanh => each(dz, &|a, g| g * (1.0 - a * a)),
+        Activation::Linear => {}
+        Activation::Relu => par_map(d, |i, g| if a[i] > 0.0 { g } else { 0.0 }),
+        Activation::Sigmoid => par_map(d, |i, g| g * a[i] * (1.0 - a[i])),
+        Activation::Tanh => par_map(d, |i, g| g * (1.0 - a[i] * a[i])),
         Activation::Softmax => {
-            for ((dz, a), da) in dz.chunks_mut(row).zip(a.chunks(row)).zip(da.chunks(row)) {
-                let dot: f32 = a.iter().zip(da).map(|(a, g)| a * g).sum();
-                for ((d, &a), &g) in dz.iter_mut().zip(a).zip(da) {
-                    *d = a * (g - dot);
+            for (d, a) in d.chunks_mut(row).zip(a.chunks(row)) {
+                let dot: f32 = a.iter().zip(d.iter()).map(|(a, g)| a * g).sum();
+                for (g, &a) in d.iter_mut().zip(a) {
+                    *g = a * (*g - dot);
                 }
             }
         }
@@ -203,8 +233,56 @@ fn batch_stats(x: &[f32], channels: usize, spatial: usize) -> (Vec<f32>, Vec<f32
     (mean.iter().map(|&v| v as f32).collect(), var, m)
 }
 
+/// Optional per-op wall-clock accounting for profiling (`enable_profile`).
+static PROFILE_ON: AtomicBool = AtomicBool::new(false);
+static PROFILE: Mutex<Vec<(String, f64, usize)>> = Mutex::new(Vec::new());
+
+/// Starts accumulating time per op kind (for the step-time example and benchmarks).
+pub fn enable_profile(on: bool) {
+    PROFILE_ON.store(on, Ordering::Relaxed);
+}
+
+/// (op kind, total seconds, calls) since the last call, most expensive first.
+pub fn take_profile() -> Vec<(String, f64, usize)> {
+    let mut p = std::mem::take(&mut *PROFILE.lock().unwrap_or_else(|e| e.into_inner()));
+    p.sort_by(|a, b| b.1.total_cmp(&a.1));
+    p
+}
+
+impl Op {
+    fn kind_name(&self) -> String {
+        let d = format!("{self:?}");
+        let name = d.split([' ', '{', '(']).next().unwrap_or("").to_string();
+        match self {
+            Op::Update { out, .. } => format!("Update::{out:?}"),
+            _ => name,
+        }
+    }
+}
+
 impl Operator for Op {
     fn process(&mut self, inp: Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
+        if !PROFILE_ON.load(Ordering::Relaxed) {
+            return self.run(inp);
+        }
+        let start = std::time::Instant::now();
+        let out = self.run(inp);
+        let dt = start.elapsed().as_secs_f64();
+        let name = self.kind_name();
+        let mut p = PROFILE.lock().unwrap_or_else(|e| e.into_inner());
+        match p.iter_mut().find(|e| e.0 == name) {
+            Some(e) => {
+                e.1 += dt;
+                e.2 += 1;
+            }
+            None => p.push((name, dt, 1)),
+        }
+        out
+    }
+}
+
+impl Op {
+    fn run(&mut self, inp: Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
         let x = |i: usize| vec_of(&inp[i].0);
         match self {
             Op::Dense { inputs, units, act } => {
@@ -327,10 +405,11 @@ impl Operator for Op {
                 vec![y]
             }
             Op::ActBack { act, row } => {
-                let (a, da) = (x(0), x(1));
-                let mut dz = vec![0.0; a.len()];
-                act_backward(*act, *row, a, da, &mut dz);
-                out(dz)
+                let mut it = inp.into_iter();
+                let a = it.next().unwrap().0;
+                let mut d = into_vec(it.next().unwrap().0);
+                act_backward(*act, *row, vec_of(&a), &mut d);
+                out(d)
             }
             Op::DropoutMask { rate, seed, layer } => {
                 let (xs, hyper) = (x(0), x(1));
@@ -342,7 +421,14 @@ impl Operator for Op {
                     .collect();
                 out(mask)
             }
-            Op::Mul => out(x(0).iter().zip(x(1)).map(|(a, b)| a * b).collect()),
+            Op::Mul => {
+                let mut it = inp.into_iter();
+                let mut a = into_vec(it.next().unwrap().0);
+                let b = it.next().unwrap().0;
+                let b = vec_of(&b);
+                par_map(&mut a, |i, v| v * b[i]);
+                out(a)
+            }
             Op::BatchNormTrain {
                 channels,
                 spatial,
@@ -440,17 +526,20 @@ impl Operator for Op {
                 out(vec![l as f32])
             }
             Op::DecayGrad { lambda, len } => {
-                let (g, w) = (x(0), x(1));
-                let mut g = g.to_vec();
-                g[..*len]
-                    .iter_mut()
-                    .zip(w)
-                    .for_each(|(g, w)| *g += 2.0 * *lambda * w);
+                let mut it = inp.into_iter();
+                let mut g = into_vec(it.next().unwrap().0);
+                let w = it.next().unwrap().0;
+                let w = vec_of(&w);
+                let two_l = 2.0 * *lambda;
+                par_map(&mut g[..*len], |i, g| g + two_l * w[i]);
                 out(g)
             }
             Op::Update { opt, out: which } => {
-                let ins: Vec<&[f32]> = (0..inp.len()).map(x).collect();
-                out(update(opt, *which, &ins))
+                // The output is written into the gradient's buffer (input 1).
+                let mut inp = inp;
+                let g = into_vec(inp.remove(1).0);
+                let ins: Vec<&[f32]> = inp.iter().map(|t| vec_of(&t.0)).collect();
+                out(update(opt, *which, &ins, g))
             }
         }
     }
@@ -562,7 +651,7 @@ pub fn opt_slots(opt: &Optimizer) -> usize {
 }
 
 /// One optimizer output, following Keras 2.x `keras/optimizers.py` (`get_updates`).
-/// Inputs (`ins`), always starting with w, g and ending with hyper:
+/// Wiring (graph inputs, in order), always starting with w, g and ending with hyper:
 /// - SGD, no momentum:     Weights (w, g, hyper)
 /// - SGD, momentum μ:      Slot0 v' = μv − lr·g (w, g, v, hyper);
 ///   Weights w + v' or, Nesterov, w + μv' − lr·g (w, g, v', hyper)
@@ -575,26 +664,21 @@ pub fn opt_slots(opt: &Optimizer) -> usize {
 /// - Adam:     t = iterations + 1; Slot0 m' = β₁m + (1−β₁)g (w, g, m, hyper);
 ///   Slot1 v' = β₂v + (1−β₂)g² (w, g, v, hyper);
 ///   Weights w − lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m'/(√v' + ε) (w, g, m', v', hyper)
-pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]]) -> Vec<f32> {
+///
+/// Here `ins` is that list without g, and `g` is the gradient buffer, overwritten
+/// with the result.
+pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]], mut g: Vec<f32>) -> Vec<f32> {
     let hyper = ins[ins.len() - 1];
     let (lr, iters) = (hyper[HYPER_LR], hyper[HYPER_ITER]);
-    let (w, g) = (ins[0], ins[1]);
-    let map2 = |a: &[f32], b: &[f32], f: &dyn Fn(f32, f32) -> f32| -> Vec<f32> {
-        a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
-    };
-    let map3 = |a: &[f32], b: &[f32], c: &[f32], f: &dyn Fn(f32, f32, f32) -> f32| -> Vec<f32> {
-        a.iter()
-            .zip(b)
-            .zip(c)
-            .map(|((&a, &b), &c)| f(a, b, c))
-            .collect()
-    };
+    let w = ins[0];
+    let s1 = ins.get(1).copied().unwrap_or(&[]);
+    let s2 = ins.get(2).copied().unwrap_or(&[]);
     match (*opt, which) {
-        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 3 => {
-            map2(w, g, &|w, g| w - lr * g)
+        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => {
+            par_map(&mut g, |i, g| w[i] - lr * g)
         }
         (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
-            map2(ins[2], g, &|v, g| momentum * v - lr * g)
+            par_map(&mut g, |i, g| momentum * s1[i] - lr * g)
         }
         (
             Optimizer::Sgd {
@@ -603,45 +687,35 @@ pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]]) -> Vec<f32> {
             OptOut::Weights,
         ) => {
             if nesterov {
-                map3(w, g, ins[2], &|w, g, v| w + momentum * v - lr * g)
+                par_map(&mut g, |i, g| w[i] + momentum * s1[i] - lr * g)
             } else {
-                map2(w, ins[2], &|w, v| w + v)
+                par_map(&mut g, |i, _| w[i] + s1[i])
             }
         }
-        (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0)) => {
-            map2(ins[2], g, &|a, g| rho * a + (1.0 - rho) * g * g)
+        (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
+        | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
+            par_map(&mut g, |i, g| rho * s1[i] + (1.0 - rho) * g * g)
         }
         (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
             let lr_t = lr / (1.0 + decay * iters);
-            map3(w, g, ins[2], &|w, g, a| w - lr_t * g / (a.sqrt() + epsilon))
+            par_map(&mut g, |i, g| w[i] - lr_t * g / (s1[i].sqrt() + epsilon))
         }
-        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => map2(ins[2], g, &|a, g| a + g * g),
+        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => par_map(&mut g, |i, g| s1[i] + g * g),
         (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
-            map3(w, g, ins[2], &|w, g, a| w - lr * g / (a.sqrt() + epsilon))
+            par_map(&mut g, |i, g| w[i] - lr * g / (s1[i].sqrt() + epsilon))
         }
-        (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
-            map2(ins[2], g, &|a, g| rho * a + (1.0 - rho) * g * g)
-        }
-        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => {
-            let (a, d) = (ins[2], ins[3]);
-            (0..w.len())
-                .map(|i| w[i] - lr * g[i] * (d[i] + epsilon).sqrt() / (a[i] + epsilon).sqrt())
-                .collect()
-        }
-        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => {
-            let (a, d) = (ins[2], ins[3]);
-            (0..w.len())
-                .map(|i| {
-                    let step = g[i] * (d[i] + epsilon).sqrt() / (a[i] + epsilon).sqrt();
-                    rho * d[i] + (1.0 - rho) * step * step
-                })
-                .collect()
-        }
+        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => par_map(&mut g, |i, g| {
+            w[i] - lr * g * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt()
+        }),
+        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => par_map(&mut g, |i, g| {
+            let step = g * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt();
+            rho * s2[i] + (1.0 - rho) * step * step
+        }),
         (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
-            map2(ins[2], g, &|m, g| beta1 * m + (1.0 - beta1) * g)
+            par_map(&mut g, |i, g| beta1 * s1[i] + (1.0 - beta1) * g)
         }
         (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
-            map2(ins[2], g, &|v, g| beta2 * v + (1.0 - beta2) * g * g)
+            par_map(&mut g, |i, g| beta2 * s1[i] + (1.0 - beta2) * g * g)
         }
         (
             Optimizer::Adam {
@@ -654,11 +728,11 @@ pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]]) -> Vec<f32> {
         ) => {
             let t = iters + 1.0;
             let lr_t = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
-            let (m, v) = (ins[2], ins[3]);
-            (0..w.len())
-                .map(|i| w[i] - lr_t * m[i] / (v[i].sqrt() + epsilon))
-                .collect()
+            par_map(&mut g, |i, _| {
+                w[i] - lr_t * s1[i] / (s2[i].sqrt() + epsilon)
+            })
         }
         (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
     }
+    g
 }
