@@ -243,3 +243,15 @@ fn step_and_cosine_schedules() {
     assert!((train::schedule_lr(0.1, &cos, 2, 5) - 0.05).abs() < 1e-7);
     assert!(train::schedule_lr(0.1, &cos, 4, 5).abs() < 1e-7);
 }
+
+#[test]
+fn mismatched_data_is_an_error_not_a_panic() {
+    let data = separable(6, 3, [20, 4, 4], 6);
+    let m = model(&[7], &[dense(3, Activation::Softmax)], Loss::CrossEntropy);
+    let dir = tmp();
+    let err = train::train(&m, &data, &Options::quiet(dir.path())).unwrap_err();
+    assert!(format!("{err}").contains("takes inputs"), "{err}");
+    let m = model(&[6], &[dense(2, Activation::Softmax)], Loss::CrossEntropy);
+    let err = train::train(&m, &data, &Options::quiet(dir.path())).unwrap_err();
+    assert!(format!("{err}").contains("label 2"), "{err}");
+}

@@ -238,6 +238,45 @@ fn opt_f64(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+/// The dataset must fit the model: example size and, for classifiers, label range.
+fn check_data(model: &Model, data: &Dataset) -> Result<()> {
+    let want: usize = model.input_shape.iter().product();
+    let have = data.train.example_size();
+    if want != have {
+        return Err(miette!(
+            help = "check the spec's dataset against the network's input",
+            "model {} takes inputs of {:?} ({want} values) but {} examples are {:?} ({have})",
+            model.name,
+            model.input_shape,
+            data.provenance,
+            data.train.shape
+        ));
+    }
+    let outputs: usize = model.output_shape().iter().product();
+    if model.train.target == Target::Labels {
+        let max = [&data.train, &data.validation, &data.test]
+            .iter()
+            .flat_map(|e| e.labels.iter())
+            .copied()
+            .max()
+            .unwrap_or(0) as usize;
+        if max >= outputs {
+            return Err(miette!(
+                help = "the last layer needs one unit per class",
+                "model {} has {outputs} outputs but {} has label {max}",
+                model.name,
+                data.provenance
+            ));
+        }
+    } else if outputs != want {
+        return Err(miette!(
+            "autoencoder {} outputs {outputs} values per example but its input has {want}",
+            model.name
+        ));
+    }
+    Ok(())
+}
+
 /// Trains `model` on `data`, writing the run directory; returns the metrics.
 pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     let out = &opts.out_dir;
@@ -245,6 +284,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     if let Some((name, text)) = &opts.spec_source {
         checkpoint::write_atomic(&out.join(name), text.as_bytes())?;
     }
+    check_data(model, data)?;
     let noise = input_noise(model)?;
     let epochs = opts.epochs.unwrap_or(model.train.epochs);
     let cfg = &model.train;
