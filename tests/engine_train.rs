@@ -166,10 +166,16 @@ fn resume_matches_an_uninterrupted_run() {
     let straight = train::train(&m, &data, &Options::quiet(a.path())).unwrap();
     let mut first = Options::quiet(b.path());
     first.epochs = Some(1);
-    train::train(&m, &data, &first).unwrap();
+    let part = train::train(&m, &data, &first).unwrap();
+    // As if killed right after the resume file was committed: the JSON copies are
+    // not needed.
+    std::fs::remove_file(b.path().join("metrics.json")).unwrap();
+    std::fs::remove_file(b.path().join("state.json")).unwrap();
     let mut again = Options::quiet(b.path());
     again.resume = true;
     let resumed = train::train(&m, &data, &again).unwrap();
+    // Epoch 1 came from the checkpoint, not from retraining (its timing is carried over).
+    assert_eq!(resumed.epochs[0].seconds, part.epochs[0].seconds);
     assert_eq!(straight.epochs.len(), 2);
     assert_eq!(resumed.epochs.len(), 2);
     for (x, y) in straight.epochs.iter().zip(&resumed.epochs) {

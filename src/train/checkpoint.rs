@@ -2,7 +2,8 @@
 //!
 //! Names: `layers.{i}.weight` / `layers.{i}.bias` (conv `[co, ci, kh, kw]`, dense
 //! `[in, units]`), BatchNorm `layers.{i}.gamma|beta|running_mean|running_var`;
-//! optimizer slots `layers.{i}.slot{k}` (flat, parameter order `[w; b]`).
+//! optimizer slots `layers.{i}.slot{k}` (flat, parameter order `[w; b]`) in the
+//! resume file `state.safetensors`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -41,6 +42,15 @@ pub enum Entry {
 
 /// Serialises named tensors to a safetensors file, atomically.
 pub fn save(path: &Path, entries: Vec<(String, Entry)>) -> Result<()> {
+    save_with_metadata(path, entries, None)
+}
+
+/// [`save`] with a string map in the file header.
+pub fn save_with_metadata(
+    path: &Path,
+    entries: Vec<(String, Entry)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
     let bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = entries
         .into_iter()
         .map(|(name, e)| match e {
@@ -61,17 +71,29 @@ pub fn save(path: &Path, entries: Vec<(String, Entry)>) -> Result<()> {
                 .map_err(|e| miette!("tensor {name}: {e:?}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let out = safetensors::serialize(views, &None).map_err(|e| miette!("safetensors: {e:?}"))?;
+    let out =
+        safetensors::serialize(views, &metadata).map_err(|e| miette!("safetensors: {e:?}"))?;
     write_atomic(path, &out)
 }
 
 /// Reads every f32 tensor of a safetensors file.
 pub fn load(path: &Path) -> Result<HashMap<String, Vec<f32>>> {
+    load_with_metadata(path).map(|(t, _)| t)
+}
+
+/// [`load`] plus the header's string map (empty when absent).
+#[allow(clippy::type_complexity)]
+pub fn load_with_metadata(
+    path: &Path,
+) -> Result<(HashMap<String, Vec<f32>>, HashMap<String, String>)> {
     let bytes = std::fs::read(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading checkpoint {}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| miette!("{} is not a safetensors file: {e:?}", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| miette!("{} is not a safetensors file: {e:?}", path.display()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() == Dtype::F32 {
@@ -83,7 +105,7 @@ pub fn load(path: &Path) -> Result<HashMap<String, Vec<f32>>> {
             out.insert(name, v);
         }
     }
-    Ok(out)
+    Ok((out, meta))
 }
 
 /// The named pieces of layer `i`'s parameter and running-statistics vectors.
@@ -132,6 +154,10 @@ fn pieces(model: &Model, i: usize) -> Vec<(String, Vec<usize>, bool, usize)> {
 }
 
 pub fn save_weights(path: &Path, model: &Model, w: &Weights) -> Result<()> {
+    save(path, weight_entries(model, w))
+}
+
+fn weight_entries(model: &Model, w: &Weights) -> Vec<(String, Entry)> {
     let mut entries = Vec::new();
     for i in 0..model.layers.len() {
         for (name, shape, running, off) in pieces(model, i) {
@@ -140,12 +166,15 @@ pub fn save_weights(path: &Path, model: &Model, w: &Weights) -> Result<()> {
             entries.push((name, Entry::F32(shape, src[off..off + len].to_vec())));
         }
     }
-    save(path, entries)
+    entries
 }
 
 /// Loads weights for `model`, checking every tensor is present with the right size.
 pub fn load_weights(path: &Path, model: &Model) -> Result<Weights> {
-    let mut t = load(path)?;
+    weights_from(&mut load(path)?, path, model)
+}
+
+fn weights_from(t: &mut HashMap<String, Vec<f32>>, path: &Path, model: &Model) -> Result<Weights> {
     let mut w = Weights::init(model, 0);
     for i in 0..model.layers.len() {
         for (name, shape, running, off) in pieces(model, i) {
@@ -175,7 +204,7 @@ pub fn load_weights(path: &Path, model: &Model) -> Result<Weights> {
     Ok(w)
 }
 
-pub fn save_slots(path: &Path, slots: &Slots) -> Result<()> {
+fn slot_entries(slots: &Slots) -> Vec<(String, Entry)> {
     let mut entries = Vec::new();
     for (i, layer) in slots.iter().enumerate() {
         for (k, s) in layer.iter().enumerate() {
@@ -185,12 +214,10 @@ pub fn save_slots(path: &Path, slots: &Slots) -> Result<()> {
             ));
         }
     }
-    save(path, entries)
+    entries
 }
 
-/// Loads optimizer slots shaped like `like`.
-pub fn load_slots(path: &Path, like: &Slots) -> Result<Slots> {
-    let mut t = load(path)?;
+fn slots_from(t: &mut HashMap<String, Vec<f32>>, path: &Path, like: &Slots) -> Result<Slots> {
     let mut out = like.clone();
     for (i, layer) in out.iter_mut().enumerate() {
         for (k, s) in layer.iter_mut().enumerate() {
@@ -205,4 +232,31 @@ pub fn load_slots(path: &Path, like: &Slots) -> Result<Slots> {
         }
     }
     Ok(out)
+}
+
+/// Everything `--resume` needs, in one file so that a kill can never leave weights,
+/// optimizer slots and counters from different epochs: the weights (same names as
+/// `final.safetensors`), the slots, and `metadata` (JSON strings) in the header.
+pub fn save_state(
+    path: &Path,
+    model: &Model,
+    w: &Weights,
+    slots: &Slots,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let mut entries = weight_entries(model, w);
+    entries.extend(slot_entries(slots));
+    save_with_metadata(path, entries, Some(metadata))
+}
+
+/// Reads a [`save_state`] file; `like` gives the slots' layout.
+pub fn load_state(
+    path: &Path,
+    model: &Model,
+    like: &Slots,
+) -> Result<(Weights, Slots, HashMap<String, String>)> {
+    let (mut t, meta) = load_with_metadata(path)?;
+    let w = weights_from(&mut t, path, model)?;
+    let s = slots_from(&mut t, path, like)?;
+    Ok((w, s, meta))
 }

@@ -56,7 +56,7 @@ pub struct Metrics {
     pub pretrain_test_error: Option<f64>,
 }
 
-/// `state.json`: counters for `--resume`.
+/// Counters for `--resume`, stored in `state.safetensors` (copied to `state.json` for people).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumeState {
     /// Epochs completed.
@@ -304,22 +304,26 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     };
     let mut slots = lower::init_slots(&opt, &weights);
 
-    if opts.resume && out.join("state.json").exists() {
-        let text = std::fs::read_to_string(out.join("state.json")).into_diagnostic()?;
-        state = serde_json::from_str(&text)
-            .map_err(|e| miette!("{}: {e}", out.join("state.json").display()))?;
-        weights = checkpoint::load_weights(&out.join("final.safetensors"), model)?;
-        slots = checkpoint::load_slots(&out.join("state.safetensors"), &slots)?;
-        let text = std::fs::read_to_string(out.join("metrics.json")).into_diagnostic()?;
-        metrics = serde_json::from_str(&text)
-            .map_err(|e| miette!("{}: {e}", out.join("metrics.json").display()))?;
-        metrics.epochs.truncate(state.epochs_done);
+    let state_file = out.join("state.safetensors");
+    if opts.resume && state_file.exists() {
+        let (w, s, meta) = checkpoint::load_state(&state_file, model, &slots)?;
+        let field = |k: &str| {
+            meta.get(k)
+                .ok_or_else(|| miette!("{} has no `{k}` record", state_file.display()))
+        };
+        state = serde_json::from_str(field("state")?)
+            .map_err(|e| miette!("{}: {e}", state_file.display()))?;
+        metrics = serde_json::from_str(field("metrics")?)
+            .map_err(|e| miette!("{}: {e}", state_file.display()))?;
+        (weights, slots) = (w, s);
         if opts.verbose {
             println!(
                 "resuming {} after epoch {} (step {})",
                 model.name, state.epochs_done, state.iteration
             );
         }
+    } else if opts.resume && opts.verbose {
+        println!("nothing to resume in {}: starting afresh", out.display());
     } else if let Some(pre) = cfg.pretrain {
         weights = pretrain(model, data, weights, &pre, opts)?;
         let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
@@ -417,7 +421,16 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         metrics.epochs.push(m);
         state.epochs_done = epoch + 1;
         checkpoint::save_weights(&out.join("final.safetensors"), model, &weights)?;
-        checkpoint::save_slots(&out.join("state.safetensors"), &slots)?;
+        // The commit point of this epoch for --resume; the JSON files are for people.
+        let meta = [
+            ("state", serde_json::to_string(&state)),
+            ("metrics", serde_json::to_string(&metrics)),
+        ]
+        .into_iter()
+        .map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect::<std::result::Result<_, _>>()
+        .into_diagnostic()?;
+        checkpoint::save_state(&state_file, model, &weights, &slots, meta)?;
         write_json(&out.join("metrics.json"), &metrics)?;
         write_json(&out.join("state.json"), &state)?;
     }
