@@ -92,6 +92,7 @@ pub fn run(args: TrainArgs) -> miette::Result<()> {
             progress: true,
             spec_source: Some((file_name.clone(), source.clone())),
             verbose: true,
+            final_outputs: true,
         };
         let m = train::train(model, data, &opts)?;
         if let Some(last) = m.epochs.last() {

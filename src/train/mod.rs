@@ -10,7 +10,10 @@
 //! Conventions: cross-entropy loss is the mean over examples; BCE and MSE are the mean
 //! over every output element (Keras). Reported losses include the L2 penalty (Keras
 //! does the same). `error` is 1 − top-1 accuracy for classifiers; autoencoders report
-//! `null` errors (their loss is the reconstruction error).
+//! `null` errors (their loss is the reconstruction error). Training loss and error are
+//! running means over the epoch's batches in training mode (dropout on, corrupted
+//! inputs), as Keras reports them; validation and test use inference mode on clean
+//! inputs.
 
 pub mod checkpoint;
 pub mod network;
@@ -77,6 +80,8 @@ pub struct Options {
     pub spec_source: Option<(String, String)>,
     /// Print per-epoch lines.
     pub verbose: bool,
+    /// Write predictions / reconstructions / codes at the end (off for pre-training stages).
+    pub final_outputs: bool,
 }
 
 impl Options {
@@ -88,6 +93,7 @@ impl Options {
             progress: false,
             spec_source: None,
             verbose: false,
+            final_outputs: true,
         }
     }
 }
@@ -435,7 +441,9 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         write_json(&out.join("state.json"), &state)?;
     }
     curves(out, model, &metrics);
-    finish_outputs(model, data, &weights, out)?;
+    if opts.final_outputs {
+        finish_outputs(model, data, &weights, out)?;
+    }
     Ok(metrics)
 }
 
@@ -659,6 +667,7 @@ fn pretrain(
         sub_opts.resume = false;
         sub_opts.epochs = None;
         sub_opts.spec_source = None;
+        sub_opts.final_outputs = false;
         if opts.verbose {
             println!("pre-training layer {i} `{}`", layer.notation);
         }
