@@ -132,6 +132,9 @@ fn stream(seed: u64, purpose: u64, epoch: usize) -> ChaCha8Rng {
     rng
 }
 
+/// Examples per batch in evaluation and inference passes.
+const EVAL_BATCH: usize = 256;
+
 const SHUFFLE: u64 = 1;
 const AUGMENT: u64 = 2;
 const NOISE: u64 = 3;
@@ -221,7 +224,8 @@ fn evaluate(model: &Model, eval: &mut ForwardGraph, ex: &Examples, pen: f64) -> 
         return (f64::NAN, None);
     }
     let n = ex.len();
-    let batch = model.train.batch.max(1);
+    // Inference results do not depend on the batch size: use large batches.
+    let batch = model.train.batch.max(EVAL_BATCH);
     let row = eval.output_size;
     let classes = row;
     let (mut loss, mut wrong) = (0.0f64, 0usize);
@@ -609,7 +613,7 @@ fn pretrain(
         // Codes of the previous layers for every split.
         let mut enc = ForwardGraph::build(model, i, false)?;
         enc.set_weights(weights);
-        let batch = model.train.batch.max(1);
+        let batch = EVAL_BATCH;
         let codes = |enc: &mut ForwardGraph, ex: &Examples| Examples {
             images: enc.run_all(&ex.images, ex.len(), batch),
             labels: ex.labels.clone(),
