@@ -1,6 +1,6 @@
 //! Times one training step (forward + backward + update, one luminal `execute()`) at
-//! batch 128 for the 784×1000×1000×10 sigmoid MLP and the 1b CIFAR net.
-//! Run by hand: `cargo run --release --example engine_step_time [steps]`.
+//! batch 128 (or the given batch) for the 784×1000×1000×10 sigmoid MLP and the 1b CIFAR net.
+//! Run by hand: `cargo run --release --example engine_step_time [steps] [batch]`.
 
 use std::time::Instant;
 
@@ -33,17 +33,21 @@ fn main() -> miette::Result<()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let batch: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(128);
     for (name, src) in [
         ("mlp 784x1000x1000x10 sigmoid", MLP),
         ("cifar 1b C64 P2 C64 P2 F512 F10", CIFAR),
     ] {
         let spec = archc::ir::compile("bench", src)?;
         let model = &spec.models[0];
-        let batch = 128;
         let d: usize = model.input_shape.iter().product();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let x: Vec<f32> = (0..batch * d).map(|_| rng.gen()).collect();
         let t: Vec<f32> = (0..batch).map(|_| rng.gen_range(0..10) as f32).collect();
+        let (x, t) = (x, t);
         let w = Weights::init(model, 1);
         let mut g = TrainGraph::build(model, Some(&model.train.optimizer))?;
         let slots = init_slots(&model.train.optimizer, &w);
