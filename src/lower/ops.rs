@@ -401,7 +401,7 @@ impl Op {
             }
             Op::Upsample { shape, factor } => {
                 let xs = x(0);
-                let [c, h, w] = *shape;
+                let [_, h, w] = *shape;
                 let [fy, fx] = *factor;
                 let (oh, ow) = (h * fy, w * fx);
                 let planes = xs.len() / (h * w);
@@ -413,7 +413,6 @@ impl Op {
                         }
                     }
                 }
-                let _ = c;
                 out(y)
             }
             Op::UpsampleBack { shape, factor } => {
