@@ -1,1 +1,701 @@
+//! The training loop, evaluation, results and resume.
+//!
+//! Read top to bottom: [`train`] runs the epochs of one model on a loaded dataset;
+//! each epoch shuffles with a ChaCha stream keyed by (seed, epoch), runs one
+//! [`TrainGraph`] step per batch, evaluates validation and test with an inference
+//! graph, and writes metrics and checkpoints atomically. Everything random is keyed by
+//! (seed, epoch) or (seed, layer, iteration), so a resumed run only needs the weights,
+//! optimizer slots and counters to end where an uninterrupted run would.
+//!
+//! Conventions: cross-entropy loss is the mean over examples; BCE and MSE are the mean
+//! over every output element (Keras). Reported losses include the L2 penalty (Keras
+//! does the same). `error` is 1 − top-1 accuracy for classifiers; autoencoders report
+//! `null` errors (their loss is the reconstruction error). Training loss and error are
+//! running means over the epoch's batches in training mode (dropout on, corrupted
+//! inputs), as Keras reports them; validation and test use inference mode on clean
+//! inputs.
 
+//!
+//! The run directory (`runs/<model name>/` by default), every file written atomically:
+//! - `<spec>.arch`: a copy of the spec;
+//! - `metrics.json`: `{"epochs": [{"epoch", "lr", "train_loss", "train_error",
+//!   "val_loss", "val_error", "test_loss", "test_error", "seconds"}], "model",
+//!   "dataset", "params"}` (+ `pretrain_test_error` after greedy pre-training);
+//! - `final.safetensors`, `best.safetensors` (lowest validation loss): weights named
+//!   `layers.{i}.weight|bias`, BatchNorm `layers.{i}.gamma|beta|running_mean|running_var`;
+//! - `state.safetensors`: weights, optimizer slots and, in its header, the counters and
+//!   metrics: the single commit point `--resume` reads; `state.json` is a readable copy;
+//! - `curves.png`: error per epoch (classifiers) or loss (autoencoders);
+//! - classifiers: `predictions.json` = `{"split": "test", "classes", "labels", "predictions"}`;
+//! - autoencoders: `reconstructions.safetensors` (`test.inputs`, `test.noisy` when the
+//!   model trains with noise, `test.outputs`; first 32 test images) and, with a code
+//!   layer, `codes.safetensors` (`{train,validation,test}.codes` f32 `[n, d]`,
+//!   `{train,validation,test}.labels` u8 `[n]`);
+//! - `pretrain_layer{i}/`: the run of each greedy pre-training stage.
+
+pub mod checkpoint;
+pub mod network;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use miette::{miette, IntoDiagnostic, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, Dataset, Examples};
+use crate::ir::{LayerKind, Loss, Model, Noise, Optimizer, Schedule, Target};
+use crate::lower::{self, ops, ForwardGraph, TrainGraph, Weights};
+pub use network::Network;
+
+/// One epoch's results, as written to `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub lr: f32,
+    pub train_loss: f64,
+    pub train_error: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_error: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub test_error: Option<f64>,
+    pub seconds: f64,
+}
+
+/// `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub epochs: Vec<EpochMetrics>,
+    pub model: String,
+    pub dataset: String,
+    pub params: usize,
+    /// Greedy layer-wise pre-training: test error of the network right after
+    /// pre-training (output layer still untrained), before supervised fine-tuning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_test_error: Option<f64>,
+}
+
+/// Counters for `--resume`, stored in `state.safetensors` (copied to `state.json` for people).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumeState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Optimizer steps completed.
+    pub iteration: u64,
+    pub best_val_loss: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub out_dir: PathBuf,
+    /// Overrides the spec's epoch count.
+    pub epochs: Option<usize>,
+    pub resume: bool,
+    pub progress: bool,
+    /// Spec source copied into the run directory.
+    pub spec_source: Option<(String, String)>,
+    /// Print per-epoch lines.
+    pub verbose: bool,
+    /// Write predictions / reconstructions / codes at the end (off for pre-training stages).
+    pub final_outputs: bool,
+}
+
+impl Options {
+    pub fn quiet(out_dir: &Path) -> Options {
+        Options {
+            out_dir: out_dir.to_path_buf(),
+            epochs: None,
+            resume: false,
+            progress: false,
+            spec_source: None,
+            verbose: false,
+            final_outputs: true,
+        }
+    }
+}
+
+/// Base learning rate of an optimizer.
+pub fn base_lr(opt: &Optimizer) -> f32 {
+    match *opt {
+        Optimizer::Sgd { lr, .. }
+        | Optimizer::RmsProp { lr, .. }
+        | Optimizer::Adagrad { lr, .. }
+        | Optimizer::Adadelta { lr, .. }
+        | Optimizer::Adam { lr, .. } => lr,
+    }
+}
+
+/// Learning rate for 0-based `epoch` of `epochs`.
+pub fn schedule_lr(lr0: f32, schedule: &Schedule, epoch: usize, epochs: usize) -> f32 {
+    match *schedule {
+        Schedule::Constant => lr0,
+        Schedule::Step {
+            factor,
+            every,
+            floor,
+        } => (lr0 * factor.powi((epoch / every.max(1)) as i32)).max(floor),
+        Schedule::Cosine { min } => {
+            let t = epoch as f32 / (epochs.max(2) - 1) as f32;
+            min + 0.5 * (lr0 - min) * (1.0 + (std::f32::consts::PI * t).cos())
+        }
+    }
+}
+
+/// A ChaCha stream for one purpose and epoch, derived from the spec's seed.
+fn stream(seed: u64, purpose: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream((purpose << 32) | epoch as u64);
+    rng
+}
+
+/// Examples per batch in evaluation and inference passes.
+const EVAL_BATCH: usize = 256;
+
+const SHUFFLE: u64 = 1;
+const AUGMENT: u64 = 2;
+const NOISE: u64 = 3;
+
+/// The input corruption a model trains with: `TrainConfig::noise` or a leading
+/// `Noise` layer (a `Noise` layer elsewhere is rejected).
+pub fn input_noise(model: &Model) -> Result<Option<Noise>> {
+    for (i, l) in model.layers.iter().enumerate() {
+        if let LayerKind::Noise(n) = l.kind {
+            if i != 0 {
+                return Err(miette!(
+                    help = "put the noise layer first: it corrupts the network's input",
+                    "layer {i} `{}`: noise is only supported on the input",
+                    l.notation
+                ));
+            }
+            return Ok(Some(n));
+        }
+    }
+    Ok(model.train.noise)
+}
+
+/// Targets for a batch: labels (cross-entropy), one-hot labels, or the clean inputs.
+fn targets(model: &Model, ex: &Examples, idx: &[usize], clean: &[f32], classes: usize) -> Vec<f32> {
+    match (model.train.target, model.train.loss) {
+        (Target::Input, _) => clean.to_vec(),
+        (Target::Labels, Loss::CrossEntropy) => idx.iter().map(|&i| ex.labels[i] as f32).collect(),
+        (Target::Labels, _) => {
+            let mut t = vec![0.0; idx.len() * classes];
+            for (r, &i) in idx.iter().enumerate() {
+                t[r * classes + ex.labels[i] as usize] = 1.0;
+            }
+            t
+        }
+    }
+}
+
+fn gather(ex: &Examples, idx: &[usize]) -> Vec<f32> {
+    let d = ex.example_size();
+    let mut v = Vec::with_capacity(idx.len() * d);
+    for &i in idx {
+        v.extend_from_slice(&ex.images[i * d..(i + 1) * d]);
+    }
+    v
+}
+
+/// Number of top-1 mistakes in a batch of logits/outputs.
+fn mistakes(outputs: &[f32], row: usize, labels: impl Iterator<Item = u8>) -> usize {
+    outputs
+        .chunks(row)
+        .zip(labels)
+        .filter(|(o, l)| argmax(o) != *l as usize)
+        .count()
+}
+
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// λ·Σw² over the model's decayed weights.
+fn penalty(model: &Model, w: &Weights) -> f64 {
+    let mut s = 0.0;
+    for (l, p) in model.layers.iter().zip(&w.params) {
+        let lambda = match l.kind {
+            LayerKind::Dense { weight_decay, .. } | LayerKind::Conv { weight_decay, .. } => {
+                weight_decay
+            }
+            _ => 0.0,
+        };
+        if lambda > 0.0 {
+            let (n, _) = lower::param_split(&l.kind, &l.input_shape).unwrap();
+            s += lambda as f64 * p[..n].iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+        }
+    }
+    s
+}
+
+/// Loss and error of `model` with weights in `eval` on a whole split.
+fn evaluate(model: &Model, eval: &mut ForwardGraph, ex: &Examples, pen: f64) -> (f64, Option<f64>) {
+    if ex.is_empty() {
+        return (f64::NAN, None);
+    }
+    let n = ex.len();
+    // Inference results do not depend on the batch size: use large batches.
+    let batch = model.train.batch.max(EVAL_BATCH);
+    let row = eval.output_size;
+    let classes = row;
+    let (mut loss, mut wrong) = (0.0f64, 0usize);
+    for start in (0..n).step_by(batch) {
+        let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+        let x = gather(ex, &idx);
+        let t = targets(model, ex, &idx, &x, classes);
+        let out = eval.run(x);
+        let l = ops::loss_value(model.train.loss, row, &out, &t) as f64;
+        loss += l * idx.len() as f64;
+        if model.train.target == Target::Labels {
+            wrong += mistakes(&out, row, idx.iter().map(|&i| ex.labels[i]));
+        }
+    }
+    let err = (model.train.target == Target::Labels).then(|| wrong as f64 / n as f64);
+    (loss / n as f64 + pen, err)
+}
+
+fn opt_f64(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// The dataset must fit the model: example size and, for classifiers, label range.
+fn check_data(model: &Model, data: &Dataset) -> Result<()> {
+    let want: usize = model.input_shape.iter().product();
+    let have = data.train.example_size();
+    if want != have {
+        return Err(miette!(
+            help = "check the spec's dataset against the network's input",
+            "model {} takes inputs of {:?} ({want} values) but {} examples are {:?} ({have})",
+            model.name,
+            model.input_shape,
+            data.provenance,
+            data.train.shape
+        ));
+    }
+    let outputs: usize = model.output_shape().iter().product();
+    if model.train.target == Target::Labels {
+        let max = [&data.train, &data.validation, &data.test]
+            .iter()
+            .flat_map(|e| e.labels.iter())
+            .copied()
+            .max()
+            .unwrap_or(0) as usize;
+        if max >= outputs {
+            return Err(miette!(
+                help = "the last layer needs one unit per class",
+                "model {} has {outputs} outputs but {} has label {max}",
+                model.name,
+                data.provenance
+            ));
+        }
+    } else if outputs != want {
+        return Err(miette!(
+            "autoencoder {} outputs {outputs} values per example but its input has {want}",
+            model.name
+        ));
+    }
+    Ok(())
+}
+
+/// Trains `model` on `data`, writing the run directory; returns the metrics.
+pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
+    let out = &opts.out_dir;
+    std::fs::create_dir_all(out).into_diagnostic()?;
+    if let Some((name, text)) = &opts.spec_source {
+        checkpoint::write_atomic(&out.join(name), text.as_bytes())?;
+    }
+    check_data(model, data)?;
+    let noise = input_noise(model)?;
+    let epochs = opts.epochs.unwrap_or(model.train.epochs);
+    let cfg = &model.train;
+    let opt = cfg.optimizer;
+    let mut weights = Weights::init(model, cfg.seed);
+    let mut metrics = Metrics {
+        epochs: Vec::new(),
+        model: model.name.clone(),
+        dataset: data.provenance.clone(),
+        params: weights.count(),
+        pretrain_test_error: None,
+    };
+    let mut state = ResumeState {
+        epochs_done: 0,
+        iteration: 0,
+        best_val_loss: None,
+    };
+    let mut slots = lower::init_slots(&opt, &weights);
+
+    let state_file = out.join("state.safetensors");
+    if opts.resume && state_file.exists() {
+        let (w, s, meta) = checkpoint::load_state(&state_file, model, &slots)?;
+        let field = |k: &str| {
+            meta.get(k)
+                .ok_or_else(|| miette!("{} has no `{k}` record", state_file.display()))
+        };
+        state = serde_json::from_str(field("state")?)
+            .map_err(|e| miette!("{}: {e}", state_file.display()))?;
+        metrics = serde_json::from_str(field("metrics")?)
+            .map_err(|e| miette!("{}: {e}", state_file.display()))?;
+        (weights, slots) = (w, s);
+        if opts.verbose {
+            println!(
+                "resuming {} after epoch {} (step {})",
+                model.name, state.epochs_done, state.iteration
+            );
+        }
+    } else if opts.resume && opts.verbose {
+        println!("nothing to resume in {}: starting afresh", out.display());
+    } else if let Some(pre) = cfg.pretrain {
+        weights = pretrain(model, data, weights, &pre, opts)?;
+        let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
+        eval.set_weights(weights);
+        let (_, err) = evaluate(model, &mut eval, &data.test, 0.0);
+        weights = eval.take_weights();
+        metrics.pretrain_test_error = err;
+        if opts.verbose {
+            println!("after pre-training: test error {err:?} (before fine-tuning)");
+        }
+    }
+
+    let mut graph = TrainGraph::build(model, Some(&opt))?;
+    let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
+    let lr0 = base_lr(&opt);
+    let classes = graph.output_size;
+    let n = data.train.len();
+    if n == 0 {
+        return Err(miette!(
+            "the training split of {} is empty",
+            data.provenance
+        ));
+    }
+    let batch = cfg.batch.max(1);
+    for epoch in state.epochs_done..epochs {
+        let started = Instant::now();
+        let lr = schedule_lr(lr0, &cfg.schedule, epoch, epochs);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut stream(cfg.seed, SHUFFLE, epoch));
+        let mut aug_rng = stream(cfg.seed, AUGMENT, epoch);
+        let mut noise_rng = stream(cfg.seed, NOISE, epoch);
+        graph.set_weights(weights, Some(slots));
+        let bar = progress_bar(opts.progress, n.div_ceil(batch), epoch + 1, epochs);
+        let (mut loss_sum, mut wrong) = (0.0f64, 0usize);
+        for idx in order.chunks(batch) {
+            let mut x = gather(&data.train, idx);
+            if let Some(aug) = &cfg.augment {
+                data::augment_batch(aug, &data.train.shape, &mut x, &mut aug_rng);
+            }
+            let t = targets(model, &data.train, idx, &x, classes);
+            if let Some(nz) = &noise {
+                data::apply_noise(nz, &mut x, &mut noise_rng);
+            }
+            let s = graph.step(x, t, lr, state.iteration);
+            state.iteration += 1;
+            if !s.loss.is_finite() {
+                bar.finish_and_clear();
+                return Err(miette!(
+                    help = "lower the learning rate; the last good checkpoint is final.safetensors",
+                    "{}: loss became {} at epoch {} step {}; stopping",
+                    model.name,
+                    s.loss,
+                    epoch + 1,
+                    state.iteration
+                ));
+            }
+            loss_sum += s.loss as f64 * idx.len() as f64;
+            if cfg.target == Target::Labels {
+                wrong += mistakes(
+                    &s.output,
+                    classes,
+                    idx.iter().map(|&i| data.train.labels[i]),
+                );
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let (w, sl) = graph.take_weights();
+        let pen = penalty(model, &w);
+        eval.set_weights(w);
+        let (val_loss, val_error) = evaluate(model, &mut eval, &data.validation, pen);
+        let (test_loss, test_error) = evaluate(model, &mut eval, &data.test, pen);
+        weights = eval.take_weights();
+        slots = sl;
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / n as f64,
+            train_error: (cfg.target == Target::Labels).then(|| wrong as f64 / n as f64),
+            val_loss: opt_f64(val_loss),
+            val_error,
+            test_loss: opt_f64(test_loss),
+            test_error,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        if opts.verbose {
+            print_epoch(&m, epochs);
+        }
+        // Best by validation loss (training loss when there is no validation split).
+        let key = m.val_loss.unwrap_or(m.train_loss);
+        if state.best_val_loss.is_none_or(|b| key < b) {
+            state.best_val_loss = Some(key);
+            checkpoint::save_weights(&out.join("best.safetensors"), model, &weights)?;
+        }
+        metrics.epochs.push(m);
+        state.epochs_done = epoch + 1;
+        checkpoint::save_weights(&out.join("final.safetensors"), model, &weights)?;
+        // The commit point of this epoch for --resume; the JSON files are for people.
+        let meta = [
+            ("state", serde_json::to_string(&state)),
+            ("metrics", serde_json::to_string(&metrics)),
+        ]
+        .into_iter()
+        .map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect::<std::result::Result<_, _>>()
+        .into_diagnostic()?;
+        checkpoint::save_state(&state_file, model, &weights, &slots, meta)?;
+        write_json(&out.join("metrics.json"), &metrics)?;
+        write_json(&out.join("state.json"), &state)?;
+    }
+    curves(out, model, &metrics);
+    if opts.final_outputs {
+        finish_outputs(model, data, &weights, out)?;
+    }
+    Ok(metrics)
+}
+
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).into_diagnostic()?;
+    checkpoint::write_atomic(path, text.as_bytes())
+}
+
+fn progress_bar(show: bool, len: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "epoch {msg} [{bar:30}] {pos}/{len} batches {per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("{epoch}/{epochs}"));
+    bar
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn print_epoch(m: &EpochMetrics, epochs: usize) {
+    println!(
+        "epoch {:>3}/{epochs}  lr {:.2e}  train loss {:.4} err {}  val loss {} err {}  test loss {} err {}  {:.1}s",
+        m.epoch,
+        m.lr,
+        m.train_loss,
+        fmt_opt(m.train_error),
+        fmt_opt(m.val_loss),
+        fmt_opt(m.val_error),
+        fmt_opt(m.test_loss),
+        fmt_opt(m.test_error),
+        m.seconds
+    );
+}
+
+/// `curves.png`: error per epoch for classifiers, loss for autoencoders.
+fn curves(out: &Path, model: &Model, metrics: &Metrics) {
+    use crate::plot::Series;
+    let classifier = model.train.target == Target::Labels;
+    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>, name: &str| Series {
+        name: name.into(),
+        points: metrics
+            .epochs
+            .iter()
+            .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
+            .collect(),
+    };
+    let series: Vec<Series> = if classifier {
+        vec![
+            pick(&|m| m.train_error, "train"),
+            pick(&|m| m.val_error, "validation"),
+            pick(&|m| m.test_error, "test"),
+        ]
+    } else {
+        vec![
+            pick(&|m| Some(m.train_loss), "train"),
+            pick(&|m| m.val_loss, "validation"),
+            pick(&|m| m.test_loss, "test"),
+        ]
+    };
+    let series: Vec<Series> = series
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    let y = if classifier { "error" } else { "loss" };
+    if let Err(e) =
+        crate::plot::line_chart(&out.join("curves.png"), &model.name, "epoch", y, &series)
+    {
+        eprintln!("warning: could not draw curves.png: {e}");
+    }
+}
+
+/// `predictions.json` for classifiers; reconstructions and codes for autoencoders.
+fn finish_outputs(model: &Model, data: &Dataset, weights: &Weights, out: &Path) -> Result<()> {
+    use checkpoint::Entry;
+    let net = Network::new(model.clone(), weights.clone());
+    let test = &data.test;
+    if model.train.target == Target::Labels {
+        let p = net.predict(&test.images, test.len());
+        let row = p.len() / test.len().max(1);
+        let preds: Vec<usize> = p.chunks(row.max(1)).map(argmax).collect();
+        let json = serde_json::json!({
+            "split": "test",
+            "classes": data.classes,
+            "labels": test.labels,
+            "predictions": preds,
+        });
+        return write_json(&out.join("predictions.json"), &json);
+    }
+    let k = test.len().min(32);
+    let d = test.example_size();
+    let mut shape = vec![k];
+    shape.extend(&test.shape);
+    let inputs = test.images[..k * d].to_vec();
+    let mut entries = vec![(
+        "test.inputs".to_string(),
+        Entry::F32(shape.clone(), inputs.clone()),
+    )];
+    let mut fed = inputs;
+    if let Some(nz) = input_noise(model)? {
+        data::apply_noise(
+            &nz,
+            &mut fed,
+            &mut stream(model.train.seed, NOISE, usize::MAX >> 32),
+        );
+        entries.push(("test.noisy".into(), Entry::F32(shape.clone(), fed.clone())));
+    }
+    let outs = net.predict(&fed, k);
+    let mut oshape = vec![k];
+    oshape.extend(model.output_shape());
+    entries.push(("test.outputs".into(), Entry::F32(oshape, outs)));
+    checkpoint::save(&out.join("reconstructions.safetensors"), entries)?;
+    if model.code_layer.is_some() {
+        let mut entries = Vec::new();
+        for (name, ex) in [
+            ("train", &data.train),
+            ("validation", &data.validation),
+            ("test", &data.test),
+        ] {
+            let codes = net.encode(&ex.images, ex.len())?;
+            let dim = codes.len() / ex.len().max(1);
+            entries.push((
+                format!("{name}.codes"),
+                Entry::F32(vec![ex.len(), dim], codes),
+            ));
+            entries.push((
+                format!("{name}.labels"),
+                Entry::U8(vec![ex.len()], ex.labels.clone()),
+            ));
+        }
+        checkpoint::save(&out.join("codes.safetensors"), entries)?;
+    }
+    Ok(())
+}
+
+/// Greedy layer-wise pre-training (items 3.3b–d): each hidden dense layer in turn is
+/// the encoder of a one-hidden-layer autoencoder (with a fresh decoder) trained on the
+/// previous layer's codes; its trained weights replace the layer's.
+fn pretrain(
+    model: &Model,
+    data: &Dataset,
+    mut weights: Weights,
+    pre: &crate::ir::Pretrain,
+    opts: &Options,
+) -> Result<Weights> {
+    use crate::ir::{Activation, Init, Layer};
+    let hidden: Vec<usize> = model
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| matches!(l.kind, LayerKind::Dense { .. }) && i + 1 < model.layers.len())
+        .map(|(i, _)| i)
+        .collect();
+    for &i in &hidden {
+        let layer = &model.layers[i];
+        let d_in: usize = layer.input_shape.iter().product();
+        // Codes of the previous layers for every split.
+        let mut enc = ForwardGraph::build(model, i, false)?;
+        enc.set_weights(weights);
+        let batch = EVAL_BATCH;
+        let codes = |enc: &mut ForwardGraph, ex: &Examples| Examples {
+            images: enc.run_all(&ex.images, ex.len(), batch),
+            labels: ex.labels.clone(),
+            shape: vec![d_in],
+        };
+        let sub_data = Dataset {
+            name: data.name,
+            classes: data.classes.clone(),
+            train: codes(&mut enc, &data.train),
+            validation: codes(&mut enc, &data.validation),
+            test: codes(&mut enc, &data.test),
+            sources: data.sources.clone(),
+            provenance: format!("{} (codes of layer {i})", data.provenance),
+        };
+        weights = enc.take_weights();
+        let decoder_act = match pre.loss {
+            Loss::BinaryCrossEntropy => Activation::Sigmoid,
+            _ => Activation::Linear,
+        };
+        let mut enc_layer = layer.clone();
+        enc_layer.input_shape = vec![d_in];
+        let decoder = Layer {
+            kind: LayerKind::Dense {
+                units: d_in,
+                activation: decoder_act,
+                init: Init::GlorotUniform,
+                weight_decay: 0.0,
+            },
+            notation: format!("F{d_in} {decoder_act:?} (pre-training decoder)"),
+            span: layer.span,
+            label: None,
+            input_shape: layer.output_shape.clone(),
+            output_shape: vec![d_in],
+            params: layer.output_shape.iter().product::<usize>() * d_in + d_in,
+            mult_adds: 0,
+        };
+        let mut train_cfg = model.train.clone();
+        train_cfg.target = Target::Input;
+        train_cfg.loss = pre.loss;
+        train_cfg.noise = pre.noise;
+        train_cfg.pretrain = None;
+        train_cfg.augment = None;
+        train_cfg.epochs = pre.epochs;
+        train_cfg.seed = model.train.seed.wrapping_add(1 + i as u64);
+        let sub = Model {
+            name: format!("{}[pretrain layer {i}]", model.name),
+            sweep_point: model.sweep_point.clone(),
+            input_shape: vec![d_in],
+            layers: vec![enc_layer, decoder],
+            code_layer: Some(0),
+            train: train_cfg,
+        };
+        let mut sub_opts = opts.clone();
+        sub_opts.out_dir = opts.out_dir.join(format!("pretrain_layer{i}"));
+        sub_opts.resume = false;
+        sub_opts.epochs = None;
+        sub_opts.spec_source = None;
+        sub_opts.final_outputs = false;
+        if opts.verbose {
+            println!("pre-training layer {i} `{}`", layer.notation);
+        }
+        train(&sub, &sub_data, &sub_opts)?;
+        let trained = checkpoint::load_weights(&sub_opts.out_dir.join("final.safetensors"), &sub)?;
+        weights.params[i] = trained.params[0].clone();
+    }
+    Ok(weights)
+}

@@ -1,0 +1,799 @@
+//! archc's custom luminal operators.
+//!
+//! Every tensor that flows between these ops is a contiguous flat `Vec<f32>`; each op
+//! carries its per-example geometry as fields and derives the batch size at run time
+//! from its input length, so one graph serves full and partial batches. Heavy work
+//! calls `crate::kernels`; elementwise work is plain loops. Every op has exactly one
+//! output (multi-output ops need pass-through nodes in luminal 0.2.0): a layer's
+//! weight and bias gradients travel together as one flat `[dw; db]` vector, which is
+//! also how parameters are stored (`[w; b]`, BatchNorm `[gamma; beta]`).
+//!
+//! Inputs are documented per variant in the order they are wired in `lower`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use luminal::op::{InputTensor, Operator};
+use luminal::prelude::{ShapeTracker, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::ir::{Activation, Loss, Optimizer, PoolKind};
+use crate::kernels::{self, ConvGeom, PoolGeom};
+
+/// Index of the learning rate in the per-step hyper-parameter tensor.
+pub const HYPER_LR: usize = 0;
+/// Index of the global iteration counter (steps done before this one).
+pub const HYPER_ITER: usize = 1;
+/// Length of the hyper-parameter tensor.
+pub const HYPER_LEN: usize = 2;
+
+/// Which value an optimizer node produces (its inputs are listed in `lower::add_update`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOut {
+    /// The updated parameters.
+    Weights,
+    /// The updated optimizer slot `k` (momentum, accumulator, …).
+    Slot(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// (x, params) → act(x·W + b); W is `[inputs, units]`.
+    Dense {
+        inputs: usize,
+        units: usize,
+        act: Activation,
+    },
+    /// (dz, params) → dz·Wᵀ.
+    DenseBackInput { inputs: usize, units: usize },
+    /// (x, dz) → [xᵀ·dz; Σₙ dz].
+    DenseParamGrad { inputs: usize, units: usize },
+    /// (x, params) → act(conv(x, w) + b); `geom.batch` is set per call.
+    Conv { geom: ConvGeom, act: Activation },
+    /// (dz, params) → ∂L/∂x.
+    ConvBackInput { geom: ConvGeom },
+    /// (x, dz) → [∂L/∂w; ∂L/∂b].
+    ConvParamGrad { geom: ConvGeom },
+    /// x → pool(x).
+    Pool { geom: PoolGeom, kind: PoolKind },
+    /// (x, dy) → ∂L/∂x.
+    PoolBack { geom: PoolGeom, kind: PoolKind },
+    /// x → nearest-neighbour upsampling of `[c, h, w]` images by `factor`.
+    Upsample {
+        shape: [usize; 3],
+        factor: [usize; 2],
+    },
+    /// dy → ∂L/∂x (sum over each source pixel's copies).
+    UpsampleBack {
+        shape: [usize; 3],
+        factor: [usize; 2],
+    },
+    /// x → act(x); `row` is the softmax group size (one example's features).
+    Act { act: Activation, row: usize },
+    /// (a, da) → ∂L/∂z given the activation's output a = act(z).
+    ActBack { act: Activation, row: usize },
+    /// (x, hyper) → dropout mask, 0 or 1/(1−rate), drawn from a ChaCha stream keyed by
+    /// (seed, layer, iteration): the same step always draws the same mask (gradient
+    /// checks, resume) and no RNG state needs saving.
+    DropoutMask { rate: f32, seed: u64, layer: usize },
+    /// (a, b) → a ⊙ b.
+    Mul,
+    /// (x, params) → γ·x̂ + β with batch statistics; per example `[channels, spatial]`.
+    BatchNormTrain {
+        channels: usize,
+        spatial: usize,
+        eps: f32,
+    },
+    /// (x, params, dy) → ∂L/∂x through the batch statistics.
+    BatchNormBack {
+        channels: usize,
+        spatial: usize,
+        eps: f32,
+    },
+    /// (x, dy) → [∂L/∂γ; ∂L/∂β].
+    BatchNormParamGrad {
+        channels: usize,
+        spatial: usize,
+        eps: f32,
+    },
+    /// (x, running) → [mean; var] updated as momentum·old + (1−momentum)·batch
+    /// (Keras convention; the batch variance is the unbiased one, as in TF).
+    BatchNormRunning {
+        channels: usize,
+        spatial: usize,
+        momentum: f32,
+    },
+    /// (x, params, running) → γ·(x − mean)/√(var + ε) + β with running statistics.
+    BatchNormEval {
+        channels: usize,
+        spatial: usize,
+        eps: f32,
+    },
+    /// (output, target) → [loss]. `row` is one example's output size.
+    /// Cross-entropy takes logits and integer labels (as f32); BCE takes logits and
+    /// targets in [0, 1]; MSE takes outputs and targets. BCE and MSE are means over
+    /// every element (Keras convention); cross-entropy is the mean over examples.
+    Loss { loss: Loss, row: usize },
+    /// (output, target) → ∂loss/∂output (logits for cross-entropy and BCE).
+    LossGrad { loss: Loss, row: usize },
+    /// (loss, params₁, …) → loss + Σ λᵢ·Σ wᵢ² over the first `len` entries of each.
+    Penalty { terms: Vec<(f32, usize)> },
+    /// (grad, params) → grad + 2λ·w on the first `len` entries (L2 weight decay).
+    DecayGrad { lambda: f32, len: usize },
+    /// One output of an optimizer update; inputs per `lower::add_update`.
+    Update { opt: Optimizer, out: OptOut },
+}
+
+fn vec_of<'a>(t: &'a InputTensor<'a>) -> &'a [f32] {
+    luminal::op::get_vec_from_tensor(t)
+}
+
+fn out(v: Vec<f32>) -> Vec<Tensor> {
+    vec![Tensor::new(v)]
+}
+
+/// Takes an input's buffer to write the output into: free when this op is the input's
+/// last consumer (luminal hands it over owned), a copy otherwise.
+fn into_vec(t: InputTensor) -> Vec<f32> {
+    match t {
+        InputTensor::Owned(mut t) => std::mem::take(luminal::op::get_vec_from_tensor_owned(&mut t)),
+        InputTensor::Borrowed(t) => t
+            .data
+            .as_any()
+            .downcast_ref::<Vec<f32>>()
+            .expect("archc tensors are Vec<f32>")
+            .clone(),
+    }
+}
+
+/// Elements per parallel chunk; smaller tensors run on the calling thread.
+const CHUNK: usize = 1 << 15;
+
+/// buf[i] = f(i, buf[i]), in parallel over chunks for large buffers.
+fn par_map(buf: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
+    if buf.len() <= 2 * CHUNK {
+        buf.iter_mut().enumerate().for_each(|(i, v)| *v = f(i, *v));
+    } else {
+        buf.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ch)| {
+            for (j, v) in ch.iter_mut().enumerate() {
+                *v = f(c * CHUNK + j, *v);
+            }
+        });
+    }
+}
+
+/// Applies an activation in place; softmax works per `row`.
+pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
+    match act {
+        Activation::Linear => {}
+        Activation::Relu => par_map(y, |_, v| v.max(0.0)),
+        Activation::Sigmoid => par_map(y, |_, v| sigmoid(v)),
+        Activation::Tanh => par_map(y, |_, v| v.tanh()),
+        Activation::Softmax => {
+            for r in y.chunks_mut(row) {
+                let m = r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut s = 0.0;
+                for v in r.iter_mut() {
+                    *v = (*v - m).exp();
+                    s += *v;
+                }
+                r.iter_mut().for_each(|v| *v /= s);
+            }
+        }
+    }
+}
+
+/// dz = da ⊙ act'(z), written in terms of the output a = act(z); `d` holds da on
+/// entry and dz on return.
+pub fn act_backward(act: Activation, row: usize, a: &[f32], d: &mut [f32]) {
+    match act {
+        Activation::Linear => {}
+        Activation::Relu => par_map(d, |i, g| if a[i] > 0.0 { g } else { 0.0 }),
+        Activation::Sigmoid => par_map(d, |i, g| g * a[i] * (1.0 - a[i])),
+        Activation::Tanh => par_map(d, |i, g| g * (1.0 - a[i] * a[i])),
+        Activation::Softmax => {
+            for (d, a) in d.chunks_mut(row).zip(a.chunks(row)) {
+                let dot: f32 = a.iter().zip(d.iter()).map(|(a, g)| a * g).sum();
+                for (g, &a) in d.iter_mut().zip(a) {
+                    *g = a * (*g - dot);
+                }
+            }
+        }
+    }
+}
+
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Per-channel batch mean and biased variance of `[n, channels, spatial]` data.
+fn batch_stats(x: &[f32], channels: usize, spatial: usize) -> (Vec<f32>, Vec<f32>, usize) {
+    let m = x.len() / channels;
+    let sums = per_channel(x, x, channels, spatial, |a, _| {
+        a.iter().fold((0.0, 0.0), |(s, q), &v| {
+            let v = v as f64;
+            (s + v, q + v * v)
+        })
+    });
+    let mean: Vec<f64> = sums.iter().map(|(s, _)| s / m as f64).collect();
+    let var = sums
+        .iter()
+        .zip(&mean)
+        .map(|((_, q), mu)| (q / m as f64 - mu * mu).max(0.0) as f32)
+        .collect();
+    (mean.iter().map(|&v| v as f32).collect(), var, m)
+}
+
+/// Sums `f(a_plane, b_plane)` per channel over the `[n, channels, spatial]` planes of
+/// two equally shaped tensors, planes in parallel.
+fn per_channel(
+    a: &[f32],
+    b: &[f32],
+    channels: usize,
+    spatial: usize,
+    f: impl Fn(&[f32], &[f32]) -> (f64, f64) + Sync,
+) -> Vec<(f64, f64)> {
+    let planes: Vec<(f64, f64)> = a
+        .par_chunks(spatial)
+        .zip(b.par_chunks(spatial))
+        .map(|(a, b)| f(a, b))
+        .collect();
+    let mut out = vec![(0.0, 0.0); channels];
+    for (i, (s, q)) in planes.into_iter().enumerate() {
+        out[i % channels].0 += s;
+        out[i % channels].1 += q;
+    }
+    out
+}
+
+/// out_plane = f(channel, x_plane, out_plane) over `[n, channels, spatial]` planes.
+fn per_plane(
+    x: &[f32],
+    out: &mut [f32],
+    channels: usize,
+    spatial: usize,
+    f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) {
+    out.par_chunks_mut(spatial)
+        .zip(x.par_chunks(spatial))
+        .enumerate()
+        .for_each(|(i, (o, x))| f(i % channels, x, o));
+}
+
+/// Optional per-op wall-clock accounting for profiling (`enable_profile`).
+static PROFILE_ON: AtomicBool = AtomicBool::new(false);
+static PROFILE: Mutex<Vec<(String, f64, usize)>> = Mutex::new(Vec::new());
+
+/// Starts accumulating time per op kind (for the step-time example and benchmarks).
+pub fn enable_profile(on: bool) {
+    PROFILE_ON.store(on, Ordering::Relaxed);
+}
+
+/// (op kind, total seconds, calls) since the last call, most expensive first.
+pub fn take_profile() -> Vec<(String, f64, usize)> {
+    let mut p = std::mem::take(&mut *PROFILE.lock().unwrap_or_else(|e| e.into_inner()));
+    p.sort_by(|a, b| b.1.total_cmp(&a.1));
+    p
+}
+
+impl Op {
+    fn kind_name(&self) -> String {
+        let d = format!("{self:?}");
+        let name = d.split([' ', '{', '(']).next().unwrap_or("").to_string();
+        match self {
+            Op::Update { out, .. } => format!("Update::{out:?}"),
+            _ => name,
+        }
+    }
+}
+
+impl Operator for Op {
+    fn process(&mut self, inp: Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
+        if !PROFILE_ON.load(Ordering::Relaxed) {
+            return self.run(inp);
+        }
+        let start = std::time::Instant::now();
+        let out = self.run(inp);
+        let dt = start.elapsed().as_secs_f64();
+        let name = self.kind_name();
+        let mut p = PROFILE.lock().unwrap_or_else(|e| e.into_inner());
+        match p.iter_mut().find(|e| e.0 == name) {
+            Some(e) => {
+                e.1 += dt;
+                e.2 += 1;
+            }
+            None => p.push((name, dt, 1)),
+        }
+        out
+    }
+}
+
+impl Op {
+    fn run(&mut self, inp: Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
+        let x = |i: usize| vec_of(&inp[i].0);
+        match self {
+            Op::Dense { inputs, units, act } => {
+                let (xs, p) = (x(0), x(1));
+                let n = xs.len() / *inputs;
+                let (w, b) = p.split_at(*inputs * *units);
+                let mut y = vec![0.0; n * *units];
+                kernels::matmul(n, *inputs, *units, xs, false, w, false, &mut y, false);
+                for r in y.chunks_mut(*units) {
+                    r.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                }
+                act_forward(*act, *units, &mut y);
+                out(y)
+            }
+            Op::DenseBackInput { inputs, units } => {
+                let (dz, p) = (x(0), x(1));
+                let n = dz.len() / *units;
+                let mut dx = vec![0.0; n * *inputs];
+                let w = &p[..*inputs * *units];
+                kernels::matmul(n, *units, *inputs, dz, false, w, true, &mut dx, false);
+                out(dx)
+            }
+            Op::DenseParamGrad { inputs, units } => {
+                let (xs, dz) = (x(0), x(1));
+                let n = dz.len() / *units;
+                let nw = *inputs * *units;
+                let mut g = vec![0.0; nw + *units];
+                let (dw, db) = g.split_at_mut(nw);
+                kernels::matmul(*inputs, n, *units, xs, true, dz, false, dw, false);
+                for r in dz.chunks(*units) {
+                    db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
+                }
+                out(g)
+            }
+            Op::Conv { geom, act } => {
+                let (xs, p) = (x(0), x(1));
+                let g = with_batch_conv(geom, xs.len());
+                let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
+                let mut y = vec![0.0; g.batch * g.out_channels * g.out_h() * g.out_w()];
+                kernels::conv2d_forward(&g, xs, &p[..nw], &p[nw..], &mut y);
+                act_forward(*act, g.out_channels * g.out_h() * g.out_w(), &mut y);
+                out(y)
+            }
+            Op::ConvBackInput { geom } => {
+                let (dz, p) = (x(0), x(1));
+                let per = geom.out_channels * geom.out_h() * geom.out_w();
+                let mut g = *geom;
+                g.batch = dz.len() / per;
+                let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
+                let mut dx = vec![0.0; g.batch * g.in_channels * g.in_h * g.in_w];
+                kernels::conv2d_backward_input(&g, dz, &p[..nw], &mut dx);
+                out(dx)
+            }
+            Op::ConvParamGrad { geom } => {
+                let (xs, dz) = (x(0), x(1));
+                let g = with_batch_conv(geom, xs.len());
+                let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
+                let mut grad = vec![0.0; nw + g.out_channels];
+                let (dw, db) = grad.split_at_mut(nw);
+                kernels::conv2d_backward_weights(&g, xs, dz, dw, db);
+                out(grad)
+            }
+            Op::Pool { geom, kind } => {
+                let xs = x(0);
+                let g = with_batch_pool(geom, xs.len());
+                let mut y = vec![0.0; g.batch * g.channels * g.out_h() * g.out_w()];
+                match kind {
+                    PoolKind::Max => kernels::max_pool_forward(&g, xs, &mut y),
+                    PoolKind::Avg => kernels::avg_pool_forward(&g, xs, &mut y),
+                }
+                out(y)
+            }
+            Op::PoolBack { geom, kind } => {
+                let (xs, dy) = (x(0), x(1));
+                let g = with_batch_pool(geom, xs.len());
+                let mut dx = vec![0.0; xs.len()];
+                match kind {
+                    PoolKind::Max => kernels::max_pool_backward(&g, xs, dy, &mut dx),
+                    PoolKind::Avg => kernels::avg_pool_backward(&g, dy, &mut dx),
+                }
+                out(dx)
+            }
+            Op::Upsample { shape, factor } => {
+                let xs = x(0);
+                let [_, h, w] = *shape;
+                let [fy, fx] = *factor;
+                let (oh, ow) = (h * fy, w * fx);
+                let planes = xs.len() / (h * w);
+                let mut y = vec![0.0; planes * oh * ow];
+                for p in 0..planes {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            y[(p * oh + oy) * ow + ox] = xs[(p * h + oy / fy) * w + ox / fx];
+                        }
+                    }
+                }
+                out(y)
+            }
+            Op::UpsampleBack { shape, factor } => {
+                let dy = x(0);
+                let [_, h, w] = *shape;
+                let [fy, fx] = *factor;
+                let (oh, ow) = (h * fy, w * fx);
+                let planes = dy.len() / (oh * ow);
+                let mut dx = vec![0.0; planes * h * w];
+                for p in 0..planes {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            dx[(p * h + oy / fy) * w + ox / fx] += dy[(p * oh + oy) * ow + ox];
+                        }
+                    }
+                }
+                out(dx)
+            }
+            Op::Act { act, row } => {
+                let mut y = inp.into_iter().next().unwrap().0.cloned();
+                let v = luminal::op::get_vec_from_tensor_owned(&mut y);
+                act_forward(*act, *row, v);
+                vec![y]
+            }
+            Op::ActBack { act, row } => {
+                let mut it = inp.into_iter();
+                let a = it.next().unwrap().0;
+                let mut d = into_vec(it.next().unwrap().0);
+                act_backward(*act, *row, vec_of(&a), &mut d);
+                out(d)
+            }
+            Op::DropoutMask { rate, seed, layer } => {
+                let (xs, hyper) = (x(0), x(1));
+                let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+                rng.set_stream(((*layer as u64) << 40) ^ hyper[HYPER_ITER] as u64);
+                let scale = 1.0 / (1.0 - *rate);
+                let mask = (0..xs.len())
+                    .map(|_| if rng.gen::<f32>() < *rate { 0.0 } else { scale })
+                    .collect();
+                out(mask)
+            }
+            Op::Mul => {
+                let mut it = inp.into_iter();
+                let mut a = into_vec(it.next().unwrap().0);
+                let b = it.next().unwrap().0;
+                let b = vec_of(&b);
+                par_map(&mut a, |i, v| v * b[i]);
+                out(a)
+            }
+            Op::BatchNormTrain {
+                channels,
+                spatial,
+                eps,
+            } => {
+                let (xs, p) = (x(0), x(1));
+                let (mean, var, _) = batch_stats(xs, *channels, *spatial);
+                out(bn_apply(xs, p, &mean, &var, *channels, *spatial, *eps))
+            }
+            Op::BatchNormEval {
+                channels,
+                spatial,
+                eps,
+            } => {
+                let (xs, p, r) = (x(0), x(1), x(2));
+                let (mean, var) = r.split_at(*channels);
+                out(bn_apply(xs, p, mean, var, *channels, *spatial, *eps))
+            }
+            Op::BatchNormBack {
+                channels,
+                spatial,
+                eps,
+            } => {
+                let (xs, p, dy) = (x(0), x(1), x(2));
+                let c = *channels;
+                let (mean, var, m) = batch_stats(xs, c, *spatial);
+                let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + *eps).sqrt()).collect();
+                // Per channel Σ dy and Σ dy·x̂; with dx̂ = dy·γ:
+                // dx = (1/√(var+ε))·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+                let (mean, inv2) = (&mean, &inv);
+                let mut s1 = vec![0.0f64; c];
+                let mut s2 = vec![0.0f64; c];
+                let planes: Vec<(f64, f64)> = dy
+                    .par_chunks(*spatial)
+                    .zip(xs.par_chunks(*spatial))
+                    .enumerate()
+                    .map(|(i, (d, xp))| {
+                        let ch = i % c;
+                        d.iter().zip(xp).fold((0.0, 0.0), |(a, b), (&g, &v)| {
+                            let xh = ((v - mean[ch]) * inv2[ch]) as f64;
+                            (a + g as f64, b + g as f64 * xh)
+                        })
+                    })
+                    .collect();
+                for (i, (a, b)) in planes.into_iter().enumerate() {
+                    s1[i % c] += a;
+                    s2[i % c] += b;
+                }
+                let mf = m as f64;
+                let mut dx = vec![0.0; xs.len()];
+                dx.par_chunks_mut(*spatial)
+                    .zip(xs.par_chunks(*spatial).zip(dy.par_chunks(*spatial)))
+                    .enumerate()
+                    .for_each(|(i, (o, (xp, d)))| {
+                        let ch = i % c;
+                        let (m1, m2) = ((s1[ch] / mf) as f32, (s2[ch] / mf) as f32);
+                        let k = inv2[ch] * p[ch];
+                        for ((o, &v), &g) in o.iter_mut().zip(xp).zip(d) {
+                            let xh = (v - mean[ch]) * inv2[ch];
+                            *o = k * (g - m1 - xh * m2);
+                        }
+                    });
+                out(dx)
+            }
+            Op::BatchNormParamGrad {
+                channels,
+                spatial,
+                eps,
+            } => {
+                let (xs, dy) = (x(0), x(1));
+                let c = *channels;
+                let (mean, var, _) = batch_stats(xs, c, *spatial);
+                let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + *eps).sqrt()).collect();
+                let planes: Vec<(f64, f64)> = dy
+                    .par_chunks(*spatial)
+                    .zip(xs.par_chunks(*spatial))
+                    .enumerate()
+                    .map(|(i, (d, xp))| {
+                        let ch = i % c;
+                        d.iter().zip(xp).fold((0.0, 0.0), |(a, b), (&g, &v)| {
+                            let xh = ((v - mean[ch]) * inv[ch]) as f64;
+                            (a + g as f64 * xh, b + g as f64)
+                        })
+                    })
+                    .collect();
+                let mut g = vec![0.0f32; 2 * c];
+                for (i, (a, b)) in planes.into_iter().enumerate() {
+                    g[i % c] += a as f32;
+                    g[c + i % c] += b as f32;
+                }
+                out(g)
+            }
+            Op::BatchNormRunning {
+                channels,
+                spatial,
+                momentum,
+            } => {
+                let (xs, r) = (x(0), x(1));
+                let c = *channels;
+                let (mean, var, m) = batch_stats(xs, c, *spatial);
+                let unbiased = if m > 1 {
+                    m as f32 / (m - 1) as f32
+                } else {
+                    1.0
+                };
+                let mo = *momentum;
+                let mut nr = r.to_vec();
+                for ch in 0..c {
+                    nr[ch] = mo * r[ch] + (1.0 - mo) * mean[ch];
+                    nr[c + ch] = mo * r[c + ch] + (1.0 - mo) * var[ch] * unbiased;
+                }
+                out(nr)
+            }
+            Op::Loss { loss, row } => out(vec![loss_value(*loss, *row, x(0), x(1))]),
+            Op::LossGrad { loss, row } => out(loss_grad(*loss, *row, x(0), x(1))),
+            Op::Penalty { terms } => {
+                let mut l = x(0)[0] as f64;
+                for (k, (lambda, len)) in terms.iter().enumerate() {
+                    let w = &x(k + 1)[..*len];
+                    l += *lambda as f64 * w.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>();
+                }
+                out(vec![l as f32])
+            }
+            Op::DecayGrad { lambda, len } => {
+                let mut it = inp.into_iter();
+                let mut g = into_vec(it.next().unwrap().0);
+                let w = it.next().unwrap().0;
+                let w = vec_of(&w);
+                let two_l = 2.0 * *lambda;
+                par_map(&mut g[..*len], |i, g| g + two_l * w[i]);
+                out(g)
+            }
+            Op::Update { opt, out: which } => {
+                // The output is written into the gradient's buffer (input 1).
+                let mut inp = inp;
+                let g = into_vec(inp.remove(1).0);
+                let ins: Vec<&[f32]> = inp.iter().map(|t| vec_of(&t.0)).collect();
+                out(update(opt, *which, &ins, g))
+            }
+        }
+    }
+}
+
+fn with_batch_conv(geom: &ConvGeom, len: usize) -> ConvGeom {
+    let mut g = *geom;
+    g.batch = len / (g.in_channels * g.in_h * g.in_w);
+    g
+}
+
+fn with_batch_pool(geom: &PoolGeom, len: usize) -> PoolGeom {
+    let mut g = *geom;
+    g.batch = len / (g.channels * g.in_h * g.in_w);
+    g
+}
+
+fn bn_apply(
+    x: &[f32],
+    p: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    channels: usize,
+    spatial: usize,
+    eps: f32,
+) -> Vec<f32> {
+    let scale: Vec<f32> = (0..channels)
+        .map(|c| p[c] / (var[c] + eps).sqrt())
+        .collect();
+    let mut y = vec![0.0; x.len()];
+    per_plane(x, &mut y, channels, spatial, |c, x, y| {
+        let (mu, k, b) = (mean[c], scale[c], p[channels + c]);
+        for (y, &v) in y.iter_mut().zip(x) {
+            *y = (v - mu) * k + b;
+        }
+    });
+    y
+}
+
+/// Stable log-softmax of one row, written into `out`.
+fn log_softmax(z: &[f32], out: &mut [f32]) {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f32>().ln();
+    out.iter_mut().zip(z).for_each(|(o, v)| *o = v - lse);
+}
+
+/// The loss as documented on [`Op::Loss`].
+pub fn loss_value(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> f32 {
+    let mut s = 0.0f64;
+    match loss {
+        Loss::CrossEntropy => {
+            let mut ls = vec![0.0; row];
+            for (z, &label) in y.chunks(row).zip(t) {
+                log_softmax(z, &mut ls);
+                s -= ls[label as usize] as f64;
+            }
+            (s / t.len() as f64) as f32
+        }
+        Loss::BinaryCrossEntropy => {
+            // max(z,0) − z·t + log(1 + e^−|z|) = −t·log σ(z) − (1−t)·log(1−σ(z)).
+            for (&z, &t) in y.iter().zip(t) {
+                s += (z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()) as f64;
+            }
+            (s / y.len() as f64) as f32
+        }
+        Loss::MeanSquaredError => {
+            for (&a, &b) in y.iter().zip(t) {
+                s += ((a - b) as f64).powi(2);
+            }
+            (s / y.len() as f64) as f32
+        }
+    }
+}
+
+/// Gradient of [`loss_value`] with respect to its first argument.
+pub fn loss_grad(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> Vec<f32> {
+    let mut g = vec![0.0; y.len()];
+    match loss {
+        Loss::CrossEntropy => {
+            let n = t.len() as f32;
+            for ((gz, z), &label) in g.chunks_mut(row).zip(y.chunks(row)).zip(t) {
+                log_softmax(z, gz);
+                gz.iter_mut().for_each(|v| *v = v.exp() / n);
+                gz[label as usize] -= 1.0 / n;
+            }
+        }
+        Loss::BinaryCrossEntropy => {
+            let n = y.len() as f32;
+            for ((g, &z), &t) in g.iter_mut().zip(y).zip(t) {
+                *g = (sigmoid(z) - t) / n;
+            }
+        }
+        Loss::MeanSquaredError => {
+            let n = y.len() as f32;
+            for ((g, &a), &b) in g.iter_mut().zip(y).zip(t) {
+                *g = 2.0 * (a - b) / n;
+            }
+        }
+    }
+    g
+}
+
+/// Number of state slots each optimizer keeps per parameter vector.
+pub fn opt_slots(opt: &Optimizer) -> usize {
+    match opt {
+        Optimizer::Sgd { momentum, .. } => usize::from(*momentum != 0.0),
+        Optimizer::RmsProp { .. } | Optimizer::Adagrad { .. } => 1,
+        Optimizer::Adadelta { .. } | Optimizer::Adam { .. } => 2,
+    }
+}
+
+/// One optimizer output, following Keras 2.x `keras/optimizers.py` (`get_updates`).
+/// Wiring (graph inputs, in order), always starting with w, g and ending with hyper:
+/// - SGD, no momentum:     Weights (w, g, hyper)
+/// - SGD, momentum μ:      Slot0 v' = μv − lr·g (w, g, v, hyper);
+///   Weights w + v' or, Nesterov, w + μv' − lr·g (w, g, v', hyper)
+/// - RMSprop:  Slot0 a' = ρa + (1−ρ)g² (w, g, a, hyper);
+///   Weights w − lr_t·g/(√a' + ε), lr_t = lr/(1 + decay·iterations) (w, g, a', hyper)
+/// - Adagrad:  Slot0 a' = a + g² ; Weights w − lr·g/(√a' + ε) (same wiring as RMSprop)
+/// - Adadelta: Slot0 a' = ρa + (1−ρ)g² (w, g, a, hyper);
+///   Δ = g·√(d + ε)/√(a' + ε); Weights w − lr·Δ (w, g, a', d, hyper);
+///   Slot1 d' = ρd + (1−ρ)Δ² (w, g, a', d, hyper)
+/// - Adam:     t = iterations + 1; Slot0 m' = β₁m + (1−β₁)g (w, g, m, hyper);
+///   Slot1 v' = β₂v + (1−β₂)g² (w, g, v, hyper);
+///   Weights w − lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m'/(√v' + ε) (w, g, m', v', hyper)
+///
+/// Here `ins` is that list without g, and `g` is the gradient buffer, overwritten
+/// with the result.
+pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]], mut g: Vec<f32>) -> Vec<f32> {
+    let hyper = ins[ins.len() - 1];
+    let (lr, iters) = (hyper[HYPER_LR], hyper[HYPER_ITER]);
+    let w = ins[0];
+    let s1 = ins.get(1).copied().unwrap_or(&[]);
+    let s2 = ins.get(2).copied().unwrap_or(&[]);
+    match (*opt, which) {
+        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => {
+            par_map(&mut g, |i, g| w[i] - lr * g)
+        }
+        (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
+            par_map(&mut g, |i, g| momentum * s1[i] - lr * g)
+        }
+        (
+            Optimizer::Sgd {
+                momentum, nesterov, ..
+            },
+            OptOut::Weights,
+        ) => {
+            if nesterov {
+                par_map(&mut g, |i, g| w[i] + momentum * s1[i] - lr * g)
+            } else {
+                par_map(&mut g, |i, _| w[i] + s1[i])
+            }
+        }
+        (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
+        | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
+            par_map(&mut g, |i, g| rho * s1[i] + (1.0 - rho) * g * g)
+        }
+        (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
+            let lr_t = lr / (1.0 + decay * iters);
+            par_map(&mut g, |i, g| w[i] - lr_t * g / (s1[i].sqrt() + epsilon))
+        }
+        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => par_map(&mut g, |i, g| s1[i] + g * g),
+        (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
+            par_map(&mut g, |i, g| w[i] - lr * g / (s1[i].sqrt() + epsilon))
+        }
+        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => par_map(&mut g, |i, g| {
+            w[i] - lr * g * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt()
+        }),
+        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => par_map(&mut g, |i, g| {
+            let step = g * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt();
+            rho * s2[i] + (1.0 - rho) * step * step
+        }),
+        (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
+            par_map(&mut g, |i, g| beta1 * s1[i] + (1.0 - beta1) * g)
+        }
+        (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
+            par_map(&mut g, |i, g| beta2 * s1[i] + (1.0 - beta2) * g * g)
+        }
+        (
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            },
+            OptOut::Weights,
+        ) => {
+            let t = iters + 1.0;
+            let lr_t = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
+            par_map(&mut g, |i, _| {
+                w[i] - lr_t * s1[i] / (s2[i].sqrt() + epsilon)
+            })
+        }
+        (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
+    }
+    g
+}

@@ -1,0 +1,281 @@
+//! Gradient checks: the generated backward pass against central finite differences
+//! of the forward graph's loss, per layer kind, activation and loss.
+
+mod engine_util;
+
+use archc::ir::{Activation, LayerKind, Loss, Model, PoolKind};
+use archc::lower::{TrainGraph, Weights};
+use engine_util::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const ITER: u64 = 3;
+
+fn loss_at(g: &mut TrainGraph, w: &Weights, x: &[f32], t: &[f32]) -> f64 {
+    g.set_weights(w.clone(), None);
+    let l = g.step(x.to_vec(), t.to_vec(), 0.0, ITER).loss;
+    g.clear_outputs();
+    g.take_weights();
+    l as f64
+}
+
+/// Relative error of two vectors: ‖a − b‖ / (‖a‖ + ‖b‖).
+fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let d: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let n: f64 =
+        a.iter().map(|x| x * x).sum::<f64>().sqrt() + b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if n == 0.0 {
+        0.0
+    } else {
+        d / n
+    }
+}
+
+/// Checks every parameter gradient (up to `max_per_layer` sampled entries per layer)
+/// and the input gradient against central differences with step `eps`.
+fn check(model: &Model, n: usize, eps: f32, tol: f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut w = Weights::init(model, 5);
+    // Non-trivial biases / BatchNorm shifts so their gradients are exercised.
+    for p in w.params.iter_mut() {
+        for v in p.iter_mut() {
+            if *v == 0.0 {
+                *v = rng.gen_range(-0.3..0.3);
+            } else if *v == 1.0 {
+                *v = rng.gen_range(0.5..1.5);
+            }
+        }
+    }
+    let d: usize = model.input_shape.iter().product();
+    let out: usize = model.output_shape().iter().product();
+    let x: Vec<f32> = (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let t: Vec<f32> = match model.train.loss {
+        Loss::CrossEntropy => (0..n).map(|_| rng.gen_range(0..out) as f32).collect(),
+        _ => (0..n * out).map(|_| rng.gen_range(0.0..1.0)).collect(),
+    };
+    let mut g = TrainGraph::build(model, None).unwrap();
+    g.set_weights(w.clone(), None);
+    g.step(x.clone(), t.clone(), 0.0, ITER);
+    let (grads, dx) = g.take_grads();
+    g.clear_outputs();
+    g.take_weights();
+
+    let mut checked = 0;
+    for (li, grad) in grads.iter().enumerate() {
+        let Some(grad) = grad else { continue };
+        assert_eq!(grad.len(), w.params[li].len(), "layer {li} gradient length");
+        let step = (grad.len() / 40).max(1);
+        let (mut fd, mut an) = (Vec::new(), Vec::new());
+        for j in (0..grad.len()).step_by(step) {
+            let mut wp = w.clone();
+            wp.params[li][j] += eps;
+            let lp = loss_at(&mut g, &wp, &x, &t);
+            wp.params[li][j] -= 2.0 * eps;
+            let lm = loss_at(&mut g, &wp, &x, &t);
+            fd.push((lp - lm) / (2.0 * eps as f64));
+            an.push(grad[j] as f64);
+        }
+        let r = rel(&fd, &an);
+        assert!(
+            r < tol,
+            "layer {li} ({}) params: rel err {r}\nfd {fd:?}\nan {an:?}",
+            model.layers[li].notation
+        );
+        checked += 1;
+    }
+    let dx = dx.expect("input gradient");
+    let step = (dx.len() / 40).max(1);
+    let (mut fd, mut an) = (Vec::new(), Vec::new());
+    for j in (0..dx.len()).step_by(step) {
+        let mut xp = x.clone();
+        xp[j] += eps;
+        let lp = loss_at(&mut g, &w, &xp, &t);
+        xp[j] -= 2.0 * eps;
+        let lm = loss_at(&mut g, &w, &xp, &t);
+        fd.push((lp - lm) / (2.0 * eps as f64));
+        an.push(dx[j] as f64);
+    }
+    let r = rel(&fd, &an);
+    assert!(r < tol, "input gradient: rel err {r}\nfd {fd:?}\nan {an:?}");
+    assert!(
+        an.iter().any(|v| v.abs() > 1e-6),
+        "input gradient is all zero"
+    );
+    let _ = checked;
+}
+
+use Activation::*;
+
+#[test]
+fn dense_each_activation_cross_entropy() {
+    for act in [Linear, Relu, Sigmoid, Tanh] {
+        let m = model(
+            &[6],
+            &[dense(5, act), dense(4, Softmax)],
+            Loss::CrossEntropy,
+        );
+        check(&m, 3, 1e-2, 1e-2);
+    }
+}
+
+#[test]
+fn standalone_activations_with_mse() {
+    for act in [Relu, Sigmoid, Tanh, Softmax] {
+        let m = model(
+            &[5],
+            &[
+                dense(4, Linear),
+                LayerKind::Activation(act),
+                dense(3, Linear),
+            ],
+            Loss::MeanSquaredError,
+        );
+        check(&m, 3, 1e-2, 1e-2);
+    }
+}
+
+#[test]
+fn binary_cross_entropy_sigmoid_output() {
+    let m = model(
+        &[6],
+        &[dense(4, Tanh), dense(6, Sigmoid)],
+        Loss::BinaryCrossEntropy,
+    );
+    check(&m, 3, 1e-2, 1e-2);
+}
+
+#[test]
+fn mse_through_sigmoid_output() {
+    let m = model(
+        &[6],
+        &[dense(4, Relu), dense(6, Sigmoid)],
+        Loss::MeanSquaredError,
+    );
+    check(&m, 3, 1e-2, 1e-2);
+}
+
+#[test]
+fn conv_stride_and_padding() {
+    for (k, s, p) in [(3, 1, 1), (3, 2, 1), (2, 2, 0), (3, 1, 0)] {
+        let m = model(
+            &[2, 6, 6],
+            &[conv(3, k, s, p, Tanh), dense(3, Softmax)],
+            Loss::CrossEntropy,
+        );
+        check(&m, 2, 1e-2, 1e-2);
+    }
+}
+
+#[test]
+fn pooling_max_and_avg() {
+    for (kind, size, stride, pad) in [
+        (PoolKind::Max, 2, 2, 0),
+        (PoolKind::Max, 3, 2, 1),
+        (PoolKind::Avg, 2, 2, 0),
+        (PoolKind::Avg, 3, 2, 1),
+    ] {
+        let m = model(
+            &[2, 6, 6],
+            &[
+                conv(3, 3, 1, 1, Tanh),
+                pool(kind, size, stride, pad),
+                dense(3, Softmax),
+            ],
+            Loss::CrossEntropy,
+        );
+        check(&m, 2, 1e-3, 2e-2);
+    }
+}
+
+#[test]
+fn upsample_in_a_convolutional_autoencoder() {
+    let m = model(
+        &[1, 4, 4],
+        &[
+            conv(2, 3, 1, 1, Relu),
+            pool(PoolKind::Max, 2, 2, 0),
+            LayerKind::Upsample { factor: [2, 2] },
+            conv(1, 3, 1, 1, Sigmoid),
+        ],
+        Loss::BinaryCrossEntropy,
+    );
+    check(&m, 2, 1e-3, 2e-2);
+}
+
+#[test]
+fn dropout_with_fixed_mask() {
+    let m = model(
+        &[6],
+        &[
+            dense(8, Tanh),
+            LayerKind::Dropout { rate: 0.5 },
+            dense(3, Softmax),
+        ],
+        Loss::CrossEntropy,
+    );
+    check(&m, 4, 1e-2, 1e-2);
+}
+
+#[test]
+fn batchnorm_flat_and_image() {
+    let bn = LayerKind::BatchNorm {
+        momentum: 0.9,
+        epsilon: 1e-3,
+    };
+    let m = model(
+        &[5],
+        &[
+            dense(4, Linear),
+            bn,
+            LayerKind::Activation(Tanh),
+            dense(3, Softmax),
+        ],
+        Loss::CrossEntropy,
+    );
+    check(&m, 6, 1e-2, 2e-2);
+    let m = model(
+        &[2, 4, 4],
+        &[
+            conv(3, 3, 1, 1, Linear),
+            bn,
+            LayerKind::Activation(Tanh),
+            dense(3, Softmax),
+        ],
+        Loss::CrossEntropy,
+    );
+    check(&m, 3, 1e-2, 2e-2);
+}
+
+#[test]
+fn weight_decay_penalty() {
+    let mut d = dense(4, Tanh);
+    if let LayerKind::Dense { weight_decay, .. } = &mut d {
+        *weight_decay = 0.05;
+    }
+    let mut c = conv(2, 3, 1, 1, Tanh);
+    if let LayerKind::Conv { weight_decay, .. } = &mut c {
+        *weight_decay = 0.02;
+    }
+    let m = model(&[1, 4, 4], &[c, d, dense(3, Softmax)], Loss::CrossEntropy);
+    check(&m, 2, 1e-2, 1e-2);
+}
+
+#[test]
+fn whole_small_network_c_p_f_f() {
+    let m = model(
+        &[3, 8, 8],
+        &[
+            conv(4, 3, 1, 1, Relu),
+            pool(PoolKind::Max, 2, 2, 0),
+            dense(6, Relu),
+            dense(4, Softmax),
+        ],
+        Loss::CrossEntropy,
+    );
+    check(&m, 3, 1e-3, 2e-2);
+}
