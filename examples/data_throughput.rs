@@ -18,7 +18,7 @@ fn main() -> miette::Result<()> {
         let mut ds = None;
         for _ in 0..3 {
             let t = Instant::now();
-            ds = Some(data::load(name, data::default_split(name), Some(&root))?);
+            ds = Some(data::load(name, name.default_split(), Some(&root))?);
             times.push(t.elapsed().as_secs_f64());
         }
         let ds = ds.unwrap();

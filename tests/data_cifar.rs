@@ -166,7 +166,7 @@ fn real_cifar10_jpeg_approx_counts() {
     let Some(dir) = shared_cifar() else { return };
     let ds = data::load(
         DatasetName::Cifar10,
-        data::default_split(DatasetName::Cifar10),
+        DatasetName::Cifar10.default_split(),
         Some(&dir),
     )
     .unwrap();

@@ -237,7 +237,7 @@ fn real_mnist_counts() {
     let Some(root) = shared_data() else { return };
     let ds = data::load(
         DatasetName::Mnist,
-        data::default_split(DatasetName::Mnist),
+        DatasetName::Mnist.default_split(),
         Some(&root),
     )
     .unwrap();

@@ -235,24 +235,4 @@ pub fn read_metrics(path: &Path) -> miette::Result<Metrics> {
     serde_json::from_str(&text).map_err(|e| miette::miette!("{}: {e}", path.display()))
 }
 
-/// Writes `value` as pretty JSON via a temporary sibling and a rename.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> miette::Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| miette::miette!("{e}"))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| miette::miette!("cannot create {}: {e}", dir.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("out.json");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text + "\n")
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            miette::miette!("cannot write {}: {e}", path.display())
-        })
-}
+pub use crate::atomic::write_json;

@@ -160,24 +160,18 @@ fn parse_dataset(s: &str) -> Result<DatasetName, String> {
     }
 }
 
-/// The course's splits: the last 5000 training-file examples validate.
-fn default_split(name: DatasetName, train: Option<usize>) -> Split {
-    let t = match name {
-        DatasetName::Mnist => 55000,
-        DatasetName::Cifar10 => 45000,
-        DatasetName::Svhn => 68257,
-    };
-    Split {
-        train: train.unwrap_or(t),
-        validation: 5000,
-    }
-}
-
 fn load(d: &DataArgs) -> miette::Result<crate::data::Dataset> {
     let name = d
         .dataset
         .ok_or_else(|| miette::miette!("give --dataset (or --codes)"))?;
-    crate::data::load(name, default_split(name, d.train_size), d.data.as_deref())
+    crate::data::load(
+        name,
+        Split {
+            train: d.train_size.unwrap_or(name.default_split().train),
+            ..name.default_split()
+        },
+        d.data.as_deref(),
+    )
 }
 
 /// Short dataset name for titles, flagging approximate data.

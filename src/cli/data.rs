@@ -81,7 +81,7 @@ fn split_info(e: &Examples, k: usize) -> SplitInfo {
 fn load(dataset: &str, data: Option<&std::path::Path>) -> miette::Result<(Dataset, f64)> {
     let name = data::parse_name(dataset)?;
     let t = std::time::Instant::now();
-    let ds = data::load(name, data::default_split(name), data)?;
+    let ds = data::load(name, name.default_split(), data)?;
     Ok((ds, t.elapsed().as_secs_f64()))
 }
 

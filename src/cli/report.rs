@@ -152,7 +152,7 @@ fn run_one(exe: &Path, c: &CommandLine, args: &[String]) -> Result<()> {
         }
         let status = child.wait().map_err(|e| miette!("{e}"))?;
         if status.success() {
-            report::write_atomic(Path::new(file), &kept)?;
+            crate::atomic::write_bytes(Path::new(file), &kept)?;
         }
         status
     } else {

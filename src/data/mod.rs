@@ -79,25 +79,6 @@ pub struct Dataset {
     pub provenance: String,
 }
 
-/// The split MISSION.md prescribes: MNIST 55000/5000, CIFAR-10 45000/5000; SVHN keeps the
-/// last 5000 of its 73257 training images for validation.
-pub fn default_split(name: DatasetName) -> Split {
-    match name {
-        DatasetName::Mnist => Split {
-            train: 55000,
-            validation: 5000,
-        },
-        DatasetName::Cifar10 => Split {
-            train: 45000,
-            validation: 5000,
-        },
-        DatasetName::Svhn => Split {
-            train: 68257,
-            validation: 5000,
-        },
-    }
-}
-
 /// Parses a dataset name as written on the command line.
 pub fn parse_name(s: &str) -> miette::Result<DatasetName> {
     match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {

@@ -254,23 +254,14 @@ pub fn write_atomic(
     dest: &Path,
     write: impl FnOnce(&mut File) -> Result<(), DataError>,
 ) -> Result<(), DataError> {
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let file_name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.part-{}", std::process::id()));
+    let tmp = crate::atomic::temp_beside(dest).map_err(|e| io_err(dest, e))?;
     let result = (|| {
         let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
         write(&mut f)?;
         f.flush().map_err(|e| io_err(&tmp, e))?;
         f.sync_all().map_err(|e| io_err(&tmp, e))?;
         drop(f);
-        std::fs::rename(&tmp, dest).map_err(|e| io_err(dest, e))
+        crate::atomic::commit(&tmp, dest).map_err(|e| io_err(dest, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -1460,20 +1460,7 @@ impl<'a> Cx<'a, '_> {
             }
         };
         // The validation split is the end of the training file.
-        let mut split = match dataset {
-            DatasetName::Mnist => Split {
-                train: 55000,
-                validation: 5000,
-            },
-            DatasetName::Cifar10 => Split {
-                train: 45000,
-                validation: 5000,
-            },
-            DatasetName::Svhn => Split {
-                train: 68257,
-                validation: 5000,
-            },
-        };
+        let mut split = dataset.default_split();
         let o = self.options(rest, &["split"], &[], "dataset")?;
         let split_v = o.kv.first().map(|(_, v, _)| *v).or_else(|| {
             find("split")

@@ -136,6 +136,23 @@ pub enum DatasetName {
     Svhn,
 }
 
+impl DatasetName {
+    /// MISSION.md's split: MNIST 55000/5000 (3a), CIFAR-10 45000/5000 (1a); SVHN keeps the
+    /// last 5000 of its 73257 training images for validation. Validation examples are
+    /// always the last ones of the training file.
+    pub fn default_split(self) -> Split {
+        let train = match self {
+            DatasetName::Mnist => 55000,
+            DatasetName::Cifar10 => 45000,
+            DatasetName::Svhn => 68257,
+        };
+        Split {
+            train,
+            validation: 5000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {

@@ -99,27 +99,15 @@ pub fn prepare(path: &Path) -> miette::Result<(PathBuf, Format)> {
             ))
         }
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|err| miette::miette!("cannot create {}: {err}", dir.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("figure");
-    let ext = ext.unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+    let tmp = crate::atomic::temp_beside(path)
+        .map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
     Ok((tmp, format))
 }
 
 pub fn finish(path: &Path, tmp: &Path, result: DrawResult) -> miette::Result<()> {
     match result {
-        Ok(()) => std::fs::rename(tmp, path).map_err(|err| {
-            let _ = std::fs::remove_file(tmp);
-            miette::miette!("cannot write {}: {err}", path.display())
-        }),
+        Ok(()) => crate::atomic::commit(tmp, path)
+            .map_err(|err| miette::miette!("cannot write {}: {err}", path.display())),
         Err(msg) => {
             let _ = std::fs::remove_file(tmp);
             Err(miette::miette!("drawing {} failed: {msg}", path.display()))

@@ -50,26 +50,6 @@ pub fn resolve(runs: &Path, p: &str) -> PathBuf {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| miette!("cannot create folder {}: {e}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| miette!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        miette!("cannot move {} to {}: {e}", tmp.display(), path.display())
-    })
-}
-
 /// Output state of an item's commands, judged from the files they write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outputs {
@@ -148,7 +128,7 @@ impl Figures {
             })
             .collect();
         let bytes = std::fs::read(src).map_err(|e| miette!("{}: {e}", src.display()))?;
-        write_atomic(&self.out.join("figures").join(&name), &bytes)?;
+        crate::atomic::write_bytes(&self.out.join("figures").join(&name), &bytes)?;
         let link = format!("figures/{name}");
         self.copied.insert(src.to_path_buf(), link.clone());
         Ok(link)
@@ -447,13 +427,10 @@ impl Gen<'_> {
             }
             let name = format!("{stem}-{kind}.png");
             let dir = self.opts.out.join("figures");
-            // Drawn under a temporary name (keeping the extension that selects PNG), then renamed.
-            let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
             let title = format!("{}: {y_label} per epoch", item.id);
-            let drawn = std::fs::create_dir_all(&dir)
-                .map_err(|e| miette!("{e}"))
-                .and_then(|_| crate::plot::line_chart(&tmp, &title, "epoch", y_label, &series))
-                .and_then(|_| std::fs::rename(&tmp, dir.join(&name)).map_err(|e| miette!("{e}")));
+            // line_chart writes atomically itself.
+            let drawn =
+                crate::plot::line_chart(&dir.join(&name), &title, "epoch", y_label, &series);
             match drawn {
                 Ok(()) => {
                     self.stats.figures += 1;
@@ -464,10 +441,7 @@ impl Gen<'_> {
 "
                     );
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    self.warn(format!("comparison figure {name} not drawn: {e}"));
-                }
+                Err(e) => self.warn(format!("comparison figure {name} not drawn: {e}")),
             }
         }
     }
@@ -728,6 +702,6 @@ pub fn render(manifest: &Manifest, opts: &Options) -> Result<(String, Stats)> {
 pub fn generate(manifest: &Manifest, opts: &Options) -> Result<Stats> {
     std::fs::create_dir_all(&opts.out).into_diagnostic()?;
     let (md, stats) = render(manifest, opts)?;
-    write_atomic(&opts.out.join("README.md"), md.as_bytes())?;
+    crate::atomic::write_bytes(&opts.out.join("README.md"), md.as_bytes())?;
     Ok(stats)
 }

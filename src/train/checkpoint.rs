@@ -14,26 +14,6 @@ use safetensors::tensor::{Dtype, TensorView};
 use crate::ir::{LayerKind, Model};
 use crate::lower::{Slots, Weights};
 
-/// Writes `bytes` to `path` through a temporary file in the same directory + rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("creating {}", dir.display()))?;
-    }
-    let name = path
-        .file_name()
-        .ok_or_else(|| miette!("{} is not a file path", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, bytes)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
 /// A named tensor to serialise: f32 or u8 data with its shape.
 pub enum Entry {
     F32(Vec<usize>, Vec<f32>),
@@ -73,7 +53,7 @@ pub fn save_with_metadata(
         .collect::<Result<Vec<_>>>()?;
     let out =
         safetensors::serialize(views, &metadata).map_err(|e| miette!("safetensors: {e:?}"))?;
-    write_atomic(path, &out)
+    crate::atomic::write_bytes(path, &out)
 }
 
 /// Reads every f32 tensor of a safetensors file.

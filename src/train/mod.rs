@@ -310,7 +310,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     let out = &opts.out_dir;
     std::fs::create_dir_all(out).into_diagnostic()?;
     if let Some((name, text)) = &opts.spec_source {
-        checkpoint::write_atomic(&out.join(name), text.as_bytes())?;
+        crate::atomic::write_bytes(&out.join(name), text.as_bytes())?;
     }
     check_data(model, data)?;
     let noise = input_noise(model)?;
@@ -469,10 +469,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     Ok(metrics)
 }
 
-pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).into_diagnostic()?;
-    checkpoint::write_atomic(path, text.as_bytes())
-}
+pub use crate::atomic::write_json;
 
 fn progress_bar(show: bool, len: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
     if !show {
