@@ -190,6 +190,75 @@ fn targets(model: &Model, ex: &Examples, idx: &[usize], clean: &[f32], classes: 
     }
 }
 
+/// One training batch exactly as the loop feeds it to the training graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Indices into the training split.
+    pub indices: Vec<usize>,
+    /// Augmented, then corrupted inputs (what the network sees).
+    pub inputs: Vec<f32>,
+    /// Targets from the augmented but uncorrupted inputs: class indices (cross-entropy),
+    /// one-hot rows, or the clean inputs (autoencoders, denoising).
+    pub targets: Vec<f32>,
+}
+
+/// The training batches of one epoch, in order: the split shuffled by the (seed, epoch)
+/// stream, then per batch augmentation (`train.augment`), targets, and input noise
+/// (`noise`, see [`input_noise`]), each drawing from its own (seed, epoch) stream. Being
+/// the training loop's only source of inputs, it is also where tests observe them.
+pub struct Batches<'a> {
+    model: &'a Model,
+    ex: &'a Examples,
+    noise: Option<Noise>,
+    order: Vec<usize>,
+    next: usize,
+    aug_rng: ChaCha8Rng,
+    noise_rng: ChaCha8Rng,
+}
+
+impl<'a> Batches<'a> {
+    pub fn new(model: &'a Model, ex: &'a Examples, noise: Option<Noise>, epoch: usize) -> Self {
+        let seed = model.train.seed;
+        let mut order: Vec<usize> = (0..ex.len()).collect();
+        order.shuffle(&mut stream(seed, SHUFFLE, epoch));
+        Batches {
+            model,
+            ex,
+            noise,
+            order,
+            next: 0,
+            aug_rng: stream(seed, AUGMENT, epoch),
+            noise_rng: stream(seed, NOISE, epoch),
+        }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Batch;
+    fn next(&mut self) -> Option<Batch> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + self.model.train.batch.max(1)).min(self.order.len());
+        let idx = self.order[self.next..end].to_vec();
+        self.next = end;
+        let mut x = gather(self.ex, &idx);
+        if let Some(aug) = &self.model.train.augment {
+            data::augment_batch(aug, &self.ex.shape, &mut x, &mut self.aug_rng);
+        }
+        let classes = self.model.output_shape().iter().product();
+        let t = targets(self.model, self.ex, &idx, &x, classes);
+        if let Some(nz) = &self.noise {
+            data::apply_noise(nz, &mut x, &mut self.noise_rng);
+        }
+        Some(Batch {
+            indices: idx,
+            inputs: x,
+            targets: t,
+        })
+    }
+}
+
 fn gather(ex: &Examples, idx: &[usize]) -> Vec<f32> {
     let d = ex.example_size();
     let mut v = Vec::with_capacity(idx.len() * d);
@@ -379,22 +448,11 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     for epoch in state.epochs_done..epochs {
         let started = Instant::now();
         let lr = schedule_lr(lr0, &cfg.schedule, epoch, epochs);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut stream(cfg.seed, SHUFFLE, epoch));
-        let mut aug_rng = stream(cfg.seed, AUGMENT, epoch);
-        let mut noise_rng = stream(cfg.seed, NOISE, epoch);
         graph.set_weights(weights, Some(slots));
         let bar = progress_bar(opts.progress, n.div_ceil(batch), epoch + 1, epochs);
         let (mut loss_sum, mut wrong) = (0.0f64, 0usize);
-        for idx in order.chunks(batch) {
-            let mut x = gather(&data.train, idx);
-            if let Some(aug) = &cfg.augment {
-                data::augment_batch(aug, &data.train.shape, &mut x, &mut aug_rng);
-            }
-            let t = targets(model, &data.train, idx, &x, classes);
-            if let Some(nz) = &noise {
-                data::apply_noise(nz, &mut x, &mut noise_rng);
-            }
+        for b in Batches::new(model, &data.train, noise, epoch) {
+            let (idx, x, t) = (&b.indices, b.inputs, b.targets);
             let s = graph.step(x, t, lr, state.iteration);
             state.iteration += 1;
             if !s.loss.is_finite() {
