@@ -20,7 +20,9 @@
 //! - `<spec>.arch`: a copy of the spec;
 //! - `metrics.json`: `{"epochs": [{"epoch", "lr", "train_loss", "train_error",
 //!   "val_loss", "val_error", "test_loss", "test_error", "seconds"}], "model",
-//!   "dataset", "params"}` (+ `pretrain_test_error` after greedy pre-training);
+//!   "dataset", "params"}` (+ `pretrain_test_error` with greedy pre-training: the test
+//!   error before fine-tuning, i.e. of the pre-trained hidden layers, frozen, with only
+//!   the output layer trained on their features, see [`Metrics::pretrain_test_error`]);
 //! - `final.safetensors`, `best.safetensors` (lowest validation loss): weights named
 //!   `layers.{i}.weight|bias`, BatchNorm `layers.{i}.gamma|beta|running_mean|running_var`;
 //! - `state.safetensors`: weights, optimizer slots and, in its header, the counters and
@@ -31,7 +33,8 @@
 //!   model trains with noise, `test.outputs`; first 32 test images) and, with a code
 //!   layer, `codes.safetensors` (`{train,validation,test}.codes` f32 `[n, d]`,
 //!   `{train,validation,test}.labels` u8 `[n]`);
-//! - `pretrain_layer{i}/`: the run of each greedy pre-training stage.
+//! - `pretrain_layer{i}/`: the run of each greedy pre-training stage; `pretrain_readout/`:
+//!   the run that trains the output layer on the frozen pre-trained features.
 
 pub mod checkpoint;
 pub mod network;
@@ -71,8 +74,11 @@ pub struct Metrics {
     pub model: String,
     pub dataset: String,
     pub params: usize,
-    /// Greedy layer-wise pre-training: test error of the network right after
-    /// pre-training (output layer still untrained), before supervised fine-tuning.
+    /// Greedy layer-wise pre-training (item 3.3b "error before fine-tuning"): test error
+    /// of the network after unsupervised pre-training of its hidden layers plus training
+    /// of the output layer alone on their frozen features (a read-out for the
+    /// pre-training's epoch count, see [`readout`]), before any supervised change to
+    /// the hidden layers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_test_error: Option<f64>,
 }
@@ -423,13 +429,18 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         println!("nothing to resume in {}: starting afresh", out.display());
     } else if let Some(pre) = cfg.pretrain {
         weights = pretrain(model, data, weights, &pre, opts)?;
+        weights = readout(model, data, weights, &pre, opts)?;
         let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
         eval.set_weights(weights);
         let (_, err) = evaluate(model, &mut eval, &data.test, 0.0);
         weights = eval.take_weights();
         metrics.pretrain_test_error = err;
         if opts.verbose {
-            println!("after pre-training: test error {err:?} (before fine-tuning)");
+            println!(
+                "after pre-training and {} epochs of output-layer training: test error {} (before fine-tuning)",
+                pre.epochs,
+                fmt_opt(err)
+            );
         }
     }
 
@@ -754,6 +765,85 @@ fn pretrain(
         train(&sub, &sub_data, &sub_opts)?;
         let trained = checkpoint::load_weights(&sub_opts.out_dir.join("final.safetensors"), &sub)?;
         weights.params[i] = trained.params[0].clone();
+    }
+    Ok(weights)
+}
+
+/// The read-out after greedy pre-training: trains the output layer alone (the last dense
+/// layer and whatever follows it), with the model's loss, targets and optimizer, for
+/// `pre.epochs` epochs on the frozen codes of the layers before it; its trained weights
+/// replace the output layer's. The network's error then measures the pre-trained
+/// features with a supervised linear read-out, which is what "the error before
+/// fine-tuning" means (an untrained output layer would only give chance). Fine-tuning
+/// then starts from these weights.
+fn readout(
+    model: &Model,
+    data: &Dataset,
+    mut weights: Weights,
+    pre: &crate::ir::Pretrain,
+    opts: &Options,
+) -> Result<Weights> {
+    // Autoencoders have no read-out: their error is the reconstruction loss.
+    let found = model
+        .layers
+        .iter()
+        .rposition(|l| matches!(l.kind, LayerKind::Dense { .. }));
+    let Some(o) = found.filter(|_| model.train.target == Target::Labels) else {
+        return Ok(weights);
+    };
+    let d_in: usize = model.layers[o].input_shape.iter().product();
+    let mut enc = ForwardGraph::build(model, o, false)?;
+    enc.set_weights(weights);
+    let codes = |enc: &mut ForwardGraph, ex: &Examples| Examples {
+        images: enc.run_all(&ex.images, ex.len(), EVAL_BATCH),
+        labels: ex.labels.clone(),
+        shape: vec![d_in],
+    };
+    let sub_data = Dataset {
+        name: data.name,
+        classes: data.classes.clone(),
+        train: codes(&mut enc, &data.train),
+        validation: codes(&mut enc, &data.validation),
+        test: codes(&mut enc, &data.test),
+        sources: data.sources.clone(),
+        provenance: format!("{} (features entering layer {o})", data.provenance),
+    };
+    weights = enc.take_weights();
+    let mut layers = model.layers[o..].to_vec();
+    layers[0].input_shape = vec![d_in];
+    let mut train_cfg = model.train.clone();
+    train_cfg.noise = None;
+    train_cfg.pretrain = None;
+    train_cfg.augment = None;
+    train_cfg.epochs = pre.epochs;
+    train_cfg.seed = model.train.seed.wrapping_add(1 + o as u64);
+    let sub = Model {
+        name: format!("{}[pretrain read-out]", model.name),
+        sweep_point: model.sweep_point.clone(),
+        input_shape: vec![d_in],
+        layers,
+        code_layer: None,
+        train: train_cfg,
+    };
+    let mut sub_opts = opts.clone();
+    sub_opts.out_dir = opts.out_dir.join("pretrain_readout");
+    sub_opts.resume = false;
+    sub_opts.epochs = None;
+    sub_opts.spec_source = None;
+    sub_opts.final_outputs = false;
+    if opts.verbose {
+        println!(
+            "training the output layer `{}` on the frozen pre-trained features",
+            model.layers[o].notation
+        );
+    }
+    train(&sub, &sub_data, &sub_opts)?;
+    let trained = checkpoint::load_weights(&sub_opts.out_dir.join("final.safetensors"), &sub)?;
+    for (k, p) in trained.params.into_iter().enumerate() {
+        weights.params[o + k] = p;
+    }
+    for (k, r) in trained.running.into_iter().enumerate() {
+        weights.running[o + k] = r;
     }
     Ok(weights)
 }
