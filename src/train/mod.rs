@@ -78,7 +78,7 @@ pub struct Metrics {
     /// of the network after unsupervised pre-training of its hidden layers plus training
     /// of the output layer alone on their frozen features (a read-out for the
     /// pre-training's epoch count, see [`readout`]), before any supervised change to
-    /// the hidden layers.
+    /// the hidden layers. Fine-tuning does not start from the read-out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_test_error: Option<f64>,
 }
@@ -429,11 +429,12 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         println!("nothing to resume in {}: starting afresh", out.display());
     } else if let Some(pre) = cfg.pretrain {
         weights = pretrain(model, data, weights, &pre, opts)?;
-        weights = readout(model, data, weights, &pre, opts)?;
+        // The read-out only measures the features: fine-tuning starts, as without it, from
+        // the pre-trained hidden layers and the freshly initialised output layer.
+        let measured = readout(model, data, weights.clone(), &pre, opts)?;
         let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
-        eval.set_weights(weights);
+        eval.set_weights(measured);
         let (_, err) = evaluate(model, &mut eval, &data.test, 0.0);
-        weights = eval.take_weights();
         metrics.pretrain_test_error = err;
         if opts.verbose {
             println!(
@@ -769,13 +770,26 @@ fn pretrain(
     Ok(weights)
 }
 
+/// Optimizer of the read-out: Adam with Keras's defaults. Fitting a softmax layer on fixed
+/// features is a convex problem Adam solves reliably whatever the features' scale, while
+/// the spec's optimizer is tuned for the whole network (plain SGD with η = 1 on 1000
+/// features in [0, 1] overshoots: on `mnist_mlp_pretrain` with 5000 training examples its
+/// read-out test error jumped between 0.59 and 0.90 over 10 epochs).
+pub const READOUT_OPTIMIZER: Optimizer = Optimizer::Adam {
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-7,
+};
+
 /// The read-out after greedy pre-training: trains the output layer alone (the last dense
-/// layer and whatever follows it), with the model's loss, targets and optimizer, for
-/// `pre.epochs` epochs on the frozen codes of the layers before it; its trained weights
-/// replace the output layer's. The network's error then measures the pre-trained
-/// features with a supervised linear read-out, which is what "the error before
-/// fine-tuning" means (an untrained output layer would only give chance). Fine-tuning
-/// then starts from these weights.
+/// layer and whatever follows it) with the model's loss and targets, the
+/// [`READOUT_OPTIMIZER`] and a constant rate, for `pre.epochs` epochs on the frozen
+/// features entering it, and returns the weights with that layer replaced by its
+/// best-by-validation version. The network's error then measures the pre-trained features
+/// with a supervised linear read-out, which is what "the error before fine-tuning" means
+/// (an untrained output layer would only give chance). Classifiers only; other models
+/// come back unchanged.
 fn readout(
     model: &Model,
     data: &Dataset,
@@ -816,6 +830,8 @@ fn readout(
     train_cfg.pretrain = None;
     train_cfg.augment = None;
     train_cfg.epochs = pre.epochs;
+    train_cfg.optimizer = READOUT_OPTIMIZER;
+    train_cfg.schedule = Schedule::Constant;
     train_cfg.seed = model.train.seed.wrapping_add(1 + o as u64);
     let sub = Model {
         name: format!("{}[pretrain read-out]", model.name),
@@ -838,7 +854,7 @@ fn readout(
         );
     }
     train(&sub, &sub_data, &sub_opts)?;
-    let trained = checkpoint::load_weights(&sub_opts.out_dir.join("final.safetensors"), &sub)?;
+    let trained = checkpoint::load_weights(&sub_opts.out_dir.join("best.safetensors"), &sub)?;
     for (k, p) in trained.params.into_iter().enumerate() {
         weights.params[o + k] = p;
     }
