@@ -104,9 +104,10 @@ fn feature_maps_are_relu_of_the_known_kernels_on_the_chosen_images() {
         assert!((a - b).abs() < 1e-5, "map value {k}: {a} vs {b}");
     }
     // The summary statistics agree with the maps.
-    let zero0 = j["images"][0]["zero_fraction"][1].as_f64().unwrap();
-    let counted = want[784..1568].iter().filter(|&&v| v == 0.0).count() as f64 / 784.0;
+    let zero0 = j["images"][0]["zero_fraction"].as_f64().unwrap();
+    let counted = want[..1568].iter().filter(|&&v| v == 0.0).count() as f64 / 1568.0;
     assert!((zero0 - counted).abs() < 1e-12);
+    assert_eq!(j["images"][1]["label"], idx[1] % 10);
 
     // A run directory without its spec copy is a clear error.
     std::fs::remove_file(run_dir.join("fm.arch")).unwrap();

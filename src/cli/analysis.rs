@@ -755,19 +755,27 @@ fn feature_maps(a: &FiltersArgs, checkpoint: &Path, out: &Path) -> miette::Resul
         &[n, shown, h, w],
         Some((&grey, &[n, 1, h0, w0])),
     )?;
+    // Per image: mean activation and fraction of exact zeros (ReLU sparsity) over all maps;
+    // the maps themselves are in the safetensors file.
     let stats: Vec<serde_json::Value> = maps
         .chunks(c * h * w)
         .zip(&idx)
         .map(|(m, &i)| {
-            let mean: Vec<f64> = m
+            let label = ds.train.labels[i];
+            let mean = m.iter().map(|&v| v as f64).sum::<f64>() / m.len() as f64;
+            let zero = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+            let dead = m
                 .chunks(h * w)
-                .map(|f| f.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64)
-                .collect();
-            let zero: Vec<f64> = m
-                .chunks(h * w)
-                .map(|f| f.iter().filter(|&&v| v == 0.0).count() as f64 / (h * w) as f64)
-                .collect();
-            json!({ "index": i, "label": ds.train.labels[i], "mean": mean, "zero_fraction": zero })
+                .filter(|f| f.iter().all(|&v| v == 0.0))
+                .count();
+            json!({
+                "index": i,
+                "label": label,
+                "class": ds.classes.get(label as usize),
+                "mean_activation": mean,
+                "zero_fraction": zero,
+                "all_zero_maps": dead,
+            })
         })
         .collect();
     let mut in_shape = vec![n];
