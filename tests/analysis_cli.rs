@@ -61,6 +61,10 @@ fn confusion_filters_recon_curves_on_a_synthetic_run() {
         checkpoint: "best.safetensors".into(),
         out: None,
         format: "svg".into(),
+        data: None,
+        n: 0,
+        seed: 0,
+        maps: 16,
     }))
     .unwrap();
     assert!(std::fs::read_to_string(dir.join("filters.svg"))

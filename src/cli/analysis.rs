@@ -128,6 +128,18 @@ pub struct FiltersArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "png")]
     pub format: String,
+    /// Folder holding the datasets, for the feature maps (default: $ARCHC_DATA, then the user cache).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Training images whose first-layer feature maps are drawn (0: filters only).
+    #[arg(long, default_value_t = 4)]
+    pub n: usize,
+    /// Seed of the choice of training images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Feature maps drawn per image (the first ones); all are saved.
+    #[arg(long, default_value_t = 16)]
+    pub maps: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -616,6 +628,178 @@ fn run_filters(a: FiltersArgs) -> miette::Result<()> {
     )?;
     println!(
         "filters of layer {layer} {shape:?} drawn into {}",
+        out.display()
+    );
+    if a.n > 0 {
+        feature_maps(&a, &path, &out)?;
+    }
+    Ok(())
+}
+
+/// The run's model: the spec copy in the run directory, and the model `metrics.json` names.
+fn run_model(run_dir: &Path) -> miette::Result<crate::ir::Model> {
+    let metrics = io::read_metrics(&run_dir.join("metrics.json"))?;
+    let name = match &metrics.model {
+        serde_json::Value::String(s) => s.clone(),
+        _ => {
+            return Err(miette::miette!(
+                "{} does not name its model",
+                run_dir.join("metrics.json").display()
+            ))
+        }
+    };
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .map_err(|e| miette::miette!("cannot read {}: {e}", run_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "arch"))
+        .collect();
+    specs.sort();
+    if specs.is_empty() {
+        return Err(miette::miette!(
+            help = "`archc train` copies the spec into the run directory",
+            "{} holds no spec copy (*.arch)",
+            run_dir.display()
+        ));
+    }
+    for p in &specs {
+        if let Some(m) = crate::ir::load(p)?
+            .models
+            .into_iter()
+            .find(|m| m.name == name)
+        {
+            return Ok(m);
+        }
+    }
+    Err(miette::miette!(
+        "no model named {name:?} in {}",
+        specs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// `feature_maps.png` + `.json` + `.safetensors`: the first convolution's output (after its
+/// activation, and after a standalone activation layer right behind it) on `a.n` training
+/// images chosen with `a.seed`.
+fn feature_maps(a: &FiltersArgs, checkpoint: &Path, out: &Path) -> miette::Result<()> {
+    use crate::ir::LayerKind;
+    use crate::train::checkpoint::Entry;
+    use rand::seq::index::sample;
+    use rand::SeedableRng;
+    let model = run_model(&a.run_dir)?;
+    let conv = model
+        .layers
+        .iter()
+        .position(|l| matches!(l.kind, LayerKind::Conv { .. }))
+        .ok_or_else(|| miette::miette!("model {} has no convolution layer", model.name))?;
+    let layer = match model.layers.get(conv + 1).map(|l| &l.kind) {
+        Some(LayerKind::Activation(_)) => conv + 1,
+        _ => conv,
+    };
+    let net = crate::train::Network::load(&model, checkpoint)?;
+    let ds = crate::data::load(model.train.dataset, model.train.split, a.data.as_deref())?;
+    let per: usize = model.input_shape.iter().product();
+    if ds.train.example_size() != per || ds.train.is_empty() {
+        return Err(miette::miette!(
+            "model {} takes {:?} inputs but {} training examples are {:?} ({} of them)",
+            model.name,
+            model.input_shape,
+            ds.provenance,
+            ds.train.shape,
+            ds.train.len()
+        ));
+    }
+    let n = a.n.min(ds.train.len());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let mut idx = sample(&mut rng, ds.train.len(), n).into_vec();
+    idx.sort_unstable();
+    let x: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| ds.train.image(i).iter().copied())
+        .collect();
+    let labels: Vec<u8> = idx.iter().map(|&i| ds.train.labels[i]).collect();
+    let maps = net.layer_output(layer, &x, n);
+    let ms = &model.layers[layer].output_shape;
+    let (c, h, w) = (ms[0], ms[1], ms[2]);
+    let shown = a.maps.clamp(1, c);
+    // The drawn subset: the first `shown` channels of each image.
+    let sub: Vec<f32> = maps
+        .chunks(c * h * w)
+        .flat_map(|m| m[..shown * h * w].iter().copied())
+        .collect();
+    // Inputs in grey (channel mean) in the first column: the figure's rows share one shape.
+    let ch = model.input_shape[0];
+    let (h0, w0) = (model.input_shape[1], model.input_shape[2]);
+    let grey: Vec<f32> = x
+        .chunks(per)
+        .flat_map(|img| {
+            (0..h0 * w0)
+                .map(move |p| (0..ch).map(|k| img[k * h0 * w0 + p]).sum::<f32>() / ch as f32)
+        })
+        .collect();
+    plot::feature_maps_figure(
+        &figure(out, "feature_maps", &a.format)?,
+        &format!(
+            "Layer {layer} feature maps ({shown} of {c}) on {} training images",
+            dataset_label(&ds)
+        ),
+        &sub,
+        &[n, shown, h, w],
+        Some((&grey, &[n, 1, h0, w0])),
+    )?;
+    // Per image: mean activation and fraction of exact zeros (ReLU sparsity) over all maps;
+    // the maps themselves are in the safetensors file.
+    let stats: Vec<serde_json::Value> = maps
+        .chunks(c * h * w)
+        .zip(&idx)
+        .map(|(m, &i)| {
+            let label = ds.train.labels[i];
+            let mean = m.iter().map(|&v| v as f64).sum::<f64>() / m.len() as f64;
+            let zero = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+            let dead = m
+                .chunks(h * w)
+                .filter(|f| f.iter().all(|&v| v == 0.0))
+                .count();
+            json!({
+                "index": i,
+                "label": label,
+                "class": ds.classes.get(label as usize),
+                "mean_activation": mean,
+                "zero_fraction": zero,
+                "all_zero_maps": dead,
+            })
+        })
+        .collect();
+    let mut in_shape = vec![n];
+    in_shape.extend(&model.input_shape);
+    crate::train::checkpoint::save(
+        &out.join("feature_maps.safetensors"),
+        vec![
+            ("inputs".into(), Entry::F32(in_shape, x)),
+            ("maps".into(), Entry::F32(vec![n, c, h, w], maps)),
+            ("labels".into(), Entry::U8(vec![n], labels)),
+        ],
+    )?;
+    io::write_json(
+        &out.join("feature_maps.json"),
+        &json!({
+            "checkpoint": checkpoint.display().to_string(),
+            "model": model.name,
+            "layer": layer,
+            "notation": model.layers[layer].notation,
+            "dataset": ds.provenance,
+            "split": "train",
+            "seed": a.seed,
+            "indices": idx,
+            "shape": [n, c, h, w],
+            "shown_maps": shown,
+            "images": stats,
+        }),
+    )?;
+    println!(
+        "feature maps of layer {layer} ({c}×{h}×{w}) on {n} training images drawn into {}",
         out.display()
     );
     Ok(())

@@ -540,7 +540,7 @@ fn classifier_table(runs: &[&Run], at: Option<usize>) -> String {
         head.push(format!("test error @ {n}"));
     }
     if pre {
-        head.push("pre-training test error".into());
+        head.push("test error before fine-tuning".into());
     }
     head.push("s/epoch".into());
     let mut s = md_row(&head);
