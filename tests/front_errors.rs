@@ -38,6 +38,11 @@ fn cases() -> Vec<(&'static str, &'static str, String)> {
         ("missing_units", "missing_annotation", cifar("net = C64@3x3 × F[relu] × F10[softmax]")),
         ("kernel_too_large", "kernel_too_large", cifar("net = C64@3x3 × P2 × P2 × P2 × P2 × C64@5x5 × F10[softmax]")),
         ("needs_image", "needs_image", mnist("net = F100[relu] × C8@3x3 × F10[softmax]")),
+        (
+            "augment_flat_input",
+            "needs_image",
+            "net = F100[relu] × F10[softmax]\ntrain {\n  dataset mnist\n  augment shift=0.1 hflip\n}\n".into(),
+        ),
         ("asymmetric_same", "asymmetric_same", cifar("net = C64@2x2[same] × F10[softmax]")),
         ("output_size_classifier", "output_size", cifar("net = C64@3x3 × F512[relu] × F100[softmax]")),
         ("output_size_autoencoder", "output_size", mnist("net = F32[sigmoid] as code × F700[sigmoid]")),

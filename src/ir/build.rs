@@ -1186,6 +1186,25 @@ impl<'a> Cx<'a, '_> {
             Loss::BinaryCrossEntropy => Some(Activation::Sigmoid),
             Loss::MeanSquaredError => None,
         };
+        // Shifts, flips and rotations move pixels within an image: a flat input has none.
+        if let (Some(_), Some(span)) = (t.augment, t.augment_span) {
+            if input_shape.len() != 3 {
+                return Err(bad(
+                    "needs_image",
+                    span,
+                    format!(
+                        "augmentation needs image inputs C×H×W, but the input is {}",
+                        input_shape
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join("×")
+                    ),
+                    "augmentation",
+                )
+                .help("declare the input as an image (e.g. `input 1x28x28`) or remove `augment`"));
+            }
+        }
         if let Some(need) = need {
             if last_act != Some(need) {
                 let span = t.loss_span.unwrap_or(last.span);
@@ -1320,6 +1339,7 @@ struct Train {
     batch: usize,
     seed: u64,
     augment: Option<Augment>,
+    augment_span: Option<SourceSpan>,
     noise: Option<Noise>,
     pretrain: Option<Pretrain>,
 }
@@ -1512,6 +1532,7 @@ impl<'a> Cx<'a, '_> {
             batch: 32,
             seed: 0,
             augment: None,
+            augment_span: None,
             noise: None,
             pretrain: None,
         };
@@ -1586,6 +1607,7 @@ impl<'a> Cx<'a, '_> {
                         }
                     }
                     t.augment = Some(a);
+                    t.augment_span = Some(e.span);
                 }
                 "noise" => {
                     let (v, rest) = head(e)?;
