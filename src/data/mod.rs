@@ -1,8 +1,24 @@
 //! Datasets: files on disk → scaled tensors, splits, augmentation and input noise.
+//!
+//! One module per job: `source` (finding, reading, verifying and downloading files),
+//! `mnist` / `cifar` / `svhn` (+ `mat`, the MATLAB v5 reader) for the formats,
+//! `augment` and `noise` for training-time transforms.
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::ir::{Augment, DatasetName, Noise, Split};
+
+pub mod augment;
+pub mod cifar;
+pub mod mat;
+pub mod mnist;
+pub mod noise;
+pub mod source;
+pub mod svhn;
+
+pub use source::DataError;
 
 /// A block of examples held in memory: `images` is `n × shape` floats in [0, 1].
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +39,30 @@ impl Examples {
     pub fn example_size(&self) -> usize {
         self.shape.iter().product()
     }
+    /// The pixels of example `i`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let s = self.example_size();
+        &self.images[i * s..(i + 1) * s]
+    }
+    /// Examples `range` as a new block.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Examples {
+        let s = self.example_size();
+        Examples {
+            images: self.images[range.start * s..range.end * s].to_vec(),
+            labels: self.labels[range].to_vec(),
+            shape: self.shape.clone(),
+        }
+    }
+    /// How many examples of each class `0..classes`.
+    pub fn class_counts(&self, classes: usize) -> Vec<usize> {
+        let mut c = vec![0; classes];
+        for &l in &self.labels {
+            if (l as usize) < classes {
+                c[l as usize] += 1;
+            }
+        }
+        c
+    }
 }
 
 /// A loaded dataset split three ways, with the files it was read from.
@@ -39,21 +79,140 @@ pub struct Dataset {
     pub provenance: String,
 }
 
+/// The split MISSION.md prescribes: MNIST 55000/5000, CIFAR-10 45000/5000; SVHN keeps the
+/// last 5000 of its 73257 training images for validation.
+pub fn default_split(name: DatasetName) -> Split {
+    match name {
+        DatasetName::Mnist => Split {
+            train: 55000,
+            validation: 5000,
+        },
+        DatasetName::Cifar10 => Split {
+            train: 45000,
+            validation: 5000,
+        },
+        DatasetName::Svhn => Split {
+            train: 68257,
+            validation: 5000,
+        },
+    }
+}
+
+/// Parses a dataset name as written on the command line.
+pub fn parse_name(s: &str) -> miette::Result<DatasetName> {
+    match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        "mnist" => Ok(DatasetName::Mnist),
+        "cifar10" | "cifar" => Ok(DatasetName::Cifar10),
+        "svhn" => Ok(DatasetName::Svhn),
+        _ => Err(miette::miette!(
+            help = "known datasets: mnist, cifar10, svhn",
+            "unknown dataset '{s}'"
+        )),
+    }
+}
+
+/// Pixel bytes → f32 in [0, 1] (x / 255), in parallel.
+pub fn bytes_to_unit(bytes: &[u8]) -> Vec<f32> {
+    let lut: [f32; 256] = std::array::from_fn(|i| i as f32 / 255.0);
+    let mut out = vec![0f32; bytes.len()];
+    out.par_chunks_mut(1 << 16)
+        .zip(bytes.par_chunks(1 << 16))
+        .for_each(|(o, b)| o.iter_mut().zip(b).for_each(|(o, &b)| *o = lut[b as usize]));
+    out
+}
+
+/// Finds the folder of `name` (see [`load`]); downloads it into the first root when absent.
+pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> miette::Result<PathBuf> {
+    let roots = source::roots(data_dir);
+    let has = |d: &Path| match name {
+        DatasetName::Mnist => mnist::has_files(d),
+        DatasetName::Cifar10 => cifar::has_files(d),
+        DatasetName::Svhn => svhn::has_files(d),
+    };
+    match source::find_folder(name, &roots, has) {
+        Ok(d) => Ok(d),
+        Err(looked) => Ok(source::download(name, roots.first(), &looked)?),
+    }
+}
+
+/// Train = first `split.train`, validation = last `split.validation` of the training file.
+/// Takes the full set by value so the training part is not copied.
+pub fn split_train(
+    mut full: Examples,
+    split: Split,
+    what: &str,
+) -> miette::Result<(Examples, Examples)> {
+    let n = full.len();
+    if split.train + split.validation > n {
+        return Err(miette::miette!(
+            "{what}: the split asks for {} train + {} validation examples but the training file has {n}",
+            split.train,
+            split.validation
+        ));
+    }
+    let validation = full.slice(n - split.validation..n);
+    let s = full.example_size();
+    full.images.truncate(split.train * s);
+    full.images.shrink_to_fit();
+    full.labels.truncate(split.train);
+    Ok((full, validation))
+}
+
 /// Loads `name` from `data_dir` (a root holding one folder per dataset, or the dataset's
 /// own folder), else `$ARCHC_DATA`, else the per-user cache; splits per `split`.
 pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette::Result<Dataset> {
-    let _ = (name, split, data_dir);
-    Err(miette::miette!(
-        "dataset loading is not built in this tree yet"
-    ))
+    let dir = locate(name, data_dir)?;
+    let verified = |official: bool, what: &str| {
+        if official {
+            format!("{what} (md5-verified official files, {})", dir.display())
+        } else {
+            format!(
+                "{what} (NOT the official files: sizes differ, {})",
+                dir.display()
+            )
+        }
+    };
+    let (full, test, classes, sources, provenance) = match name {
+        DatasetName::Mnist => {
+            let (train, test, sources, official) = mnist::read(&dir)?;
+            let classes = (0..10).map(|d| d.to_string()).collect();
+            (train, test, classes, sources, verified(official, "MNIST"))
+        }
+        DatasetName::Cifar10 => {
+            let (train, test, classes, sources) = cifar::read(&dir)?;
+            let approx = dir.to_string_lossy().contains("jpeg-approx");
+            let prov = if approx {
+                format!("CIFAR-10 (JPEG-approximate pixels, {})", dir.display())
+            } else {
+                format!("CIFAR-10 ({})", dir.display())
+            };
+            (train, test, classes, sources, prov)
+        }
+        DatasetName::Svhn => {
+            let (train, test, sources, official) = svhn::read(&dir)?;
+            let classes = (0..10).map(|d| d.to_string()).collect();
+            (train, test, classes, sources, verified(official, "SVHN"))
+        }
+    };
+    let (train, validation) = split_train(full, split, &provenance)?;
+    Ok(Dataset {
+        name,
+        classes,
+        train,
+        validation,
+        test,
+        sources,
+        provenance,
+    })
 }
 
 /// Applies random shifts/flips/rotations in place to a batch of `[C, H, W]` images.
+/// See [`augment`] for the conventions (zero fill, bilinear rotation).
 pub fn augment_batch(aug: &Augment, shape: &[usize], images: &mut [f32], rng: &mut impl rand::Rng) {
-    let _ = (aug, shape, images, rng);
+    augment::augment_batch(aug, shape, images, rng)
 }
 
 /// Corrupts `x` in place per `noise`.
 pub fn apply_noise(noise: &Noise, x: &mut [f32], rng: &mut impl rand::Rng) {
-    let _ = (noise, x, rng);
+    noise::apply_noise(noise, x, rng)
 }

@@ -3,7 +3,24 @@
 //! Layout: images are NCHW; conv weights `[C_out, C_in, KH, KW]`.
 //!
 //! Every kernel has a naive reference in `reference` that tests compare against.
+//!
+//! How they are fast (see `examples/kernel_bench.rs` for the numbers):
+//! - GEMM: our own packed AVX-512 kernel (`avx512`, 14×32 register tile), because the
+//!   `gemm` crate 0.18 runs AVX2 only on stable Rust; the `gemm` crate remains the
+//!   fallback without AVX-512 (or with `ARCHC_NO_AVX512` set). Transposes are strides.
+//! - Convolution: per-sample im2col + GEMM, samples spread over rayon's threads, each
+//!   with reused thread-local buffers; the bias rides in the GEMM as an extra column of
+//!   W (forward) and dbias as an extra column of dW (backward) when that is free.
+//!   Small batches run samples in turn with the GEMM itself split over threads.
+//! - Max-pool 2×2/2 has an AVX-512 path; other pools loop per plane in parallel.
+//! - Fused element-wise helpers at the end save passes over memory in the glue.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod conv;
+mod gemm;
+mod pointwise;
+mod pool;
 pub mod reference;
 
 /// Geometry of one batched 2-D convolution.
@@ -63,17 +80,22 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    reference::matmul(m, k, n, a, a_t, b, b_t, c, accumulate)
+    assert_eq!(a.len(), m * k, "matmul: a length");
+    assert_eq!(b.len(), k * n, "matmul: b length");
+    assert_eq!(c.len(), m * n, "matmul: c length");
+    let av = gemm::View::row_major(a, if a_t { m } else { k }, a_t);
+    let bv = gemm::View::row_major(b, if b_t { k } else { n }, b_t);
+    gemm::sgemm(m, k, n, av, bv, c, n, accumulate, true)
 }
 
 /// y[N, C_out, OH, OW] = conv(x[N, C_in, H, W], w) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
-    reference::conv2d_forward(g, x, w, bias, y)
+    conv::forward(g, x, w, bias, y)
 }
 
 /// dx = ∂L/∂x given dy (overwrites dx).
 pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    reference::conv2d_backward_input(g, dy, w, dx)
+    conv::backward_input(g, dy, w, dx)
 }
 
 /// dw, dbias = ∂L/∂w, ∂L/∂bias summed over the batch (overwrites both).
@@ -84,24 +106,96 @@ pub fn conv2d_backward_weights(
     dw: &mut [f32],
     dbias: &mut [f32],
 ) {
-    reference::conv2d_backward_weights(g, x, dy, dw, dbias)
+    conv::backward_weights(g, x, dy, dw, dbias)
+}
+
+/// col[C_in·KH·KW, OH·OW] of ONE sample x[C_in, H, W] (`g.batch` is ignored): row
+/// `(ci·KH + ky)·KW + kx` holds that tap for every output cell, zero in the padding.
+pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    conv::im2col(g, x, col)
+}
+
+/// Adjoint of `im2col`: dx[C_in, H, W] of ONE sample = scatter-add of col (overwrites dx).
+pub fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    conv::col2im(g, col, dx)
 }
 
 /// Max pooling; padded cells never win.
 pub fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
-    reference::max_pool_forward(g, x, y)
+    pool::max_forward(g, x, y)
 }
 
 /// Routes dy to the first maximal input of each window (recomputed from x; overwrites dx).
 pub fn max_pool_backward(g: &PoolGeom, x: &[f32], dy: &[f32], dx: &mut [f32]) {
-    reference::max_pool_backward(g, x, dy, dx)
+    pool::max_backward(g, x, dy, dx)
 }
 
 /// Average pooling; the divisor counts only in-bounds cells.
 pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
-    reference::avg_pool_forward(g, x, y)
+    pool::avg_forward(g, x, y)
 }
 
 pub fn avg_pool_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
-    reference::avg_pool_backward(g, dy, dx)
+    pool::avg_backward(g, dy, dx)
+}
+
+/// Nearest-neighbour upsampling ("Up" layers of the conv autoencoder): x is `planes`
+/// (= N·C) planes of [in_h, in_w], y is [planes, in_h·factor[0], in_w·factor[1]].
+pub fn upsample_nearest_forward(
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    factor: [usize; 2],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    pool::upsample_forward(planes, in_h, in_w, factor, x, y)
+}
+
+/// dx = Σ of dy over each input cell's copies (overwrites dx).
+pub fn upsample_nearest_backward(
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    factor: [usize; 2],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    pool::upsample_backward(planes, in_h, in_w, factor, dy, dx)
+}
+
+// ---- Fused element-wise helpers (optional for the engine; each is one pass) ----
+
+/// x ← max(x, 0).
+pub fn relu_inplace(x: &mut [f32]) {
+    pointwise::relu_inplace(x)
+}
+
+/// x[o, c, i] ← relu(x[o, c, i] + bias[c]), x viewed as [outer, bias.len(), inner]
+/// (inner = 1 for a dense layer's [batch, units], H·W for NCHW).
+pub fn bias_relu_inplace(x: &mut [f32], bias: &[f32], inner: usize) {
+    pointwise::bias_relu_inplace(x, bias, inner)
+}
+
+/// dy ← dy where y > 0, else 0; `y` is the ReLU's output (same length).
+pub fn relu_backward_inplace(y: &[f32], dy: &mut [f32]) {
+    pointwise::relu_backward_inplace(y, dy)
+}
+
+/// dbias[c] = Σ dy over outer and inner, dy viewed as [outer, dbias.len(), inner]
+/// (overwrites dbias). Conv layers get theirs from `conv2d_backward_weights`.
+pub fn bias_grad(dy: &[f32], inner: usize, dbias: &mut [f32]) {
+    pointwise::bias_grad(dy, inner, dbias)
+}
+
+/// Mean cross-entropy of softmax(logits[batch, classes]) against `targets` (one-hot or
+/// weights per row) and its gradient w.r.t. the logits, written to `dlogits`:
+/// (softmax·Σtargets − targets) / batch. Returns the loss.
+pub fn softmax_cross_entropy(
+    logits: &[f32],
+    targets: &[f32],
+    classes: usize,
+    dlogits: &mut [f32],
+) -> f32 {
+    pointwise::softmax_cross_entropy(logits, targets, classes, dlogits)
 }

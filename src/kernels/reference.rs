@@ -177,3 +177,43 @@ pub fn avg_pool_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32]) {
         }
     });
 }
+
+/// Nearest-neighbour upsampling of `planes` planes [in_h, in_w] by `factor`.
+pub fn upsample_nearest_forward(
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    factor: [usize; 2],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let (oh, ow) = (in_h * factor[0], in_w * factor[1]);
+    for p in 0..planes {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                y[(p * oh + oy) * ow + ox] = x[(p * in_h + oy / factor[0]) * in_w + ox / factor[1]];
+            }
+        }
+    }
+}
+
+/// dx = sum of dy over each input cell's factor[0]×factor[1] copies (overwrites dx).
+pub fn upsample_nearest_backward(
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    factor: [usize; 2],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    let (oh, ow) = (in_h * factor[0], in_w * factor[1]);
+    dx.iter_mut().for_each(|v| *v = 0.0);
+    for p in 0..planes {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                dx[(p * in_h + oy / factor[0]) * in_w + ox / factor[1]] +=
+                    dy[(p * oh + oy) * ow + ox];
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Interleaved training-throughput comparison: archc vs the PyTorch reference.
+
+Usage: scripts/bench_vs_torch.py [--rounds 3] [--python /tmp/torch-ref/bin/python] [name ...]
+names: cifar_base cifar_deep svhn mnist_mlp mnist_ae_deep (default: all)
+
+Each round runs, for every name, `archc bench specs/NAME.arch --batch 128 --format json`
+and then `../shared/bench/torch_reference.py NAME` (batch 128, ~5 s each), so both see
+the same machine state. Prints a Markdown table of medians and the ratio archc/PyTorch.
+"""
+import argparse, json, re, statistics, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TORCH_REF = ROOT.parent / "shared" / "bench" / "torch_reference.py"
+NAMES = ["cifar_base", "cifar_deep", "svhn", "mnist_mlp", "mnist_ae_deep"]
+
+def archc_run(exe, name, seconds):
+    out = subprocess.run([exe, "bench", str(ROOT / "specs" / f"{name}.arch"), "--batch", "128",
+                          "--seconds", str(seconds), "--format", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+def torch_run(python, name):
+    out = subprocess.run([python, str(TORCH_REF), name], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"(\d+) img/s train", out)
+    if not m:
+        sys.exit(f"unexpected torch_reference output: {out!r}")
+    return float(m.group(1))
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--python", default="/tmp/torch-ref/bin/python")
+    ap.add_argument("--archc", default=str(ROOT / "target" / "release" / "archc"))
+    ap.add_argument("names", nargs="*", default=NAMES)
+    a = ap.parse_args()
+    ours = {n: [] for n in a.names}
+    theirs = {n: [] for n in a.names}
+    gflops = {n: [] for n in a.names}
+    for r in range(a.rounds):
+        for n in a.names:
+            j = archc_run(a.archc, n, a.seconds)
+            ours[n].append(j["train_images_per_second"])
+            gflops[n].append(j["gflops"])
+            theirs[n].append(torch_run(a.python, n))
+            print(f"round {r + 1}: {n}: archc {ours[n][-1]:.0f} img/s, torch {theirs[n][-1]:.0f} img/s",
+                  file=sys.stderr, flush=True)
+    print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s |")
+    print("|---|---:|---:|---:|---:|")
+    for n in a.names:
+        o, t = statistics.median(ours[n]), statistics.median(theirs[n])
+        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {statistics.median(gflops[n]):.1f} |")
+    print(f"\nmedians of {a.rounds} interleaved rounds, batch 128", flush=True)
+
+if __name__ == "__main__":
+    main()

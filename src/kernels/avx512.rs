@@ -1,0 +1,399 @@
+//! A packed single-threaded f32 GEMM with an AVX-512 micro-kernel.
+//!
+//! Why our own: the `gemm` crate (0.18) enables its AVX-512 kernels only with its
+//! `nightly` feature, so on stable it runs AVX2 (8 lanes) — half of what these Xeons
+//! can do. Stable Rust has the AVX-512 intrinsics, so this is the classic BLIS loop
+//! nest (pack a KC×NC block of B and an MC×KC block of A, sweep MR×NR register tiles)
+//! with a 14×32 tile: 28 zmm accumulators, two B loads and fourteen broadcasts per step
+//! (14 rows measured ~5-10% faster than 12 on the conv shapes).
+//! Also the 2×2 max-pool rows, which the baseline (SSE2) build cannot vectorise.
+#![cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::cell::Cell;
+
+const MR: usize = 14;
+const NR: usize = super::gemm::TILE_N;
+/// Depth of one packed block: a 14×KC A panel plus a KC×32 B panel (≈ 46 KB) stay in L1.
+const KC: usize = 256;
+/// Rows of A packed at once (≈ 150 KB, L2-resident).
+const MC: usize = 140;
+/// Columns of B packed at once (≈ 1 MB).
+const NC: usize = 1024;
+
+thread_local! {
+    static PACK_A: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static PACK_B: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Whether to use this kernel: the CPU has AVX-512F and `ARCHC_NO_AVX512` is unset
+/// (the switch lets benchmarks compare against the `gemm` crate).
+pub(crate) fn available() -> bool {
+    static USE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USE.get_or_init(|| {
+        is_x86_feature_detected!("avx512f") && std::env::var_os("ARCHC_NO_AVX512").is_none()
+    })
+}
+
+/// A strided read-only matrix by raw pointer: element (i, j) at `ptr + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+// SAFETY: a read-only view; the owner of `gemm`'s arguments keeps the data alive.
+unsafe impl Send for Mat {}
+unsafe impl Sync for Mat {}
+
+/// C[m×n] (row stride `c_rs`, unit column stride) = A·B (+ C if `accumulate`).
+///
+/// # Safety
+/// The caller guarantees every index the strides reach is in bounds, that `c` does not
+/// alias `a` or `b`, and that AVX-512F is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let mut pa_buf = PACK_A.with(|c| c.take());
+    let mut pb_buf = PACK_B.with(|c| c.take());
+    let pa = aligned(&mut pa_buf, MC.div_ceil(MR) * MR * KC);
+    let pb = aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC);
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let load_c = accumulate || pc > 0;
+            pack_b(kc, nc, b, pc, jc, pb);
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(mc, kc, a, ic, pc, pa);
+                for jr in (0..nc).step_by(NR) {
+                    let nr = NR.min(nc - jr);
+                    let bp = pb.as_ptr().add(jr * kc);
+                    for ir in (0..mc).step_by(MR) {
+                        let mr = MR.min(mc - ir);
+                        let ap = pa.as_ptr().add(ir * kc);
+                        let cp = c.add((ic + ir) * c_rs + jc + jr);
+                        micro(kc, ap, bp, cp, c_rs, mr, nr, load_c);
+                    }
+                }
+            }
+        }
+    }
+    PACK_A.with(|c| c.set(pa_buf));
+    PACK_B.with(|c| c.set(pb_buf));
+}
+
+/// A cache-line-aligned window of `len` floats inside `buf` (grown as needed), so the
+/// micro-kernel's 64-byte loads never straddle two lines.
+fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len + 16, 0.0);
+    let skip = buf.as_ptr().align_offset(64).min(16);
+    &mut buf[skip..skip + len]
+}
+
+/// Packs rows ic..ic+mc, depth pc..pc+kc of A into MR-row panels `[panel][p][MR]`,
+/// zero-padding the last panel.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a(mc: usize, kc: usize, a: Mat, ic: usize, pc: usize, out: &mut [f32]) {
+    for (panel, ir) in (0..mc).step_by(MR).enumerate() {
+        let mr = MR.min(mc - ir);
+        let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
+        let base = a.ptr.add((ic + ir) * a.rs + pc * a.cs);
+        if a.rs == 1 {
+            // Columns of A are contiguous: copy MR at a time.
+            for p in 0..kc {
+                let src = base.add(p * a.cs);
+                let d = &mut dst[p * MR..(p + 1) * MR];
+                for (i, v) in d.iter_mut().enumerate() {
+                    *v = if i < mr { *src.add(i) } else { 0.0 };
+                }
+            }
+        } else if a.cs == 1 {
+            // Rows of A are contiguous: transpose 16-deep blocks through registers.
+            let full = kc - kc % 16;
+            for p0 in (0..full).step_by(16) {
+                transpose16(
+                    base.add(p0),
+                    a.rs,
+                    mr,
+                    dst.as_mut_ptr().add(p0 * MR),
+                    MR,
+                    MR,
+                );
+            }
+            for i in 0..MR {
+                for p in full..kc {
+                    dst[p * MR + i] = if i < mr { *base.add(i * a.rs + p) } else { 0.0 };
+                }
+            }
+        } else {
+            for i in 0..MR {
+                if i < mr {
+                    let src = base.add(i * a.rs);
+                    for p in 0..kc {
+                        dst[p * MR + i] = *src.add(p * a.cs);
+                    }
+                } else {
+                    for p in 0..kc {
+                        dst[p * MR + i] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs depth pc..pc+kc, columns jc..jc+nc of B into NR-column panels `[panel][p][NR]`,
+/// zero-padding the last panel.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [f32]) {
+    for (panel, jr) in (0..nc).step_by(NR).enumerate() {
+        let nr = NR.min(nc - jr);
+        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
+        let base = b.ptr.add(pc * b.rs + (jc + jr) * b.cs);
+        if b.cs == 1 {
+            for p in 0..kc {
+                let src = std::slice::from_raw_parts(base.add(p * b.rs), nr);
+                let d = &mut dst[p * NR..(p + 1) * NR];
+                d[..nr].copy_from_slice(src);
+                d[nr..].fill(0.0);
+            }
+        } else if b.rs == 1 {
+            // Columns of B are contiguous (B is a transposed row-major matrix): move
+            // 16×16 blocks through registers instead of 32 scalar stores per row.
+            let full = kc - kc % 16;
+            for p0 in (0..full).step_by(16) {
+                for j0 in [0, 16] {
+                    let rows = nr.saturating_sub(j0).min(16);
+                    let d = dst.as_mut_ptr().add(p0 * NR + j0);
+                    transpose16(base.wrapping_add(j0 * b.cs + p0), b.cs, rows, d, NR, 16);
+                }
+            }
+            for j in 0..NR {
+                for p in full..kc {
+                    dst[p * NR + j] = if j < nr { *base.add(j * b.cs + p) } else { 0.0 };
+                }
+            }
+        } else {
+            for j in 0..NR {
+                if j < nr {
+                    let src = base.add(j * b.cs);
+                    for p in 0..kc {
+                        dst[p * NR + j] = *src.add(p * b.rs);
+                    }
+                } else {
+                    for p in 0..kc {
+                        dst[p * NR + j] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline]
+/// dst[r·dst_rs + c] = src[c·src_rs + r] for a 16×16 block (rows of src are contiguous);
+/// source rows from `rows` on are taken as zero and never read; only the first `cols`
+/// floats of each destination row are written.
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(
+    src: *const f32,
+    src_rs: usize,
+    rows: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    cols: usize,
+) {
+    // Masked loads keep the loop branch-free, so the 16 rows stay in registers;
+    // masked-off rows are never read, whatever their address.
+    let mut r: [__m512; 16] = [_mm512_setzero_ps(); 16];
+    for (i, v) in r.iter_mut().enumerate() {
+        let k: __mmask16 = if i < rows { 0xffff } else { 0 };
+        *v = _mm512_maskz_loadu_ps(k, src.wrapping_add(i * src_rs));
+    }
+    // Stage 1: interleave pairs of rows at 32-bit granularity.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // Stage 2: 64-bit granularity, rows i and i+2 within each group of four.
+    for g in 0..4 {
+        let b = 4 * g;
+        r[b] = _mm512_shuffle_ps::<0x44>(t[b], t[b + 2]);
+        r[b + 1] = _mm512_shuffle_ps::<0xEE>(t[b], t[b + 2]);
+        r[b + 2] = _mm512_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+        r[b + 3] = _mm512_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+    }
+    // Stage 3 and 4: 128-bit lanes across groups.
+    for i in 0..4 {
+        t[i] = _mm512_shuffle_f32x4::<0x88>(r[i], r[i + 4]);
+        t[i + 4] = _mm512_shuffle_f32x4::<0xDD>(r[i], r[i + 4]);
+        t[i + 8] = _mm512_shuffle_f32x4::<0x88>(r[i + 8], r[i + 12]);
+        t[i + 12] = _mm512_shuffle_f32x4::<0xDD>(r[i + 8], r[i + 12]);
+    }
+    for i in 0..4 {
+        r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+        r[i + 4] = _mm512_shuffle_f32x4::<0x88>(t[i + 4], t[i + 12]);
+        r[i + 8] = _mm512_shuffle_f32x4::<0xDD>(t[i], t[i + 8]);
+        r[i + 12] = _mm512_shuffle_f32x4::<0xDD>(t[i + 4], t[i + 12]);
+    }
+    if cols == 16 {
+        for (i, v) in r.iter().enumerate() {
+            _mm512_storeu_ps(dst.add(i * dst_rs), *v);
+        }
+    } else {
+        // Partial rows (A panels are 14 wide, 56 bytes apart): whole 16-byte pieces
+        // rarely straddle a cache line, unlike masked 64-byte stores, which are slow there.
+        for (i, v) in r.iter().enumerate() {
+            let d = dst.add(i * dst_rs);
+            let lanes4 = [
+                _mm512_extractf32x4_ps::<0>(*v),
+                _mm512_extractf32x4_ps::<1>(*v),
+                _mm512_extractf32x4_ps::<2>(*v),
+                _mm512_extractf32x4_ps::<3>(*v),
+            ];
+            for (q, x) in lanes4.iter().enumerate().take(cols / 4) {
+                _mm_storeu_ps(d.add(4 * q), *x);
+            }
+            if !cols.is_multiple_of(4) {
+                let tail = lanes(cols) & !lanes(cols - cols % 4);
+                _mm512_mask_storeu_ps(d, tail, *v);
+            }
+        }
+    }
+}
+
+/// C[mr×nr] (+)= packed A panel · packed B panel over depth kc.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    c_rs: usize,
+    mr: usize,
+    nr: usize,
+    load_c: bool,
+) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        let b0 = _mm512_loadu_ps(b.add(p * NR));
+        let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+        let ap = a.add(p * MR);
+        for (i, row) in acc.iter_mut().enumerate() {
+            let ai = _mm512_set1_ps(*ap.add(i));
+            row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+        }
+    }
+    let m0: __mmask16 = if nr >= 16 { 0xffff } else { (1u16 << nr) - 1 };
+    let m1: __mmask16 = if nr >= 32 {
+        0xffff
+    } else if nr > 16 {
+        (1u16 << (nr - 16)) - 1
+    } else {
+        0
+    };
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        let p0 = c.add(i * c_rs);
+        // Masked lanes are never touched, so the address may point past the row.
+        let p1 = p0.wrapping_add(16);
+        let (mut x0, mut x1) = (row[0], row[1]);
+        if load_c {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p0));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p1));
+        }
+        _mm512_mask_storeu_ps(p0, m0, x0);
+        _mm512_mask_storeu_ps(p1, m1, x1);
+    }
+}
+
+/// Mask of the first `n` (≤ 16) lanes.
+#[inline]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= 16 {
+        0xffff
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+/// Even and odd lanes of the 32 floats at `p` (only the first `n` ≤ 32 are read).
+#[target_feature(enable = "avx512f")]
+unsafe fn deinterleave(p: *const f32, n: usize) -> (__m512, __m512) {
+    let lo = _mm512_maskz_loadu_ps(lanes(n), p);
+    let hi = _mm512_maskz_loadu_ps(lanes(n.saturating_sub(16)), p.wrapping_add(16));
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    (
+        _mm512_permutex2var_ps(lo, even, hi),
+        _mm512_permutex2var_ps(lo, odd, hi),
+    )
+}
+
+/// Stores the interleaving of `even` and `odd` (first `n` ≤ 32 floats) at `p`.
+#[target_feature(enable = "avx512f")]
+unsafe fn interleave(p: *mut f32, n: usize, even: __m512, odd: __m512) {
+    let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    _mm512_mask_storeu_ps(p, lanes(n), _mm512_permutex2var_ps(even, lo, odd));
+    let q = p.wrapping_add(16);
+    _mm512_mask_storeu_ps(
+        q,
+        lanes(n.saturating_sub(16)),
+        _mm512_permutex2var_ps(even, hi, odd),
+    );
+}
+
+/// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    assert!(r0.len() >= 2 * n && r1.len() >= 2 * n);
+    for j in (0..n).step_by(16) {
+        let m = (n - j).min(16);
+        let (a0, a1) = deinterleave(r0.as_ptr().add(2 * j), 2 * m);
+        let (c0, c1) = deinterleave(r1.as_ptr().add(2 * j), 2 * m);
+        let v = _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(c0, c1));
+        _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), lanes(m), v);
+    }
+}
+
+/// Backward of `max2x2_row`: dy[j] goes to the first maximal cell of window j in the
+/// order r0[2j], r0[2j+1], r1[2j], r1[2j+1]; every other cell of t and b gets 0.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn max2x2_row_backward(
+    r0: &[f32],
+    r1: &[f32],
+    dy: &[f32],
+    t: &mut [f32],
+    b: &mut [f32],
+) {
+    let n = dy.len();
+    assert!(r0.len() >= 2 * n && r1.len() >= 2 * n && t.len() >= 2 * n && b.len() >= 2 * n);
+    for j in (0..n).step_by(16) {
+        let m = (n - j).min(16);
+        let (a0, a1) = deinterleave(r0.as_ptr().add(2 * j), 2 * m);
+        let (c0, c1) = deinterleave(r1.as_ptr().add(2 * j), 2 * m);
+        let mx = _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(c0, c1));
+        let d = _mm512_maskz_loadu_ps(lanes(m), dy.as_ptr().add(j));
+        let k0 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, mx);
+        let k1 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a1, mx) & !k0;
+        let k2 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(c0, mx) & !(k0 | k1);
+        let k3 = !(k0 | k1 | k2);
+        let z = |k| _mm512_maskz_mov_ps(k, d);
+        interleave(t.as_mut_ptr().add(2 * j), 2 * m, z(k0), z(k1));
+        interleave(b.as_mut_ptr().add(2 * j), 2 * m, z(k2), z(k3));
+    }
+}

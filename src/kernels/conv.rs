@@ -1,0 +1,377 @@
+//! Convolution as im2col + GEMM, parallel over the batch.
+//!
+//! Per sample n the column matrix `col[K, P]` (K = C_in·KH·KW rows in the weight's
+//! `[C_in, KH, KW]` order, P = OH·OW columns) turns the convolution into
+//! `Y_n[C_out, P] = W[C_out, K] · col`; backward-input is `col2im(Wᵀ · dY_n)` and
+//! backward-weights is `dW += dY_n · colᵀ`. With a large batch each rayon task owns
+//! whole samples and runs single-threaded GEMMs on cache-resident buffers; with a
+//! batch too small to feed every thread the samples run in turn and each GEMM is split.
+use super::gemm::{sgemm, View};
+use super::ConvGeom;
+use rayon::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// Per-thread column buffer, reused across calls (large fresh allocations would page-fault).
+    static COL: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
+/// The buffer is taken out of the cell while in use, so re-entry just allocates anew.
+fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = COL.with(|c| c.take());
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let r = f(&mut buf[..len]);
+    COL.with(|c| c.set(buf));
+    r
+}
+
+struct Dims {
+    k: usize,
+    p: usize,
+    in_sz: usize,
+    out_sz: usize,
+    /// 1×1 kernel, stride 1, no padding: `col` is the input itself.
+    identity: bool,
+}
+
+fn dims(g: &ConvGeom) -> Dims {
+    let k = g.in_channels * g.kernel[0] * g.kernel[1];
+    let p = g.out_h() * g.out_w();
+    Dims {
+        k,
+        p,
+        in_sz: g.in_channels * g.in_h * g.in_w,
+        out_sz: g.out_channels * p,
+        identity: g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0],
+    }
+}
+
+/// Whether to run samples on separate threads (else: one after another, GEMMs split).
+fn batch_parallel(g: &ConvGeom) -> bool {
+    let t = rayon::current_num_threads();
+    t > 1 && g.batch >= 2 * t
+}
+
+/// For output coordinate o along one axis and tap offset `kk`, the input index is
+/// `o·s + kk − pad`; returns the range of o whose input index lies in `0..len`.
+fn valid_range(out: usize, len: usize, s: usize, kk: usize, pad: usize) -> (usize, usize) {
+    // o·s + kk ≥ pad  ⇔  o ≥ ceil((pad − kk)/s)
+    let lo = if kk >= pad { 0 } else { (pad - kk).div_ceil(s) };
+    // o·s + kk − pad ≤ len − 1  ⇔  o ≤ (len − 1 + pad − kk)/s
+    let hi = if len + pad > kk {
+        ((len - 1 + pad - kk) / s + 1).min(out)
+    } else {
+        0
+    };
+    (lo.min(out), hi.max(lo.min(out)))
+}
+
+/// col[K, P] from one sample x[C_in, H, W].
+pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    im2col_rows(g, x, 0..g.out_h(), col)
+}
+
+/// col[K, rows·OW] for the output rows `rows` of one sample x[C_in, H, W].
+fn im2col_rows(g: &ConvGeom, x: &[f32], rows: std::ops::Range<usize>, col: &mut [f32]) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let (h, w) = (g.in_h, g.in_w);
+    let (r0, r1) = (rows.start, rows.end);
+    let p = (r1 - r0) * ow;
+    for ci in 0..g.in_channels {
+        let plane = &x[ci * h * w..(ci + 1) * h * w];
+        for ky in 0..kh {
+            let (lo, hi) = valid_range(oh, h, sh, ky, ph);
+            let (oy_lo, oy_hi) = (lo.clamp(r0, r1), hi.clamp(r0, r1));
+            for kx in 0..kw {
+                let (ox_lo, ox_hi) = valid_range(ow, w, sw, kx, pw);
+                let row = &mut col[((ci * kh + ky) * kw + kx) * p..][..p];
+                row[..(oy_lo - r0) * ow].fill(0.0);
+                row[(oy_hi - r0) * ow..].fill(0.0);
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * sh + ky - ph;
+                    let src = &plane[iy * w..(iy + 1) * w];
+                    let dst = &mut row[(oy - r0) * ow..(oy - r0 + 1) * ow];
+                    dst[..ox_lo].fill(0.0);
+                    dst[ox_hi..].fill(0.0);
+                    if ox_lo < ox_hi {
+                        let ix0 = ox_lo * sw + kx - pw;
+                        if sw == 1 {
+                            dst[ox_lo..ox_hi].copy_from_slice(&src[ix0..ix0 + ox_hi - ox_lo]);
+                        } else {
+                            for (j, d) in dst[ox_lo..ox_hi].iter_mut().enumerate() {
+                                *d = src[ix0 + j * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dx[C_in, H, W] = Σ of col[K, P] scattered back to the input cells (overwrites dx).
+pub(crate) fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    dx.fill(0.0);
+    col2im_rows_add(g, col, 0..g.out_h(), dx)
+}
+
+/// dx += col[K, rows·OW] (output rows `rows`) scattered back to the input cells.
+fn col2im_rows_add(g: &ConvGeom, col: &[f32], rows: std::ops::Range<usize>, dx: &mut [f32]) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let (h, w) = (g.in_h, g.in_w);
+    let (r0, r1) = (rows.start, rows.end);
+    let p = (r1 - r0) * ow;
+    for ci in 0..g.in_channels {
+        let plane = &mut dx[ci * h * w..(ci + 1) * h * w];
+        for ky in 0..kh {
+            let (lo, hi) = valid_range(oh, h, sh, ky, ph);
+            let (oy_lo, oy_hi) = (lo.clamp(r0, r1), hi.clamp(r0, r1));
+            for kx in 0..kw {
+                let (ox_lo, ox_hi) = valid_range(ow, w, sw, kx, pw);
+                if ox_lo >= ox_hi {
+                    continue;
+                }
+                let row = &col[((ci * kh + ky) * kw + kx) * p..][..p];
+                let ix0 = ox_lo * sw + kx - pw;
+                for oy in oy_lo..oy_hi {
+                    let iy = oy * sh + ky - ph;
+                    let dst = &mut plane[iy * w..(iy + 1) * w];
+                    let o = (oy - r0) * ow;
+                    let src = &row[o + ox_lo..o + ox_hi];
+                    if sw == 1 {
+                        for (d, s) in dst[ix0..ix0 + src.len()].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        for (j, s) in src.iter().enumerate() {
+                            dst[ix0 + j * sw] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Splits the output rows into chunks whose column matrix (`k_rows` × rows·OW floats)
+/// stays within about 1 MB, so im2col's output is still in L2 when the GEMM packs it.
+fn row_chunks(g: &ConvGeom, k_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    const BUDGET: usize = 1 << 18; // floats
+    let oh = g.out_h();
+    let per_row = (k_rows * g.out_w()).max(1);
+    let chunks = (per_row * oh).div_ceil(BUDGET).clamp(1, oh.max(1));
+    let rows = oh.div_ceil(chunks).max(1);
+    (0..oh).step_by(rows).map(move |r| r..(r + rows).min(oh))
+}
+
+/// Sum in 16 independent lanes: a plain `iter().sum()` is one serial dependency chain.
+pub(crate) fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn check_lens(g: &ConvGeom, d: &Dims, x: usize, w: usize, y: usize) {
+    assert_eq!(x, g.batch * d.in_sz, "conv: input length");
+    assert_eq!(w, g.out_channels * d.k, "conv: weight length");
+    assert_eq!(y, g.batch * d.out_sz, "conv: output length");
+}
+
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let d = dims(g);
+    check_lens(g, &d, x.len(), w.len(), y.len());
+    assert_eq!(bias.len(), g.out_channels, "conv: bias length");
+    if y.is_empty() {
+        return;
+    }
+    // The bias rides along as an extra column of W against a row of ones under col:
+    // Y = [W | b]·[col; 1], so the output is written once, by the GEMM.
+    let kb = d.k + 1;
+    let mut wb = vec![0.0f32; g.out_channels * kb];
+    for ((dst, src), b) in wb.chunks_exact_mut(kb).zip(w.chunks_exact(d.k)).zip(bias) {
+        dst[..d.k].copy_from_slice(src);
+        dst[d.k] = *b;
+    }
+    let wbv = View::row_major(&wb, kb, false);
+    let one = |xn: &[f32], yn: &mut [f32], par: bool| {
+        if d.identity {
+            for (row, b) in yn.chunks_exact_mut(d.p).zip(bias) {
+                row.fill(*b);
+            }
+            let wv = View::row_major(w, d.k, false);
+            let xv = View::row_major(xn, d.p, false);
+            sgemm(g.out_channels, d.k, d.p, wv, xv, yn, d.p, true, par);
+        } else {
+            for rows in row_chunks(g, kb) {
+                let pc = rows.len() * g.out_w();
+                let y0 = rows.start * g.out_w();
+                with_col(kb * pc, |col| {
+                    im2col_rows(g, xn, rows, &mut col[..d.k * pc]);
+                    col[d.k * pc..].fill(1.0);
+                    let cv = View::row_major(col, pc, false);
+                    sgemm(
+                        g.out_channels,
+                        kb,
+                        pc,
+                        wbv,
+                        cv,
+                        &mut yn[y0..],
+                        d.p,
+                        false,
+                        par,
+                    );
+                });
+            }
+        }
+    };
+    if batch_parallel(g) {
+        y.par_chunks_mut(d.out_sz)
+            .zip(x.par_chunks(d.in_sz))
+            .for_each(|(yn, xn)| one(xn, yn, false));
+    } else {
+        for (yn, xn) in y.chunks_mut(d.out_sz).zip(x.chunks(d.in_sz)) {
+            one(xn, yn, true);
+        }
+    }
+}
+
+pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let d = dims(g);
+    check_lens(g, &d, dx.len(), w.len(), dy.len());
+    if dx.is_empty() {
+        return;
+    }
+    // Wᵀ[K, C_out] read through strides.
+    let wt = View::row_major(w, d.k, true);
+    let one = |dyn_: &[f32], dxn: &mut [f32], par: bool| {
+        let dyv = View::row_major(dyn_, d.p, false);
+        if d.identity {
+            sgemm(d.k, g.out_channels, d.p, wt, dyv, dxn, d.p, false, par);
+        } else {
+            dxn.fill(0.0);
+            for rows in row_chunks(g, d.k) {
+                let pc = rows.len() * g.out_w();
+                let dyc = View {
+                    data: &dyn_[rows.start * g.out_w()..],
+                    rs: d.p,
+                    cs: 1,
+                };
+                with_col(d.k * pc, |col| {
+                    sgemm(d.k, g.out_channels, pc, wt, dyc, col, pc, false, par);
+                    col2im_rows_add(g, col, rows, dxn);
+                });
+            }
+        }
+    };
+    if batch_parallel(g) {
+        dx.par_chunks_mut(d.in_sz)
+            .zip(dy.par_chunks(d.out_sz))
+            .for_each(|(dxn, dyn_)| one(dyn_, dxn, false));
+    } else {
+        for (dxn, dyn_) in dx.chunks_mut(d.in_sz).zip(dy.chunks(d.out_sz)) {
+            one(dyn_, dxn, true);
+        }
+    }
+}
+
+pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: &mut [f32]) {
+    let d = dims(g);
+    check_lens(g, &d, x.len(), dw.len(), dy.len());
+    assert_eq!(dbias.len(), g.out_channels, "conv: bias gradient length");
+    if g.batch == 0 || d.p == 0 {
+        dw.fill(0.0);
+        dbias.fill(0.0);
+        return;
+    }
+    // When K is not a multiple of the GEMM's 32-column tile, dbias rides along for
+    // free as one more column of dW against a row of ones under col: the accumulator
+    // is [C_out, K + 1] and its last column is Σ dY. Otherwise dbias is summed apart.
+    let fold = !d.identity && !d.k.is_multiple_of(super::gemm::TILE_N);
+    let kx = d.k + usize::from(fold);
+    let acc_len = g.out_channels * kx + if fold { 0 } else { g.out_channels };
+    // Adds sample n's contribution to acc = [dW (| dbias) ; dbias if not folded].
+    let one = |n: usize, acc: &mut [f32], par: bool| {
+        let xn = &x[n * d.in_sz..(n + 1) * d.in_sz];
+        let dyn_ = &dy[n * d.out_sz..(n + 1) * d.out_sz];
+        let (accw, accb) = acc.split_at_mut(g.out_channels * kx);
+        if !fold {
+            for (b, row) in accb.iter_mut().zip(dyn_.chunks_exact(d.p)) {
+                *b += sum(row);
+            }
+        }
+        let dyv = View::row_major(dyn_, d.p, false);
+        if d.identity {
+            let xt = View::row_major(xn, d.p, true);
+            sgemm(g.out_channels, d.p, d.k, dyv, xt, accw, d.k, true, par);
+        } else {
+            for rows in row_chunks(g, kx) {
+                let pc = rows.len() * g.out_w();
+                let dyc = View {
+                    data: &dyn_[rows.start * g.out_w()..],
+                    rs: d.p,
+                    cs: 1,
+                };
+                with_col(kx * pc, |col| {
+                    im2col_rows(g, xn, rows, &mut col[..d.k * pc]);
+                    col[d.k * pc..].fill(1.0);
+                    let ct = View::row_major(col, pc, true);
+                    sgemm(g.out_channels, pc, kx, dyc, ct, accw, kx, true, par);
+                });
+            }
+        }
+    };
+    let acc = if batch_parallel(g) {
+        // Private accumulators per rayon job (work stealing balances the shared cores),
+        // summed pairwise at the end.
+        (0..g.batch)
+            .into_par_iter()
+            .with_min_len(4)
+            .fold(
+                || vec![0.0f32; acc_len],
+                |mut acc, n| {
+                    one(n, &mut acc, false);
+                    acc
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            })
+            .unwrap_or_else(|| vec![0.0; acc_len])
+    } else {
+        let mut acc = vec![0.0f32; acc_len];
+        for n in 0..g.batch {
+            one(n, &mut acc, true);
+        }
+        acc
+    };
+    if fold {
+        for ((w, b), row) in dw
+            .chunks_exact_mut(d.k)
+            .zip(dbias.iter_mut())
+            .zip(acc.chunks_exact(kx))
+        {
+            w.copy_from_slice(&row[..d.k]);
+            *b = row[d.k];
+        }
+    } else {
+        let (aw, ab) = acc.split_at(g.out_channels * d.k);
+        dw.copy_from_slice(aw);
+        dbias.copy_from_slice(ab);
+    }
+}

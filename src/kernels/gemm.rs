@@ -1,0 +1,160 @@
+//! Safe strided f32 GEMM entry point: our AVX-512 kernel when the CPU has it, else the
+//! `gemm` crate (AVX2 on stable). Checks every extent before handing out raw pointers.
+
+/// A read-only strided matrix view: element (i, j) lives at `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// Row-major `[rows, cols]`, or its transpose when `t` (stored `[cols, rows]`).
+    pub fn row_major(data: &'a [f32], cols_stored: usize, t: bool) -> Self {
+        if t {
+            View {
+                data,
+                rs: 1,
+                cs: cols_stored,
+            }
+        } else {
+            View {
+                data,
+                rs: cols_stored,
+                cs: 1,
+            }
+        }
+    }
+
+    /// Highest index touched by a `rows × cols` view, plus one.
+    fn extent(&self, rows: usize, cols: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * self.rs + (cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// Column tile of the AVX-512 kernel: padding C's width up to a multiple of it is free.
+pub(crate) const TILE_N: usize = 32;
+
+/// The destination pointer, shared by threads that write disjoint blocks.
+struct DstPtr(*mut f32);
+// SAFETY: only used for disjoint writes while the `&mut` it came from is held.
+unsafe impl Sync for DstPtr {}
+
+/// Whether a product of this size is worth splitting over rayon's threads.
+/// Below ~1 MFLOP the fork/join costs more than it saves.
+pub(crate) fn parallel_worthwhile(m: usize, k: usize, n: usize) -> bool {
+    m * k * n >= 1 << 19 && rayon::current_num_threads() > 1
+}
+
+/// dst[m×n] (row-major, row stride `dst_rs`) = lhs·rhs (+ dst if `accumulate`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: View,
+    rhs: View,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lhs.extent(m, k) <= lhs.data.len(), "gemm: lhs too short");
+    assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
+    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(dst_rs).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        use super::avx512::Mat;
+        let a = Mat {
+            ptr: lhs.data.as_ptr(),
+            rs: lhs.rs,
+            cs: lhs.cs,
+        };
+        let b = Mat {
+            ptr: rhs.data.as_ptr(),
+            rs: rhs.rs,
+            cs: rhs.cs,
+        };
+        let c = DstPtr(dst.as_mut_ptr());
+        let threads = rayon::current_num_threads();
+        if !(parallel && parallel_worthwhile(m, k, n)) {
+            // SAFETY: extents checked above; `dst` is exclusively borrowed.
+            unsafe { super::avx512::gemm(m, k, n, a, b, c.0, dst_rs, accumulate) };
+            return;
+        }
+        // Split the longer side of C into one block per thread; blocks are disjoint.
+        let split_rows = m >= n;
+        let len = if split_rows { m } else { n };
+        let step = len.div_ceil(threads).next_multiple_of(32);
+        let blocks: Vec<usize> = (0..len).step_by(step).collect();
+        use rayon::prelude::*;
+        blocks.into_par_iter().for_each(|s| {
+            let e = (s + step).min(len);
+            let c = &c;
+            // SAFETY: each block writes its own rows or columns of C, inside its extent.
+            unsafe {
+                if split_rows {
+                    let a = Mat {
+                        ptr: a.ptr.add(s * a.rs),
+                        ..a
+                    };
+                    super::avx512::gemm(e - s, k, n, a, b, c.0.add(s * dst_rs), dst_rs, accumulate)
+                } else {
+                    let b = Mat {
+                        ptr: b.ptr.add(s * b.cs),
+                        ..b
+                    };
+                    super::avx512::gemm(m, k, e - s, a, b, c.0.add(s), dst_rs, accumulate)
+                }
+            }
+        });
+        return;
+    }
+    let par = if parallel && parallel_worthwhile(m, k, n) {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every index the strides reach inside the slices;
+    // `dst` is borrowed mutably, so it cannot alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}

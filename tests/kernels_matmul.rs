@@ -1,0 +1,74 @@
+//! Fast matmul against the naive reference over shapes, transposes and accumulate.
+mod kernels_util;
+use archc::kernels::{matmul, reference};
+use kernels_util::{assert_close, random, rng};
+
+#[test]
+fn matmul_matches_reference() {
+    let mut r = rng(1);
+    let shapes = [
+        (1, 1, 1),
+        (1, 7, 1),
+        (3, 5, 2),
+        (17, 33, 9),
+        (64, 27, 100),
+        (128, 300, 65),
+        (5, 0, 4),
+        (0, 3, 4),
+        (4, 3, 0),
+        (200, 150, 130),
+        (40, 70, 1100),
+        (13, 600, 45),
+    ];
+    for &(m, k, n) in &shapes {
+        for a_t in [false, true] {
+            for b_t in [false, true] {
+                for acc in [false, true] {
+                    let a = random(&mut r, m * k);
+                    let b = random(&mut r, k * n);
+                    let c0 = random(&mut r, m * n);
+                    let (mut got, mut want) = (c0.clone(), c0.clone());
+                    matmul(m, k, n, &a, a_t, &b, b_t, &mut got, acc);
+                    reference::matmul(m, k, n, &a, a_t, &b, b_t, &mut want, acc);
+                    let what = format!("matmul {m}x{k}x{n} a_t={a_t} b_t={b_t} acc={acc}");
+                    assert_close(&got, &want, k + 1, &what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_identity_is_exact() {
+    // A · I = A, independent of the reference.
+    let mut r = rng(2);
+    let (m, k) = (9, 13);
+    let a = random(&mut r, m * k);
+    let mut eye = vec![0.0; k * k];
+    for i in 0..k {
+        eye[i * k + i] = 1.0;
+    }
+    let mut c = vec![f32::NAN; m * k];
+    matmul(m, k, k, &a, false, &eye, false, &mut c, false);
+    assert_eq!(c, a);
+}
+
+#[test]
+fn matmul_transposed_b_blocks() {
+    // Sizes around the 16×16 register-transpose blocks of the packing code.
+    let mut r = rng(3);
+    for &(m, k, n) in &[
+        (5, 16, 32),
+        (7, 48, 64),
+        (3, 37, 33),
+        (20, 300, 96),
+        (2, 17, 31),
+    ] {
+        let a = random(&mut r, m * k);
+        let b = random(&mut r, k * n);
+        let (mut got, mut want) = (vec![0.0; m * n], vec![0.0; m * n]);
+        matmul(m, k, n, &a, false, &b, true, &mut got, false);
+        reference::matmul(m, k, n, &a, false, &b, true, &mut want, false);
+        assert_close(&got, &want, k, &format!("matmul b_t {m}x{k}x{n}"));
+    }
+}
