@@ -5,6 +5,7 @@
 //! `plot`, `report`.
 
 pub mod analysis;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod ir;
