@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::ir::{LayerKind, Loss, Model, Optimizer, Target};
-use crate::lower::{init_slots, ForwardGraph, TrainGraph, Weights};
+use crate::lower::{init_slots, ops, ForwardGraph, TrainGraph, Weights};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct BenchConfig {
     /// Replaces the spec's optimizer (e.g. plain SGD, as the PyTorch reference runs).
     pub optimizer: Option<Optimizer>,
     pub seed: u64,
+    /// Record time per op kind over the timed training steps.
+    pub profile: bool,
 }
 
 impl Default for BenchConfig {
@@ -42,6 +44,7 @@ impl Default for BenchConfig {
             warmup: 3,
             optimizer: None,
             seed: 0,
+            profile: false,
         }
     }
 }
@@ -67,6 +70,9 @@ pub struct BenchResult {
     pub mult_adds_per_image: u64,
     pub train_flops_per_image: u64,
     pub params: usize,
+    /// (op kind, ms per step, calls per step), most expensive first; empty unless profiling.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<(String, f64, usize)>,
 }
 
 /// Flops of one training step per image, as described in the module doc.
@@ -139,11 +145,16 @@ pub fn random_batch(model: &Model, batch: usize, seed: u64) -> (Vec<f32>, Vec<f3
 fn time_steps(
     warmup: usize,
     seconds: f64,
+    profile: bool,
     mut step: impl FnMut(),
     mut status: impl FnMut(usize, f64),
 ) -> Vec<f64> {
     for _ in 0..warmup {
         step();
+    }
+    if profile {
+        ops::take_profile();
+        ops::enable_profile(true);
     }
     let mut times = Vec::new();
     let start = Instant::now();
@@ -153,6 +164,7 @@ fn time_steps(
         times.push(t.elapsed().as_secs_f64());
         status(times.len(), times.iter().sum::<f64>() / times.len() as f64);
     }
+    ops::enable_profile(false);
     times
 }
 
@@ -190,6 +202,7 @@ pub fn bench_model(
     let train = time_steps(
         cfg.warmup,
         cfg.seconds,
+        cfg.profile,
         || {
             let s = g.step(x.clone(), t.clone(), lr, it);
             it += 1;
@@ -203,6 +216,11 @@ pub fn bench_model(
             ))
         },
     );
+    let steps = train.len() as f64;
+    let profile = ops::take_profile()
+        .into_iter()
+        .map(|(op, secs, calls)| (op, secs * 1e3 / steps, calls / train.len()))
+        .collect();
     let (weights, _) = g.take_weights();
     drop(g);
 
@@ -211,6 +229,7 @@ pub fn bench_model(
     let infer = time_steps(
         cfg.warmup,
         cfg.seconds,
+        false,
         || {
             std::hint::black_box(f.run(x.clone()));
         },
@@ -243,6 +262,7 @@ pub fn bench_model(
         mult_adds_per_image: model.total_mult_adds(),
         train_flops_per_image: flops,
         params,
+        profile,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct BenchArgs {
     pub sgd: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Print time per op kind of the timed training steps to stderr.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 pub fn run(args: BenchArgs) -> miette::Result<()> {
@@ -71,6 +74,7 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
             momentum: 0.0,
             nesterov: false,
         }),
+        profile: args.profile,
         ..BenchConfig::default()
     };
     let bar = if std::io::stderr().is_terminal() {
@@ -85,6 +89,14 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
             bar.set_message(msg);
             bar.tick();
         })?;
+        if args.profile {
+            bar.suspend(|| {
+                eprintln!("{} per training step:", r.model);
+                for (op, ms, calls) in &r.profile {
+                    eprintln!("    {op:<22} {ms:>8.2} ms ({calls} calls)");
+                }
+            });
+        }
         if args.format == Format::Json {
             println!(
                 "{}",
