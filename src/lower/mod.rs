@@ -302,7 +302,7 @@ fn forward(
                 }
                 _ => x,
             },
-            LayerKind::BatchNorm { momentum, epsilon } => {
+            LayerKind::BatchNorm { epsilon, .. } => {
                 let channels = shape[0];
                 let spatial = shape[1..].iter().product();
                 match mode {
@@ -312,7 +312,6 @@ fn forward(
                             spatial,
                             eps: epsilon,
                         };
-                        let _ = momentum;
                         node(cx, op, &[x, p.unwrap()])
                     }
                     Mode::Eval => {

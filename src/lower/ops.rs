@@ -215,22 +215,56 @@ pub fn sigmoid(x: f32) -> f32 {
 
 /// Per-channel batch mean and biased variance of `[n, channels, spatial]` data.
 fn batch_stats(x: &[f32], channels: usize, spatial: usize) -> (Vec<f32>, Vec<f32>, usize) {
-    let n = x.len() / (channels * spatial);
-    let m = n * spatial;
-    let mut mean = vec![0.0f64; channels];
-    let mut sq = vec![0.0f64; channels];
-    for (i, &v) in x.iter().enumerate() {
-        let c = (i / spatial) % channels;
-        mean[c] += v as f64;
-        sq[c] += (v as f64) * (v as f64);
-    }
-    let mean: Vec<f64> = mean.iter().map(|s| s / m as f64).collect();
-    let var = sq
+    let m = x.len() / channels;
+    let sums = per_channel(x, x, channels, spatial, |a, _| {
+        a.iter().fold((0.0, 0.0), |(s, q), &v| {
+            let v = v as f64;
+            (s + v, q + v * v)
+        })
+    });
+    let mean: Vec<f64> = sums.iter().map(|(s, _)| s / m as f64).collect();
+    let var = sums
         .iter()
         .zip(&mean)
-        .map(|(s, mu)| (s / m as f64 - mu * mu).max(0.0) as f32)
+        .map(|((_, q), mu)| (q / m as f64 - mu * mu).max(0.0) as f32)
         .collect();
     (mean.iter().map(|&v| v as f32).collect(), var, m)
+}
+
+/// Sums `f(a_plane, b_plane)` per channel over the `[n, channels, spatial]` planes of
+/// two equally shaped tensors, planes in parallel.
+fn per_channel(
+    a: &[f32],
+    b: &[f32],
+    channels: usize,
+    spatial: usize,
+    f: impl Fn(&[f32], &[f32]) -> (f64, f64) + Sync,
+) -> Vec<(f64, f64)> {
+    let planes: Vec<(f64, f64)> = a
+        .par_chunks(spatial)
+        .zip(b.par_chunks(spatial))
+        .map(|(a, b)| f(a, b))
+        .collect();
+    let mut out = vec![(0.0, 0.0); channels];
+    for (i, (s, q)) in planes.into_iter().enumerate() {
+        out[i % channels].0 += s;
+        out[i % channels].1 += q;
+    }
+    out
+}
+
+/// out_plane = f(channel, x_plane, out_plane) over `[n, channels, spatial]` planes.
+fn per_plane(
+    x: &[f32],
+    out: &mut [f32],
+    channels: usize,
+    spatial: usize,
+    f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) {
+    out.par_chunks_mut(spatial)
+        .zip(x.par_chunks(spatial))
+        .enumerate()
+        .for_each(|(i, (o, x))| f(i % channels, x, o));
 }
 
 /// Optional per-op wall-clock accounting for profiling (`enable_profile`).
@@ -367,7 +401,7 @@ impl Op {
             }
             Op::Upsample { shape, factor } => {
                 let xs = x(0);
-                let [c, h, w] = *shape;
+                let [_, h, w] = *shape;
                 let [fy, fx] = *factor;
                 let (oh, ow) = (h * fy, w * fx);
                 let planes = xs.len() / (h * w);
@@ -379,7 +413,6 @@ impl Op {
                         }
                     }
                 }
-                let _ = c;
                 out(y)
             }
             Op::UpsampleBack { shape, factor } => {
@@ -456,26 +489,41 @@ impl Op {
                 let c = *channels;
                 let (mean, var, m) = batch_stats(xs, c, *spatial);
                 let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + *eps).sqrt()).collect();
-                // Σ dx̂ and Σ dx̂·x̂ per channel, with dx̂ = dy·γ.
-                let mut s1 = vec![0.0f32; c];
-                let mut s2 = vec![0.0f32; c];
-                for (i, (&xv, &g)) in xs.iter().zip(dy).enumerate() {
-                    let ch = (i / *spatial) % c;
-                    let xh = (xv - mean[ch]) * inv[ch];
-                    s1[ch] += g * p[ch];
-                    s2[ch] += g * p[ch] * xh;
-                }
-                let mf = m as f32;
-                let dx = xs
-                    .iter()
-                    .zip(dy)
+                // Per channel Σ dy and Σ dy·x̂; with dx̂ = dy·γ:
+                // dx = (1/√(var+ε))·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+                let (mean, inv2) = (&mean, &inv);
+                let mut s1 = vec![0.0f64; c];
+                let mut s2 = vec![0.0f64; c];
+                let planes: Vec<(f64, f64)> = dy
+                    .par_chunks(*spatial)
+                    .zip(xs.par_chunks(*spatial))
                     .enumerate()
-                    .map(|(i, (&xv, &g))| {
-                        let ch = (i / *spatial) % c;
-                        let xh = (xv - mean[ch]) * inv[ch];
-                        inv[ch] / mf * (mf * g * p[ch] - s1[ch] - xh * s2[ch])
+                    .map(|(i, (d, xp))| {
+                        let ch = i % c;
+                        d.iter().zip(xp).fold((0.0, 0.0), |(a, b), (&g, &v)| {
+                            let xh = ((v - mean[ch]) * inv2[ch]) as f64;
+                            (a + g as f64, b + g as f64 * xh)
+                        })
                     })
                     .collect();
+                for (i, (a, b)) in planes.into_iter().enumerate() {
+                    s1[i % c] += a;
+                    s2[i % c] += b;
+                }
+                let mf = m as f64;
+                let mut dx = vec![0.0; xs.len()];
+                dx.par_chunks_mut(*spatial)
+                    .zip(xs.par_chunks(*spatial).zip(dy.par_chunks(*spatial)))
+                    .enumerate()
+                    .for_each(|(i, (o, (xp, d)))| {
+                        let ch = i % c;
+                        let (m1, m2) = ((s1[ch] / mf) as f32, (s2[ch] / mf) as f32);
+                        let k = inv2[ch] * p[ch];
+                        for ((o, &v), &g) in o.iter_mut().zip(xp).zip(d) {
+                            let xh = (v - mean[ch]) * inv2[ch];
+                            *o = k * (g - m1 - xh * m2);
+                        }
+                    });
                 out(dx)
             }
             Op::BatchNormParamGrad {
@@ -486,11 +534,23 @@ impl Op {
                 let (xs, dy) = (x(0), x(1));
                 let c = *channels;
                 let (mean, var, _) = batch_stats(xs, c, *spatial);
+                let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + *eps).sqrt()).collect();
+                let planes: Vec<(f64, f64)> = dy
+                    .par_chunks(*spatial)
+                    .zip(xs.par_chunks(*spatial))
+                    .enumerate()
+                    .map(|(i, (d, xp))| {
+                        let ch = i % c;
+                        d.iter().zip(xp).fold((0.0, 0.0), |(a, b), (&g, &v)| {
+                            let xh = ((v - mean[ch]) * inv[ch]) as f64;
+                            (a + g as f64 * xh, b + g as f64)
+                        })
+                    })
+                    .collect();
                 let mut g = vec![0.0f32; 2 * c];
-                for (i, (&xv, &d)) in xs.iter().zip(dy).enumerate() {
-                    let ch = (i / *spatial) % c;
-                    g[ch] += d * (xv - mean[ch]) / (var[ch] + *eps).sqrt();
-                    g[c + ch] += d;
+                for (i, (a, b)) in planes.into_iter().enumerate() {
+                    g[i % c] += a as f32;
+                    g[c + i % c] += b as f32;
                 }
                 out(g)
             }
@@ -569,13 +629,14 @@ fn bn_apply(
     let scale: Vec<f32> = (0..channels)
         .map(|c| p[c] / (var[c] + eps).sqrt())
         .collect();
-    x.iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = (i / spatial) % channels;
-            (v - mean[c]) * scale[c] + p[channels + c]
-        })
-        .collect()
+    let mut y = vec![0.0; x.len()];
+    per_plane(x, &mut y, channels, spatial, |c, x, y| {
+        let (mu, k, b) = (mean[c], scale[c], p[channels + c]);
+        for (y, &v) in y.iter_mut().zip(x) {
+            *y = (v - mu) * k + b;
+        }
+    });
+    y
 }
 
 /// Stable log-softmax of one row, written into `out`.

@@ -15,6 +15,24 @@
 //! inputs), as Keras reports them; validation and test use inference mode on clean
 //! inputs.
 
+//!
+//! The run directory (`runs/<model name>/` by default), every file written atomically:
+//! - `<spec>.arch`: a copy of the spec;
+//! - `metrics.json`: `{"epochs": [{"epoch", "lr", "train_loss", "train_error",
+//!   "val_loss", "val_error", "test_loss", "test_error", "seconds"}], "model",
+//!   "dataset", "params"}` (+ `pretrain_test_error` after greedy pre-training);
+//! - `final.safetensors`, `best.safetensors` (lowest validation loss): weights named
+//!   `layers.{i}.weight|bias`, BatchNorm `layers.{i}.gamma|beta|running_mean|running_var`;
+//! - `state.safetensors`: weights, optimizer slots and, in its header, the counters and
+//!   metrics: the single commit point `--resume` reads; `state.json` is a readable copy;
+//! - `curves.png`: error per epoch (classifiers) or loss (autoencoders);
+//! - classifiers: `predictions.json` = `{"split": "test", "classes", "labels", "predictions"}`;
+//! - autoencoders: `reconstructions.safetensors` (`test.inputs`, `test.noisy` when the
+//!   model trains with noise, `test.outputs`; first 32 test images) and, with a code
+//!   layer, `codes.safetensors` (`{train,validation,test}.codes` f32 `[n, d]`,
+//!   `{train,validation,test}.labels` u8 `[n]`);
+//! - `pretrain_layer{i}/`: the run of each greedy pre-training stage.
+
 pub mod checkpoint;
 pub mod network;
 
