@@ -12,6 +12,7 @@
 //! feature maps). Graphs share parameters by moving the [`Weights`] between them.
 
 pub mod ops;
+pub mod passes;
 
 use luminal::prelude::{Graph, NodeIndex, ShapeTracker, Tensor};
 use miette::{miette, Result};
@@ -264,16 +265,23 @@ fn forward(
                 let op = Op::Dense {
                     inputs: shape.iter().product(),
                     units,
-                    act: act_of(activation),
+                    act: Activation::Linear,
                 };
-                node(cx, op, &[x, p.unwrap()])
+                let z = node(cx, op, &[x, p.unwrap()]);
+                activate(cx, z, act_of(activation), units)
             }
             LayerKind::Conv { activation, .. } => {
                 let op = Op::Conv {
                     geom: conv_geom(&layer.kind, shape)?,
-                    act: act_of(activation),
+                    act: Activation::Linear,
                 };
-                node(cx, op, &[x, p.unwrap()])
+                let z = node(cx, op, &[x, p.unwrap()]);
+                activate(
+                    cx,
+                    z,
+                    act_of(activation),
+                    layer.output_shape.iter().product(),
+                )
             }
             LayerKind::Pool { kind, .. } => {
                 let op = Op::Pool {
@@ -346,6 +354,16 @@ fn forward(
         x = y;
     }
     Ok(f)
+}
+
+/// The plain form of an activation: its own node (`passes::FuseActivation` folds it
+/// into the producing conv/dense). `row` is one example's size (the softmax group).
+fn activate(cx: &mut Graph, z: NodeIndex, act: Activation, row: usize) -> NodeIndex {
+    if act == Activation::Linear {
+        z
+    } else {
+        node(cx, Op::Act { act, row }, &[z])
+    }
 }
 
 fn image(shape: &[usize]) -> Result<[usize; 3]> {
@@ -446,9 +464,23 @@ pub struct StepOut {
 }
 
 impl TrainGraph {
-    /// Builds the training graph. Without `optimizer` it computes gradients only (kept
-    /// for inspection): that is how the gradient checks drive it.
+    /// Builds the training graph and compiles it with [`passes::Optimise`]. Without
+    /// `optimizer` it computes gradients only (kept for inspection): that is how the
+    /// gradient checks drive it.
     pub fn build(model: &Model, optimizer: Option<&Optimizer>) -> Result<TrainGraph> {
+        Self::build_with(model, optimizer, true)
+    }
+
+    /// The plain lowering, without the fusing passes (the reference the passes must match).
+    pub fn build_plain(model: &Model, optimizer: Option<&Optimizer>) -> Result<TrainGraph> {
+        Self::build_with(model, optimizer, false)
+    }
+
+    fn build_with(
+        model: &Model,
+        optimizer: Option<&Optimizer>,
+        optimise: bool,
+    ) -> Result<TrainGraph> {
         let fused = fused_activation(model)?;
         tune_allocator();
         let mut cx = Box::new(Graph::new());
@@ -649,6 +681,9 @@ impl TrainGraph {
         for &k in &kept {
             cx.no_delete.insert(k);
         }
+        if optimise {
+            cx.compile(<passes::Optimise>::default(), ());
+        }
         Ok(TrainGraph {
             cx,
             input: f.input,
@@ -828,6 +863,7 @@ impl ForwardGraph {
         for id in f.params.iter().chain(&f.running).flatten() {
             cx.no_delete.insert(*id);
         }
+        cx.compile(passes::FuseActivation, ());
         let output_size = if upto == 0 {
             model.input_shape.iter().product()
         } else {

@@ -60,6 +60,10 @@ pub enum Op {
     Pool { geom: PoolGeom, kind: PoolKind },
     /// (x, dy) → ∂L/∂x.
     PoolBack { geom: PoolGeom, kind: PoolKind },
+    /// (a, y, dy) → ∂L/∂z for a = relu(z) followed by max pooling y = pool(a): the ReLU
+    /// mask folded into the pooling gradient (a window's winner passes its gradient
+    /// exactly when its maximum y > 0). Made by `passes::FuseReluPoolBack`.
+    MaxPoolReluBack { geom: PoolGeom },
     /// x → nearest-neighbour upsampling of `[c, h, w]` images by `factor`.
     Upsample {
         shape: [usize; 3],
@@ -168,7 +172,7 @@ fn par_map(buf: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
 pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
     match act {
         Activation::Linear => {}
-        Activation::Relu => par_map(y, |_, v| v.max(0.0)),
+        Activation::Relu => kernels::relu_inplace(y),
         Activation::Sigmoid => par_map(y, |_, v| sigmoid(v)),
         Activation::Tanh => par_map(y, |_, v| v.tanh()),
         Activation::Softmax => {
@@ -190,7 +194,7 @@ pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
 pub fn act_backward(act: Activation, row: usize, a: &[f32], d: &mut [f32]) {
     match act {
         Activation::Linear => {}
-        Activation::Relu => par_map(d, |i, g| if a[i] > 0.0 { g } else { 0.0 }),
+        Activation::Relu => kernels::relu_backward_inplace(a, d),
         Activation::Sigmoid => par_map(d, |i, g| g * a[i] * (1.0 - a[i])),
         Activation::Tanh => par_map(d, |i, g| g * (1.0 - a[i] * a[i])),
         Activation::Softmax => {
@@ -325,10 +329,14 @@ impl Op {
                 let (w, b) = p.split_at(*inputs * *units);
                 let mut y = vec![0.0; n * *units];
                 kernels::matmul(n, *inputs, *units, xs, false, w, false, &mut y, false);
-                for r in y.chunks_mut(*units) {
-                    r.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                if *act == Activation::Relu {
+                    kernels::bias_relu_inplace(&mut y, b, 1);
+                } else {
+                    for r in y.chunks_mut(*units) {
+                        r.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                    }
+                    act_forward(*act, *units, &mut y);
                 }
-                act_forward(*act, *units, &mut y);
                 out(y)
             }
             Op::DenseBackInput { inputs, units } => {
@@ -397,6 +405,18 @@ impl Op {
                     PoolKind::Max => kernels::max_pool_backward(&g, xs, dy, &mut dx),
                     PoolKind::Avg => kernels::avg_pool_backward(&g, dy, &mut dx),
                 }
+                out(dx)
+            }
+            Op::MaxPoolReluBack { geom } => {
+                let mut it = inp.into_iter();
+                let a = it.next().unwrap().0;
+                let y = it.next().unwrap().0;
+                let mut dy = into_vec(it.next().unwrap().0);
+                let a = vec_of(&a);
+                let g = with_batch_pool(geom, a.len());
+                kernels::relu_backward_inplace(vec_of(&y), &mut dy);
+                let mut dx = vec![0.0; a.len()];
+                kernels::max_pool_backward(&g, a, &dy, &mut dx);
                 out(dx)
             }
             Op::Upsample { shape, factor } => {
@@ -595,11 +615,15 @@ impl Op {
                 out(g)
             }
             Op::Update { opt, out: which } => {
-                // The output is written into the gradient's buffer (input 1).
-                let mut inp = inp;
-                let g = into_vec(inp.remove(1).0);
-                let ins: Vec<&[f32]> = inp.iter().map(|t| vec_of(&t.0)).collect();
-                out(update(opt, *which, &ins, g))
+                // The output is written into the buffer of the value it replaces: free
+                // when `passes::InPlaceUpdate` made this node its last consumer.
+                let replaced = replaced_input(opt, *which);
+                let mut ts: Vec<InputTensor> = inp.into_iter().map(|t| t.0).collect();
+                let hyper = ts.pop().expect("update has a hyper input");
+                let dst = into_vec(ts.remove(replaced));
+                let mut ins: Vec<&[f32]> = ts.iter().map(|t| vec_of(t)).collect();
+                ins.insert(replaced, &[]);
+                out(update(opt, *which, &ins, vec_of(&hyper), dst))
             }
         }
     }
@@ -726,20 +750,27 @@ pub fn opt_slots(opt: &Optimizer) -> usize {
 ///   Slot1 v' = β₂v + (1−β₂)g² (w, g, v, hyper);
 ///   Weights w − lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m'/(√v' + ε) (w, g, m', v', hyper)
 ///
-/// Here `ins` is that list without g, and `g` is the gradient buffer, overwritten
-/// with the result.
-pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]], mut g: Vec<f32>) -> Vec<f32> {
-    let hyper = ins[ins.len() - 1];
+/// The output overwrites the value it replaces (w, or the slot being updated), whose
+/// position in that list is [`replaced_input`]: `ins` is the list without hyper, with
+/// an empty slice at that position, and `dst` holds the replaced value on entry.
+pub fn update(
+    opt: &Optimizer,
+    which: OptOut,
+    ins: &[&[f32]],
+    hyper: &[f32],
+    mut dst: Vec<f32>,
+) -> Vec<f32> {
     let (lr, iters) = (hyper[HYPER_LR], hyper[HYPER_ITER]);
-    let w = ins[0];
-    let s1 = ins.get(1).copied().unwrap_or(&[]);
-    let s2 = ins.get(2).copied().unwrap_or(&[]);
+    let empty: &[f32] = &[];
+    let at = |k: usize| ins.get(k).copied().unwrap_or(empty);
+    let (g, s1, s2) = (at(1), at(2), at(3));
+    let d = &mut dst;
     match (*opt, which) {
         (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => {
-            par_map(&mut g, |i, g| w[i] - lr * g)
+            par_map(d, |i, w| w - lr * g[i])
         }
         (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
-            par_map(&mut g, |i, g| momentum * s1[i] - lr * g)
+            par_map(d, |i, v| momentum * v - lr * g[i])
         }
         (
             Optimizer::Sgd {
@@ -748,35 +779,35 @@ pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]], mut g: Vec<f32>) -
             OptOut::Weights,
         ) => {
             if nesterov {
-                par_map(&mut g, |i, g| w[i] + momentum * s1[i] - lr * g)
+                par_map(d, |i, w| w + momentum * s1[i] - lr * g[i])
             } else {
-                par_map(&mut g, |i, _| w[i] + s1[i])
+                par_map(d, |i, w| w + s1[i])
             }
         }
         (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
         | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
-            par_map(&mut g, |i, g| rho * s1[i] + (1.0 - rho) * g * g)
+            par_map(d, |i, a| rho * a + (1.0 - rho) * g[i] * g[i])
         }
         (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
             let lr_t = lr / (1.0 + decay * iters);
-            par_map(&mut g, |i, g| w[i] - lr_t * g / (s1[i].sqrt() + epsilon))
+            par_map(d, |i, w| w - lr_t * g[i] / (s1[i].sqrt() + epsilon))
         }
-        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => par_map(&mut g, |i, g| s1[i] + g * g),
+        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => par_map(d, |i, a| a + g[i] * g[i]),
         (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
-            par_map(&mut g, |i, g| w[i] - lr * g / (s1[i].sqrt() + epsilon))
+            par_map(d, |i, w| w - lr * g[i] / (s1[i].sqrt() + epsilon))
         }
-        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => par_map(&mut g, |i, g| {
-            w[i] - lr * g * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt()
+        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => par_map(d, |i, w| {
+            w - lr * g[i] * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt()
         }),
-        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => par_map(&mut g, |i, g| {
-            let step = g * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt();
-            rho * s2[i] + (1.0 - rho) * step * step
+        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => par_map(d, |i, dv| {
+            let step = g[i] * (dv + epsilon).sqrt() / (s1[i] + epsilon).sqrt();
+            rho * dv + (1.0 - rho) * step * step
         }),
         (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
-            par_map(&mut g, |i, g| beta1 * s1[i] + (1.0 - beta1) * g)
+            par_map(d, |i, m| beta1 * m + (1.0 - beta1) * g[i])
         }
         (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
-            par_map(&mut g, |i, g| beta2 * s1[i] + (1.0 - beta2) * g * g)
+            par_map(d, |i, v| beta2 * v + (1.0 - beta2) * g[i] * g[i])
         }
         (
             Optimizer::Adam {
@@ -789,11 +820,18 @@ pub fn update(opt: &Optimizer, which: OptOut, ins: &[&[f32]], mut g: Vec<f32>) -
         ) => {
             let t = iters + 1.0;
             let lr_t = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
-            par_map(&mut g, |i, _| {
-                w[i] - lr_t * s1[i] / (s2[i].sqrt() + epsilon)
-            })
+            par_map(d, |i, w| w - lr_t * s1[i] / (s2[i].sqrt() + epsilon))
         }
         (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
     }
-    g
+    dst
+}
+
+/// Position, in an update node's inputs, of the value its output replaces (see [`update`]).
+pub fn replaced_input(opt: &Optimizer, which: OptOut) -> usize {
+    match (opt, which) {
+        (_, OptOut::Weights) => 0,
+        (Optimizer::Adadelta { .. }, OptOut::Slot(1)) => 3,
+        (_, OptOut::Slot(_)) => 2,
+    }
 }
