@@ -86,17 +86,8 @@ train {
     assert_eq!(count(&g, |o| matches!(o, Op::Act { .. })), 0);
     assert_eq!(count(&g, |o| matches!(o, Op::MaxPoolReluBack { .. })), 2);
     // Updates take the weights and slots over: none stays pinned in the graph.
-    let pinned = g
-        .params
-        .iter()
-        .chain(
-            &g.slots
-                .concat()
-                .iter()
-                .map(|&s| Some(s))
-                .collect::<Vec<_>>(),
-        )
-        .flatten();
+    let slots: Vec<_> = g.slots.concat();
+    let pinned = g.params.iter().flatten().chain(&slots);
     assert_eq!(pinned.filter(|p| g.cx.no_delete.contains(p)).count(), 0);
 }
 
