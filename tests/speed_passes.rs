@@ -1,6 +1,7 @@
 //! Training results are unchanged by the fast path: the same model, weights and batches
 //! give the same losses, outputs and trained weights with and without the compiler
-//! passes (fused activations, fused ReLU/max-pool gradient, in-place updates).
+//! passes (softmax/sigmoid folded into the loss, fused activations, fused ReLU/max-pool
+//! gradient, in-place updates).
 
 use archc::lower::ops::Op;
 use archc::lower::{init_slots, TrainGraph, Weights};
@@ -79,11 +80,14 @@ train {
   batch 6
 }";
     let removed = compare(src, 4, 6);
-    // Two conv and one dense activations fused, two ReLU/pool gradients fused.
-    assert_eq!(removed, 5);
+    // Two conv and one dense activations fused, two ReLU/pool gradients fused,
+    // softmax and the probability gradient folded into the loss on logits.
+    assert_eq!(removed, 7);
     let spec = archc::ir::compile("t", src).unwrap();
     let g = TrainGraph::build(&spec.models[0], Some(&spec.models[0].train.optimizer)).unwrap();
     assert_eq!(count(&g, |o| matches!(o, Op::Act { .. })), 0);
+    assert_eq!(count(&g, |o| matches!(o, Op::ProbLoss { .. })), 0);
+    assert_eq!(count(&g, |o| matches!(o, Op::LossGrad { .. })), 1);
     assert_eq!(count(&g, |o| matches!(o, Op::MaxPoolReluBack { .. })), 2);
     // Updates take the weights and slots over: none stays pinned in the graph.
     let slots: Vec<_> = g.slots.concat();
@@ -100,7 +104,7 @@ train {
   optimizer sgd lr=0.1 momentum=0.9 nesterov
   batch 8
 }";
-    assert_eq!(compare(src, 4, 8), 2);
+    assert_eq!(compare(src, 4, 8), 4);
 }
 
 #[test]
@@ -116,5 +120,5 @@ train {
   optimizer adadelta lr=1
   batch 5
 }";
-    assert_eq!(compare(src, 3, 5), 2);
+    assert_eq!(compare(src, 3, 5), 4);
 }

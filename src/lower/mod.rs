@@ -222,6 +222,8 @@ struct Forward {
     /// Input node of each layer and its output node.
     inputs: Vec<NodeIndex>,
     outputs: Vec<NodeIndex>,
+    /// Each layer's value before its activation (its output when it has none).
+    pre_act: Vec<NodeIndex>,
     masks: Vec<Option<NodeIndex>>,
 }
 
@@ -232,7 +234,7 @@ enum Mode {
 }
 
 /// Emits layers `0..upto` in `mode`. `linear_last`: drop the final activation
-/// (it is fused into the loss, or the caller wants logits).
+/// (the caller wants logits). Activations are separate `Act` nodes (plain form).
 fn forward(
     cx: &mut Graph,
     model: &Model,
@@ -247,6 +249,7 @@ fn forward(
         running: Vec::new(),
         inputs: Vec::new(),
         outputs: Vec::new(),
+        pre_act: Vec::new(),
         masks: Vec::new(),
     };
     let mut x = input;
@@ -258,6 +261,7 @@ fn forward(
         let r = matches!(layer.kind, LayerKind::BatchNorm { .. })
             .then(|| load(cx, &format!("layers.{i}.running")));
         let mut mask = None;
+        let mut z = None;
         let y = match layer.kind {
             LayerKind::Dense {
                 units, activation, ..
@@ -267,18 +271,18 @@ fn forward(
                     units,
                     act: Activation::Linear,
                 };
-                let z = node(cx, op, &[x, p.unwrap()]);
-                activate(cx, z, act_of(activation), units)
+                let zd = *z.insert(node(cx, op, &[x, p.unwrap()]));
+                activate(cx, zd, act_of(activation), units)
             }
             LayerKind::Conv { activation, .. } => {
                 let op = Op::Conv {
                     geom: conv_geom(&layer.kind, shape)?,
                     act: Activation::Linear,
                 };
-                let z = node(cx, op, &[x, p.unwrap()]);
+                let zc = *z.insert(node(cx, op, &[x, p.unwrap()]));
                 activate(
                     cx,
-                    z,
+                    zc,
                     act_of(activation),
                     layer.output_shape.iter().product(),
                 )
@@ -333,6 +337,7 @@ fn forward(
                 }
             }
             LayerKind::Activation(a) => {
+                z = Some(x);
                 if act_of(a) == Activation::Linear {
                     x
                 } else {
@@ -350,6 +355,7 @@ fn forward(
         f.running.push(r);
         f.inputs.push(x);
         f.outputs.push(y);
+        f.pre_act.push(z.unwrap_or(y));
         f.masks.push(mask);
         x = y;
     }
@@ -419,11 +425,8 @@ fn pool_geom(kind: &LayerKind, shape: &[usize]) -> Result<PoolGeom> {
     })
 }
 
-/// Activation of a layer as it runs in the training graph (Linear when fused).
-fn layer_act(kind: &LayerKind, fused_last: bool) -> Activation {
-    if fused_last {
-        return Activation::Linear;
-    }
+/// Activation of a layer.
+fn layer_act(kind: &LayerKind) -> Activation {
     match *kind {
         LayerKind::Dense { activation, .. } | LayerKind::Conv { activation, .. } => activation,
         LayerKind::Activation(a) => a,
@@ -487,24 +490,42 @@ impl TrainGraph {
         let hyper = load(&mut cx, "hyper");
         let target = load(&mut cx, "target");
         let n_layers = model.layers.len();
-        let f = forward(
-            &mut cx,
-            model,
-            n_layers,
-            Mode::Train { hyper },
-            fused.is_some(),
-        )?;
+        // Plain form: the output activation stays a node and the loss reads its
+        // probabilities; `passes::FuseSoftmaxLoss` turns that into the loss on logits.
+        let f = forward(&mut cx, model, n_layers, Mode::Train { hyper }, false)?;
         let output_size: usize = model.output_shape().iter().product();
-        let output = *f.outputs.last().unwrap_or(&f.input);
+        let probs = *f.outputs.last().unwrap_or(&f.input);
+        let output = match fused {
+            Some(_) => *f.pre_act.last().unwrap_or(&f.input),
+            None => probs,
+        };
         let loss_kind = model.train.loss;
-        let mut loss = node(
-            &mut cx,
-            Op::Loss {
-                loss: loss_kind,
-                row: output_size,
-            },
-            &[output, target],
-        );
+        let row = output_size;
+        let (loss_op, grad_op, loss_in) = match fused {
+            Some(_) => (
+                Op::ProbLoss {
+                    loss: loss_kind,
+                    row,
+                },
+                Op::ProbLossGrad {
+                    loss: loss_kind,
+                    row,
+                },
+                probs,
+            ),
+            None => (
+                Op::Loss {
+                    loss: loss_kind,
+                    row,
+                },
+                Op::LossGrad {
+                    loss: loss_kind,
+                    row,
+                },
+                output,
+            ),
+        };
+        let mut loss = node(&mut cx, loss_op, &[loss_in, target]);
         let decayed: Vec<(usize, f32, usize)> = model
             .layers
             .iter()
@@ -523,14 +544,7 @@ impl TrainGraph {
         }
 
         // Backward: one match over layer kinds, from the loss back to the input.
-        let mut d = node(
-            &mut cx,
-            Op::LossGrad {
-                loss: loss_kind,
-                row: output_size,
-            },
-            &[output, target],
-        );
+        let mut d = node(&mut cx, grad_op, &[loss_in, target]);
         let mut grads: Vec<Option<NodeIndex>> = vec![None; n_layers];
         let want_input_grad = optimizer.is_none();
         // The first layer whose input gradient is needed: skip work below the last
@@ -546,11 +560,10 @@ impl TrainGraph {
                 .unwrap_or(n_layers)
         };
         for (i, layer) in model.layers.iter().enumerate().rev() {
-            let fused_last = fused.is_some() && i + 1 == n_layers;
             let (x, a) = (f.inputs[i], f.outputs[i]);
             let shape = &layer.input_shape;
             let need_dx = i >= first_needed;
-            let act = layer_act(&layer.kind, fused_last);
+            let act = layer_act(&layer.kind);
             let act_back = |cx: &mut Graph, d: NodeIndex| {
                 if act == Activation::Linear {
                     d

@@ -122,6 +122,13 @@ pub enum Op {
     Loss { loss: Loss, row: usize },
     /// (output, target) → ∂loss/∂output (logits for cross-entropy and BCE).
     LossGrad { loss: Loss, row: usize },
+    /// Plain form of [`Op::Loss`] for cross-entropy and BCE: (probabilities, target) →
+    /// [loss], the network's softmax/sigmoid output taken as is.
+    /// `passes::FuseSoftmaxLoss` replaces it with the stable form on logits.
+    ProbLoss { loss: Loss, row: usize },
+    /// (probabilities, target) → ∂loss/∂probabilities, followed by the activation's
+    /// `ActBack` in the plain form.
+    ProbLossGrad { loss: Loss, row: usize },
     /// (loss, params₁, …) → loss + Σ λᵢ·Σ wᵢ² over the first `len` entries of each.
     Penalty { terms: Vec<(f32, usize)> },
     /// (grad, params) → grad + 2λ·w on the first `len` entries (L2 weight decay).
@@ -597,6 +604,8 @@ impl Op {
             }
             Op::Loss { loss, row } => out(vec![loss_value(*loss, *row, x(0), x(1))]),
             Op::LossGrad { loss, row } => out(loss_grad(*loss, *row, x(0), x(1))),
+            Op::ProbLoss { loss, row } => out(vec![prob_loss_value(*loss, *row, x(0), x(1))]),
+            Op::ProbLossGrad { loss, row } => out(prob_loss_grad(*loss, *row, x(0), x(1))),
             Op::Penalty { terms } => {
                 let mut l = x(0)[0] as f64;
                 for (k, (lambda, len)) in terms.iter().enumerate() {
@@ -722,6 +731,54 @@ pub fn loss_grad(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> Vec<f32> {
                 *g = 2.0 * (a - b) / n;
             }
         }
+    }
+    g
+}
+
+/// log p, kept finite when p underflows to 0.
+fn ln_p(p: f32) -> f32 {
+    p.max(f32::MIN_POSITIVE).ln()
+}
+
+/// [`Op::ProbLoss`]: the same means as [`loss_value`], on probabilities.
+pub fn prob_loss_value(loss: Loss, row: usize, p: &[f32], t: &[f32]) -> f32 {
+    let mut s = 0.0f64;
+    match loss {
+        Loss::CrossEntropy => {
+            for (r, &label) in p.chunks(row).zip(t) {
+                s -= ln_p(r[label as usize]) as f64;
+            }
+            (s / t.len() as f64) as f32
+        }
+        Loss::BinaryCrossEntropy => {
+            for (&p, &t) in p.iter().zip(t) {
+                s -= (t * ln_p(p) + (1.0 - t) * ln_p(1.0 - p)) as f64;
+            }
+            (s / p.len() as f64) as f32
+        }
+        Loss::MeanSquaredError => loss_value(loss, row, p, t),
+    }
+}
+
+/// Gradient of [`prob_loss_value`] with respect to the probabilities.
+pub fn prob_loss_grad(loss: Loss, row: usize, p: &[f32], t: &[f32]) -> Vec<f32> {
+    let mut g = vec![0.0; p.len()];
+    match loss {
+        Loss::CrossEntropy => {
+            let n = t.len() as f32;
+            for ((gr, r), &label) in g.chunks_mut(row).zip(p.chunks(row)).zip(t) {
+                let l = label as usize;
+                gr[l] = -1.0 / (n * r[l].max(f32::MIN_POSITIVE));
+            }
+        }
+        Loss::BinaryCrossEntropy => {
+            let n = p.len() as f32;
+            for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
+                let q = (p * (1.0 - p)).max(f32::MIN_POSITIVE);
+                *g = (p - t) / (q * n);
+            }
+        }
+        Loss::MeanSquaredError => return loss_grad(loss, row, p, t),
     }
     g
 }

@@ -6,6 +6,9 @@
 //! subgraphs of that form and swap in fused ops, which compute the same values with
 //! fewer passes over memory:
 //!
+//! - [`FuseSoftmaxLoss`]: softmax + cross-entropy (sigmoid + binary cross-entropy)
+//!   on probabilities, and the activation's backward, → the loss and its gradient
+//!   computed from the logits in one stable step ((softmax − onehot)/n).
 //! - [`FuseActivation`]: `Act(Conv|Dense[linear])` → `Conv|Dense[act]` (bias and
 //!   activation applied while the GEMM output is hot; ReLU via `bias_relu_inplace`).
 //! - [`FuseReluPoolBack`]: `ActBack[relu](a, PoolBack[max](a, dy))` → one
@@ -23,10 +26,15 @@ use luminal::prelude::petgraph::Direction;
 use luminal::prelude::{Compiler, Dependency, Graph, NodeIndex, ToIdsMut};
 
 use super::ops::{replaced_input, Op};
-use crate::ir::{Activation, PoolKind};
+use crate::ir::{Activation, Loss, PoolKind};
 
 /// All passes, in the order `TrainGraph::build` runs them.
-pub type Optimise = (FuseActivation, FuseReluPoolBack, InPlaceUpdate);
+pub type Optimise = (
+    FuseSoftmaxLoss,
+    FuseActivation,
+    FuseReluPoolBack,
+    InPlaceUpdate,
+);
 
 /// Our op at `n`, if it is one.
 fn op(cx: &Graph, n: NodeIndex) -> Option<&Op> {
@@ -75,6 +83,53 @@ fn rewire(cx: &mut Graph, n: NodeIndex, new: Op, inputs: &[NodeIndex]) {
 /// outside the graph reads: safe to remove.
 fn private(cx: &Graph, n: NodeIndex) -> bool {
     consumers(cx, n).len() == 1 && !cx.no_delete.contains(&n) && !cx.to_retrieve.contains(&n)
+}
+
+/// `ProbLoss(Act[s](z), t)`, `ActBack[s](Act[s](z), ProbLossGrad(Act[s](z), t))` →
+/// `Loss(z, t)`, `LossGrad(z, t)` for s = softmax with cross-entropy or s = sigmoid
+/// with binary cross-entropy. The loss and gradient nodes keep their ids.
+#[derive(Debug, Default)]
+pub struct FuseSoftmaxLoss;
+
+impl Compiler for FuseSoftmaxLoss {
+    fn compile<T: ToIdsMut>(&self, cx: &mut Graph, _: T) {
+        let nodes: Vec<NodeIndex> = cx.graph.node_indices().collect();
+        for s in nodes {
+            let Some(&Op::Act { act, .. }) = op(cx, s) else {
+                continue;
+            };
+            let [z] = sources(cx, s)[..] else { continue };
+            let (mut value, mut grad, mut back) = (None, None, None);
+            let mut other = false;
+            for c in consumers(cx, s) {
+                match op(cx, c) {
+                    Some(&Op::ProbLoss { loss, row }) => value = Some((c, loss, row)),
+                    Some(&Op::ProbLossGrad { .. }) => grad = Some(c),
+                    Some(&Op::ActBack { act: a, .. }) if a == act => back = Some(c),
+                    _ => other = true,
+                }
+            }
+            let (Some((l, loss, row)), Some(g), Some(b), false) = (value, grad, back, other) else {
+                continue;
+            };
+            let pair = matches!(
+                (act, loss),
+                (Activation::Softmax, Loss::CrossEntropy)
+                    | (Activation::Sigmoid, Loss::BinaryCrossEntropy)
+            );
+            // The gradient must reach the activation's backward and nothing else.
+            if !pair || consumers(cx, g) != [b] || sources(cx, b) != [s, g] || !private(cx, g) {
+                continue;
+            }
+            let t = sources(cx, l)[1];
+            rewire(cx, l, Op::Loss { loss, row }, &[z, t]);
+            rewire(cx, b, Op::LossGrad { loss, row }, &[z, t]);
+            cx.graph.remove_node(g);
+            if consumers(cx, s).is_empty() && !cx.no_delete.contains(&s) {
+                cx.graph.remove_node(s);
+            }
+        }
+    }
 }
 
 /// `Act[a](Conv|Dense[linear](x, p))` → `Conv|Dense[a](x, p)` at the `Act` node's id.
