@@ -122,3 +122,26 @@ train {
 }";
     assert_eq!(compare(src, 3, 5), 4);
 }
+
+#[test]
+fn parallel_dropout_mask_equals_the_sequential_stream() {
+    use luminal::op::{InputTensor, Operator};
+    use luminal::prelude::{ShapeTracker, Tensor};
+    let (rate, seed, layer, iter) = (0.3f32, 11u64, 2usize, 5u64);
+    let n = 200_003; // several parallel chunks and a ragged tail
+    let x = Tensor::new(vec![0.0f32; n]);
+    let hyper = Tensor::new(vec![0.1f32, iter as f32]);
+    let mut op = Op::DropoutMask { rate, seed, layer };
+    let out = op.process(vec![
+        (InputTensor::Borrowed(&x), ShapeTracker::new(&[])),
+        (InputTensor::Borrowed(&hyper), ShapeTracker::new(&[])),
+    ]);
+    let mask = out[0].data.as_any().downcast_ref::<Vec<f32>>().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(((layer as u64) << 40) ^ iter);
+    let scale = 1.0 / (1.0 - rate);
+    for (i, &m) in mask.iter().enumerate() {
+        let want = if rng.gen::<f32>() < rate { 0.0 } else { scale };
+        assert_eq!(m, want, "element {i}");
+    }
+}

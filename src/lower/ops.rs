@@ -475,10 +475,18 @@ impl Op {
                 let (xs, hyper) = (x(0), x(1));
                 let mut rng = ChaCha8Rng::seed_from_u64(*seed);
                 rng.set_stream(((*layer as u64) << 40) ^ hyper[HYPER_ITER] as u64);
-                let scale = 1.0 / (1.0 - *rate);
-                let mask = (0..xs.len())
-                    .map(|_| if rng.gen::<f32>() < *rate { 0.0 } else { scale })
-                    .collect();
+                let (rate, scale) = (*rate, 1.0 / (1.0 - *rate));
+                let mut mask = vec![0.0; xs.len()];
+                // Element i takes the stream's 32-bit word i (one `gen::<f32>` each), so
+                // chunks seek to their first word and fill in parallel: the same mask as
+                // one sequential pass.
+                mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ch)| {
+                    let mut rng = rng.clone();
+                    rng.set_word_pos((c * CHUNK) as u128);
+                    for v in ch {
+                        *v = if rng.gen::<f32>() < rate { 0.0 } else { scale };
+                    }
+                });
                 out(mask)
             }
             Op::Mul => {
