@@ -93,7 +93,7 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
             bar.suspend(|| {
                 eprintln!("{} per training step:", r.model);
                 for (op, ms, calls) in &r.profile {
-                    eprintln!("    {op:<22} {ms:>8.2} ms ({calls} calls)");
+                    eprintln!("    {op:<36} {ms:>8.2} ms ({calls} calls)");
                 }
             });
         }

@@ -300,6 +300,16 @@ impl Op {
         let name = d.split([' ', '{', '(']).next().unwrap_or("").to_string();
         match self {
             Op::Update { out, .. } => format!("Update::{out:?}"),
+            // Per layer shape: conv layers differ a lot in GEMM efficiency.
+            Op::Conv { geom: g, .. }
+            | Op::ConvBackInput { geom: g }
+            | Op::ConvParamGrad { geom: g } => format!(
+                "{name} {}→{} {}x{} k{}",
+                g.in_channels, g.out_channels, g.in_h, g.in_w, g.kernel[0]
+            ),
+            Op::Dense { inputs, units, .. }
+            | Op::DenseBackInput { inputs, units }
+            | Op::DenseParamGrad { inputs, units } => format!("{name} {inputs}→{units}"),
             _ => name,
         }
     }
