@@ -14,6 +14,8 @@
 //! - [`FuseReluPoolBack`]: `ActBack[relu](a, PoolBack[max](a, dy))` → one
 //!   `MaxPoolReluBack(a, pool(a), dy)` that masks the small `dy` instead of the
 //!   full-size gradient.
+//! - [`FuseReluConvBack`]: `ActBack[relu](a, ConvBackInput(dz, p))` → one
+//!   `ConvBackInputRelu(dz, p, a)` that masks each few samples' gradient while hot.
 //! - [`InPlaceUpdate`]: each optimizer node becomes the last consumer of the value it
 //!   replaces (weights or slot), so luminal hands it that buffer owned and the update
 //!   is written in place: no parameter-sized allocation or copy per step.
@@ -33,6 +35,7 @@ pub type Optimise = (
     FuseSoftmaxLoss,
     FuseActivation,
     FuseReluPoolBack,
+    FuseReluConvBack,
     InPlaceUpdate,
 );
 
@@ -201,6 +204,35 @@ impl Compiler for FuseReluPoolBack {
             });
             let Some(y) = pooled else { continue };
             rewire(cx, n, Op::MaxPoolReluBack { geom }, &[a, y, dy]);
+            cx.graph.remove_node(d);
+        }
+    }
+}
+
+/// `ActBack[relu](a, ConvBackInput(dz, p))` → `ConvBackInputRelu(dz, p, a)`.
+#[derive(Debug, Default)]
+pub struct FuseReluConvBack;
+
+impl Compiler for FuseReluConvBack {
+    fn compile<T: ToIdsMut>(&self, cx: &mut Graph, _: T) {
+        let nodes: Vec<NodeIndex> = cx.graph.node_indices().collect();
+        for n in nodes {
+            let Some(Op::ActBack {
+                act: Activation::Relu,
+                ..
+            }) = op(cx, n)
+            else {
+                continue;
+            };
+            let [a, d] = sources(cx, n)[..] else { continue };
+            let Some(&Op::ConvBackInput { geom }) = op(cx, d) else {
+                continue;
+            };
+            if !private(cx, d) {
+                continue;
+            }
+            let ins = sources(cx, d);
+            rewire(cx, n, Op::ConvBackInputRelu { geom }, &[ins[0], ins[1], a]);
             cx.graph.remove_node(d);
         }
     }
