@@ -64,6 +64,9 @@ pub struct BenchResult {
     /// Mean wall-clock time of one training step.
     pub step_ms: f64,
     pub step_ms_median: f64,
+    /// CPU time of this process (all threads) per training step: on cores shared with
+    /// other jobs, about `threads ×` the step time the machine alone would give.
+    pub step_cpu_ms: f64,
     pub infer_step_ms: f64,
     pub train_steps: usize,
     pub infer_steps: usize,
@@ -140,6 +143,28 @@ pub fn random_batch(model: &Model, batch: usize, seed: u64) -> (Vec<f32>, Vec<f3
     (x, t)
 }
 
+/// CPU seconds consumed by this process (all threads) so far; 0 where unsupported.
+fn cpu_secs() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        #[repr(C)]
+        struct Timespec {
+            sec: i64,
+            nsec: i64,
+        }
+        extern "C" {
+            fn clock_gettime(clock: i32, t: *mut Timespec) -> i32;
+        }
+        const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+        let mut t = Timespec { sec: 0, nsec: 0 };
+        // SAFETY: POSIX call writing into a properly laid out timespec (64-bit Linux).
+        if unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0 {
+            return t.sec as f64 + t.nsec as f64 * 1e-9;
+        }
+    }
+    0.0
+}
+
 /// Runs `step` `warmup` times, then for `seconds` (at least once); returns the timed
 /// steps' durations in seconds.
 fn time_steps(
@@ -199,6 +224,7 @@ pub fn bench_model(
     let slots = init_slots(&opt, &weights);
     g.set_weights(weights, Some(slots));
     let mut it = 0u64;
+    let cpu0 = cpu_secs();
     let train = time_steps(
         cfg.warmup,
         cfg.seconds,
@@ -217,6 +243,7 @@ pub fn bench_model(
         },
     );
     let steps = train.len() as f64;
+    let step_cpu_ms = (cpu_secs() - cpu0) * 1e3 / (steps + cfg.warmup as f64);
     let profile = ops::take_profile()
         .into_iter()
         .map(|(op, secs, calls)| (op, secs * 1e3 / steps, calls / train.len()))
@@ -256,6 +283,7 @@ pub fn bench_model(
         peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
         step_ms: train_mean * 1e3,
         step_ms_median: median(&train) * 1e3,
+        step_cpu_ms,
         infer_step_ms: infer_mean * 1e3,
         train_steps: train.len(),
         infer_steps: infer.len(),
