@@ -73,9 +73,53 @@ pub struct BenchResult {
     pub mult_adds_per_image: u64,
     pub train_flops_per_image: u64,
     pub params: usize,
-    /// (op kind, ms per step, calls per step), most expensive first; empty unless profiling.
+    /// Time per op kind, most expensive first; empty unless profiling.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub profile: Vec<(String, f64, usize)>,
+    pub profile: Vec<OpTime>,
+}
+
+/// One row of the per-op profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpTime {
+    /// Op kind as `ops` names it (conv and dense ops with their layer shape).
+    pub op: String,
+    pub ms_per_step: f64,
+    pub calls_per_step: usize,
+    /// Achieved GFLOP/s of a GEMM-backed op (conv/dense forward and backward).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gflops: Option<f64>,
+}
+
+/// Multiply-adds per example of one call of each GEMM-backed op, by profile name.
+fn op_mult_adds(model: &Model) -> Vec<(String, u64)> {
+    let mut v = Vec::new();
+    for l in &model.layers {
+        match l.kind {
+            LayerKind::Conv { kernel, .. } => {
+                let [ci, h, w] = l.input_shape[..] else {
+                    continue;
+                };
+                let co = l.output_shape[0];
+                let shape = format!("{ci}→{co} {h}x{w} k{}", kernel[0]);
+                for name in [
+                    "Conv",
+                    "ConvBackInput",
+                    "ConvBackInputRelu",
+                    "ConvParamGrad",
+                ] {
+                    v.push((format!("{name} {shape}"), l.mult_adds));
+                }
+            }
+            LayerKind::Dense { units, .. } => {
+                let inputs: usize = l.input_shape.iter().product();
+                for name in ["Dense", "DenseBackInput", "DenseParamGrad"] {
+                    v.push((format!("{name} {inputs}→{units}"), l.mult_adds));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
 }
 
 /// Flops of one training step per image, as described in the module doc.
@@ -244,9 +288,21 @@ pub fn bench_model(
     );
     let steps = train.len() as f64;
     let step_cpu_ms = (cpu_secs() - cpu0) * 1e3 / (steps + cfg.warmup as f64);
+    let macs = op_mult_adds(model);
     let profile = ops::take_profile()
         .into_iter()
-        .map(|(op, secs, calls)| (op, secs * 1e3 / steps, calls / train.len()))
+        .map(|(op, secs, calls)| {
+            let gflops = macs
+                .iter()
+                .find(|(n, _)| *n == op)
+                .map(|&(_, m)| 2.0 * m as f64 * (batch * calls) as f64 / secs / 1e9);
+            OpTime {
+                ms_per_step: secs * 1e3 / steps,
+                calls_per_step: calls / train.len(),
+                op,
+                gflops,
+            }
+        })
         .collect();
     let (weights, _) = g.take_weights();
     drop(g);

@@ -92,8 +92,15 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
         if args.profile {
             bar.suspend(|| {
                 eprintln!("{} per training step:", r.model);
-                for (op, ms, calls) in &r.profile {
-                    eprintln!("    {op:<36} {ms:>8.2} ms ({calls} calls)");
+                for t in &r.profile {
+                    let gf = t
+                        .gflops
+                        .map(|g| format!("{g:>7.1} GFLOP/s"))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "    {:<36} {:>8.2} ms ({} calls) {gf}",
+                        t.op, t.ms_per_step, t.calls_per_step
+                    );
                 }
             });
         }
