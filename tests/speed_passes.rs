@@ -163,3 +163,42 @@ fn parallel_dropout_mask_equals_the_sequential_stream() {
         assert_eq!(m, want, "element {i}");
     }
 }
+
+#[test]
+fn fused_relu_max_pool_gradient_matches_the_reference_on_odd_sizes() {
+    use archc::kernels::{reference, PoolGeom};
+    use luminal::op::{InputTensor, Operator};
+    use luminal::prelude::{ShapeTracker, Tensor};
+    let geom = PoolGeom {
+        batch: 0,
+        channels: 3,
+        in_h: 5,
+        in_w: 7,
+        size: [2, 2],
+        stride: [2, 2],
+        padding: [0, 0],
+    };
+    let n = 2;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    // ReLU outputs: many exact zeros, and ties among positive values.
+    let a: Vec<f32> = (0..n * 3 * 5 * 7)
+        .map(|_| (rng.gen_range(-2i32..4) as f32 * 0.5).max(0.0))
+        .collect();
+    let dy: Vec<f32> = (0..n * 3 * 2 * 3).map(|_| rng.gen::<f32>() - 0.5).collect();
+    let mut g = geom;
+    g.batch = n;
+    let mut want = vec![0.0; a.len()];
+    reference::max_pool_backward(&g, &a, &dy, &mut want);
+    for (w, &v) in want.iter_mut().zip(&a) {
+        if v <= 0.0 {
+            *w = 0.0;
+        }
+    }
+    let (ta, tdy) = (Tensor::new(a.clone()), Tensor::new(dy));
+    let out = Op::MaxPoolReluBack { geom }.process(vec![
+        (InputTensor::Borrowed(&ta), ShapeTracker::new(&[])),
+        (InputTensor::Borrowed(&tdy), ShapeTracker::new(&[])),
+    ]);
+    let got = out[0].data.as_any().downcast_ref::<Vec<f32>>().unwrap();
+    assert_eq!(got, &want);
+}

@@ -64,9 +64,10 @@ pub enum Op {
     Pool { geom: PoolGeom, kind: PoolKind },
     /// (x, dy) → ∂L/∂x.
     PoolBack { geom: PoolGeom, kind: PoolKind },
-    /// (a, y, dy) → ∂L/∂z for a = relu(z) followed by max pooling y = pool(a): the ReLU
-    /// mask folded into the pooling gradient (a window's winner passes its gradient
-    /// exactly when its maximum y > 0). Made by `passes::FuseReluPoolBack`.
+    /// (a, dy) → ∂L/∂z for a = relu(z) followed by max pooling: the ReLU mask folded
+    /// into the pooling gradient (a window's winner passes its gradient exactly when
+    /// the window's maximum is positive). 2×2/2 windows are written over `a`'s buffer
+    /// in one pass. Made by `passes::FuseReluPoolBack`.
     MaxPoolReluBack { geom: PoolGeom },
     /// x → nearest-neighbour upsampling of `[c, h, w]` images by `factor`.
     Upsample {
@@ -471,15 +472,18 @@ impl Op {
                 out(dx)
             }
             Op::MaxPoolReluBack { geom } => {
-                let mut it = inp.into_iter();
-                let a = it.next().unwrap().0;
-                let y = it.next().unwrap().0;
-                let mut dy = into_vec(it.next().unwrap().0);
-                let a = vec_of(&a);
+                let (a, dy) = (x(0), x(1));
                 let g = with_batch_pool(geom, a.len());
-                kernels::relu_backward_inplace(vec_of(&y), &mut dy);
+                if g.size == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0] {
+                    let mut it = inp.into_iter();
+                    let mut a = into_vec(it.next().unwrap().0);
+                    let dy = it.next().unwrap().0;
+                    max2x2_relu_back_inplace(&g, &mut a, vec_of(&dy));
+                    return out(a);
+                }
                 let mut dx = vec![0.0; a.len()];
-                kernels::max_pool_backward(&g, a, &dy, &mut dx);
+                kernels::max_pool_backward(&g, a, dy, &mut dx);
+                kernels::relu_backward_inplace(a, &mut dx);
                 out(dx)
             }
             Op::Upsample { shape, factor } => {
@@ -700,6 +704,46 @@ impl Op {
             }
         }
     }
+}
+
+/// ∂L/∂z of a = relu(z) followed by 2×2/2 max pooling, written over `a`: each window's
+/// first maximal cell (row-major order, as `kernels::max_pool_backward` picks it) gets
+/// dy when that maximum is positive; every other cell, and rows/columns left over by
+/// an odd size, get 0.
+fn max2x2_relu_back_inplace(g: &PoolGeom, a: &mut [f32], dy: &[f32]) {
+    let (h, w) = (g.in_h, g.in_w);
+    let (oh, ow) = (h / 2, w / 2);
+    if h * w == 0 {
+        return;
+    }
+    a.par_chunks_mut(h * w)
+        .zip(dy.par_chunks(oh * ow))
+        .with_min_len(16)
+        .for_each(|(ap, dp)| {
+            for oy in 0..oh {
+                let (top, bottom) = ap[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+                for (ox, &d) in dp[oy * ow..(oy + 1) * ow].iter().enumerate() {
+                    let c = 2 * ox;
+                    let v = [top[c], top[c + 1], bottom[c], bottom[c + 1]];
+                    let mut best = 0;
+                    for k in 1..4 {
+                        if v[k] > v[best] {
+                            best = k;
+                        }
+                    }
+                    let gv = if v[best] > 0.0 { d } else { 0.0 };
+                    let mut o = [0.0; 4];
+                    o[best] = gv;
+                    top[c] = o[0];
+                    top[c + 1] = o[1];
+                    bottom[c] = o[2];
+                    bottom[c + 1] = o[3];
+                }
+                top[2 * ow..].fill(0.0);
+                bottom[2 * ow..].fill(0.0);
+            }
+            ap[2 * oh * w..].fill(0.0);
+        });
 }
 
 fn with_batch_conv(geom: &ConvGeom, len: usize) -> ConvGeom {

@@ -12,8 +12,8 @@
 //! - [`FuseActivation`]: `Act(Conv|Dense[linear])` → `Conv|Dense[act]` (bias and
 //!   activation applied while the GEMM output is hot; ReLU via `bias_relu_inplace`).
 //! - [`FuseReluPoolBack`]: `ActBack[relu](a, PoolBack[max](a, dy))` → one
-//!   `MaxPoolReluBack(a, pool(a), dy)` that masks the small `dy` instead of the
-//!   full-size gradient.
+//!   `MaxPoolReluBack(a, dy)`: one pass instead of two over the full-size gradient,
+//!   written over the activation's buffer when that is its last use.
 //! - [`FuseReluConvBack`]: `ActBack[relu](a, ConvBackInput(dz, p))` → one
 //!   `ConvBackInputRelu(dz, p, a)` that masks each few samples' gradient while hot.
 //! - [`InPlaceUpdate`]: each optimizer node becomes the last consumer of the value it
@@ -169,7 +169,7 @@ impl Compiler for FuseActivation {
     }
 }
 
-/// `ActBack[relu](a, PoolBack[max](a, dy))` → `MaxPoolReluBack(a, Pool[max](a), dy)`.
+/// `ActBack[relu](a, PoolBack[max](a, dy))` → `MaxPoolReluBack(a, dy)`.
 #[derive(Debug, Default)]
 pub struct FuseReluPoolBack;
 
@@ -198,12 +198,7 @@ impl Compiler for FuseReluPoolBack {
             if pa != a || !private(cx, d) {
                 continue;
             }
-            // The forward pooling of the same activation, whose output is the window max.
-            let pooled = consumers(cx, a).into_iter().find(|&c| {
-                matches!(op(cx, c), Some(&Op::Pool { geom: g, kind: PoolKind::Max }) if g == geom)
-            });
-            let Some(y) = pooled else { continue };
-            rewire(cx, n, Op::MaxPoolReluBack { geom }, &[a, y, dy]);
+            rewire(cx, n, Op::MaxPoolReluBack { geom }, &[a, dy]);
             cx.graph.remove_node(d);
         }
     }
