@@ -722,22 +722,25 @@ fn max2x2_relu_back_inplace(g: &PoolGeom, a: &mut [f32], dy: &[f32]) {
         .for_each(|(ap, dp)| {
             for oy in 0..oh {
                 let (top, bottom) = ap[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
-                for (ox, &d) in dp[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                    let c = 2 * ox;
-                    let v = [top[c], top[c + 1], bottom[c], bottom[c + 1]];
-                    let mut best = 0;
-                    for k in 1..4 {
-                        if v[k] > v[best] {
-                            best = k;
-                        }
-                    }
-                    let gv = if v[best] > 0.0 { d } else { 0.0 };
-                    let mut o = [0.0; 4];
-                    o[best] = gv;
-                    top[c] = o[0];
-                    top[c + 1] = o[1];
-                    bottom[c] = o[2];
-                    bottom[c + 1] = o[3];
+                // Branch-free so the compiler can vectorise across windows.
+                let (tw, bw) = (&mut top[..2 * ow], &mut bottom[..2 * ow]);
+                for ((t, b), &d) in tw
+                    .chunks_exact_mut(2)
+                    .zip(bw.chunks_exact_mut(2))
+                    .zip(&dp[oy * ow..(oy + 1) * ow])
+                {
+                    let t_right = t[1] > t[0];
+                    let tmax = if t_right { t[1] } else { t[0] };
+                    let b_right = b[1] > b[0];
+                    let bmax = if b_right { b[1] } else { b[0] };
+                    let lower = bmax > tmax;
+                    let m = if lower { bmax } else { tmax };
+                    let g = if m > 0.0 { d } else { 0.0 };
+                    let pick = |cond: bool| if cond { g } else { 0.0 };
+                    t[0] = pick(!lower && !t_right);
+                    t[1] = pick(!lower && t_right);
+                    b[0] = pick(lower && !b_right);
+                    b[1] = pick(lower && b_right);
                 }
                 top[2 * ow..].fill(0.0);
                 bottom[2 * ow..].fill(0.0);
