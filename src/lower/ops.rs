@@ -183,6 +183,55 @@ fn par_map(buf: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
     }
 }
 
+/// d[i] = f(d[i], a[i]) in parallel chunks. Zipped slices rather than indexing, so
+/// the loop has no bounds checks and vectorises (the optimizer updates are
+/// memory-bound passes over every parameter).
+fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    assert_eq!(d.len(), a.len(), "update operand length");
+    d.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK))
+        .for_each(|(d, a)| d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a)));
+}
+
+/// d[i] = f(d[i], a[i], b[i]), as [`zip1`].
+fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
+    assert!(
+        d.len() == a.len() && d.len() == b.len(),
+        "update operand length"
+    );
+    d.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(d, (a, b))| {
+            for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+                *d = f(*d, a, b);
+            }
+        });
+}
+
+/// d[i] = f(d[i], a[i], b[i], c[i]), as [`zip1`].
+fn zip3(
+    d: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    f: impl Fn(f32, f32, f32, f32) -> f32 + Sync,
+) {
+    assert!(
+        d.len() == a.len() && d.len() == b.len() && d.len() == c.len(),
+        "update operand length"
+    );
+    d.par_chunks_mut(CHUNK)
+        .zip(
+            a.par_chunks(CHUNK)
+                .zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK))),
+        )
+        .for_each(|(d, (a, (b, c)))| {
+            for (((d, &a), &b), &c) in d.iter_mut().zip(a).zip(b).zip(c) {
+                *d = f(*d, a, b, c);
+            }
+        });
+}
+
 /// Applies an activation in place; softmax works per `row`.
 pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
     match act {
@@ -804,15 +853,13 @@ pub fn loss_value(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> f32 {
         }
         Loss::BinaryCrossEntropy => {
             // max(z,0) − z·t + log(1 + e^−|z|) = −t·log σ(z) − (1−t)·log(1−σ(z)).
-            for (&z, &t) in y.iter().zip(t) {
-                s += (z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()) as f64;
-            }
+            s = par_sum(y, t, |z, t| {
+                (z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()) as f64
+            });
             (s / y.len() as f64) as f32
         }
         Loss::MeanSquaredError => {
-            for (&a, &b) in y.iter().zip(t) {
-                s += ((a - b) as f64).powi(2);
-            }
+            s = par_sum(y, t, |a, b| ((a - b) as f64).powi(2));
             (s / y.len() as f64) as f32
         }
     }
@@ -832,18 +879,22 @@ pub fn loss_grad(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> Vec<f32> {
         }
         Loss::BinaryCrossEntropy => {
             let n = y.len() as f32;
-            for ((g, &z), &t) in g.iter_mut().zip(y).zip(t) {
-                *g = (sigmoid(z) - t) / n;
-            }
+            zip2(&mut g, y, t, |_, z, t| (sigmoid(z) - t) / n);
         }
         Loss::MeanSquaredError => {
             let n = y.len() as f32;
-            for ((g, &a), &b) in g.iter_mut().zip(y).zip(t) {
-                *g = 2.0 * (a - b) / n;
-            }
+            zip2(&mut g, y, t, |_, a, b| 2.0 * (a - b) / n);
         }
     }
     g
+}
+
+/// Σ f(a[i], b[i]) in f64, over parallel chunks.
+fn par_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync) -> f64 {
+    a.par_chunks(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| f(x, y)).sum::<f64>())
+        .sum()
 }
 
 /// log p, kept finite when p underflows to 0.
@@ -934,11 +985,9 @@ pub fn update(
     let (g, s1, s2) = (at(1), at(2), at(3));
     let d = &mut dst;
     match (*opt, which) {
-        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => {
-            par_map(d, |i, w| w - lr * g[i])
-        }
+        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => zip1(d, g, |w, g| w - lr * g),
         (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
-            par_map(d, |i, v| momentum * v - lr * g[i])
+            zip1(d, g, |v, g| momentum * v - lr * g)
         }
         (
             Optimizer::Sgd {
@@ -947,35 +996,39 @@ pub fn update(
             OptOut::Weights,
         ) => {
             if nesterov {
-                par_map(d, |i, w| w + momentum * s1[i] - lr * g[i])
+                zip2(d, g, s1, |w, g, v| w + momentum * v - lr * g)
             } else {
-                par_map(d, |i, w| w + s1[i])
+                zip1(d, s1, |w, v| w + v)
             }
         }
         (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
         | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
-            par_map(d, |i, a| rho * a + (1.0 - rho) * g[i] * g[i])
+            zip1(d, g, |a, g| rho * a + (1.0 - rho) * g * g)
         }
         (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
             let lr_t = lr / (1.0 + decay * iters);
-            par_map(d, |i, w| w - lr_t * g[i] / (s1[i].sqrt() + epsilon))
+            zip2(d, g, s1, |w, g, a| w - lr_t * g / (a.sqrt() + epsilon))
         }
-        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => par_map(d, |i, a| a + g[i] * g[i]),
+        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => zip1(d, g, |a, g| a + g * g),
         (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
-            par_map(d, |i, w| w - lr * g[i] / (s1[i].sqrt() + epsilon))
+            zip2(d, g, s1, |w, g, a| w - lr * g / (a.sqrt() + epsilon))
         }
-        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => par_map(d, |i, w| {
-            w - lr * g[i] * (s2[i] + epsilon).sqrt() / (s1[i] + epsilon).sqrt()
-        }),
-        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => par_map(d, |i, dv| {
-            let step = g[i] * (dv + epsilon).sqrt() / (s1[i] + epsilon).sqrt();
-            rho * dv + (1.0 - rho) * step * step
-        }),
+        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => {
+            zip3(d, g, s1, s2, |w, g, a, dd| {
+                w - lr * g * (dd + epsilon).sqrt() / (a + epsilon).sqrt()
+            })
+        }
+        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => {
+            zip2(d, g, s1, |dv, g, a| {
+                let step = g * (dv + epsilon).sqrt() / (a + epsilon).sqrt();
+                rho * dv + (1.0 - rho) * step * step
+            })
+        }
         (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
-            par_map(d, |i, m| beta1 * m + (1.0 - beta1) * g[i])
+            zip1(d, g, |m, g| beta1 * m + (1.0 - beta1) * g)
         }
         (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
-            par_map(d, |i, v| beta2 * v + (1.0 - beta2) * g[i] * g[i])
+            zip1(d, g, |v, g| beta2 * v + (1.0 - beta2) * g * g)
         }
         (
             Optimizer::Adam {
@@ -988,7 +1041,7 @@ pub fn update(
         ) => {
             let t = iters + 1.0;
             let lr_t = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
-            par_map(d, |i, w| w - lr_t * s1[i] / (s2[i].sqrt() + epsilon))
+            zip2(d, s1, s2, |w, m, v| w - lr_t * m / (v.sqrt() + epsilon))
         }
         (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
     }
