@@ -37,6 +37,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--python", default="/tmp/torch-ref/bin/python")
     ap.add_argument("--archc", default=str(ROOT / "target" / "release" / "archc"))
+    ap.add_argument("--peak", type=float, default=450.0,
+                    help="FP32 peak GFLOP/s of the machine (docs/performance.md: 2 cores x 225)")
     ap.add_argument("--sgd", action="store_true",
                     help="train archc with plain SGD too (the reference uses SGD for every model)")
     ap.add_argument("names", nargs="*", default=NAMES)
@@ -52,11 +54,13 @@ def main():
             theirs[n].append(torch_run(a.python, n))
             print(f"round {r + 1}: {n}: archc {ours[n][-1]:.0f} img/s, torch {theirs[n][-1]:.0f} img/s",
                   file=sys.stderr, flush=True)
-    print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s | % of peak | PyTorch GFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for n in a.names:
         o, t = statistics.median(ours[n]), statistics.median(theirs[n])
-        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {statistics.median(gflops[n]):.1f} |")
+        g = statistics.median(gflops[n])
+        tg = g / o * t  # the same flops per image
+        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {g:.1f} | {100 * g / a.peak:.0f}% | {tg:.1f} |")
     opt = "plain SGD for both" if a.sgd else "archc with each spec's optimizer, PyTorch with SGD"
     print(f"\nmedians of {a.rounds} interleaved rounds, batch 128, {opt}", flush=True)
 
