@@ -101,12 +101,7 @@ fn op_mult_adds(model: &Model) -> Vec<(String, u64)> {
                 };
                 let co = l.output_shape[0];
                 let shape = format!("{ci}→{co} {h}x{w} k{}", kernel[0]);
-                for name in [
-                    "Conv",
-                    "ConvBackInput",
-                    "ConvBackInputRelu",
-                    "ConvParamGrad",
-                ] {
+                for name in ["Conv", "ConvBackInput", "ConvParamGrad"] {
                     v.push((format!("{name} {shape}"), l.mult_adds));
                 }
             }

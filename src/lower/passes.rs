@@ -9,13 +9,11 @@
 //! - [`FuseSoftmaxLoss`]: softmax + cross-entropy (sigmoid + binary cross-entropy)
 //!   on probabilities, and the activation's backward, → the loss and its gradient
 //!   computed from the logits in one stable step ((softmax − onehot)/n).
-//! - [`FuseActivation`]: `Act(Conv|Dense[linear])` → `Conv|Dense[act]` (bias and
-//!   activation applied while the GEMM output is hot; ReLU via `bias_relu_inplace`).
+//! - [`FuseActivation`]: `Act(Conv|Dense[linear])` → `Conv|Dense[act]` (activation
+//!   applied in place on the op's fresh output; dense bias + ReLU in one pass).
 //! - [`FuseReluPoolBack`]: `ActBack[relu](a, PoolBack[max](a, dy))` → one
 //!   `MaxPoolReluBack(a, dy)`: one pass instead of two over the full-size gradient,
 //!   written over the activation's buffer when that is its last use.
-//! - [`FuseReluConvBack`]: `ActBack[relu](a, ConvBackInput(dz, p))` → one
-//!   `ConvBackInputRelu(dz, p, a)` that masks each few samples' gradient while hot.
 //! - [`InPlaceUpdate`]: each optimizer node becomes the last consumer of the value it
 //!   replaces (weights or slot), so luminal hands it that buffer owned and the update
 //!   is written in place: no parameter-sized allocation or copy per step.
@@ -35,7 +33,6 @@ pub type Optimise = (
     FuseSoftmaxLoss,
     FuseActivation,
     FuseReluPoolBack,
-    FuseReluConvBack,
     InPlaceUpdate,
 );
 
@@ -199,35 +196,6 @@ impl Compiler for FuseReluPoolBack {
                 continue;
             }
             rewire(cx, n, Op::MaxPoolReluBack { geom }, &[a, dy]);
-            cx.graph.remove_node(d);
-        }
-    }
-}
-
-/// `ActBack[relu](a, ConvBackInput(dz, p))` → `ConvBackInputRelu(dz, p, a)`.
-#[derive(Debug, Default)]
-pub struct FuseReluConvBack;
-
-impl Compiler for FuseReluConvBack {
-    fn compile<T: ToIdsMut>(&self, cx: &mut Graph, _: T) {
-        let nodes: Vec<NodeIndex> = cx.graph.node_indices().collect();
-        for n in nodes {
-            let Some(Op::ActBack {
-                act: Activation::Relu,
-                ..
-            }) = op(cx, n)
-            else {
-                continue;
-            };
-            let [a, d] = sources(cx, n)[..] else { continue };
-            let Some(&Op::ConvBackInput { geom }) = op(cx, d) else {
-                continue;
-            };
-            if !private(cx, d) {
-                continue;
-            }
-            let ins = sources(cx, d);
-            rewire(cx, n, Op::ConvBackInputRelu { geom }, &[ins[0], ins[1], a]);
             cx.graph.remove_node(d);
         }
     }
