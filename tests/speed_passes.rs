@@ -199,3 +199,18 @@ fn fused_relu_max_pool_gradient_matches_the_reference_on_odd_sizes() {
     let got = out[0].data.as_any().downcast_ref::<Vec<f32>>().unwrap();
     assert_eq!(got, &want);
 }
+
+#[test]
+fn vectorised_sigmoid_matches_the_scalar_one() {
+    use archc::ir::Activation;
+    let xs: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.025).collect();
+    let mut y = xs.clone();
+    archc::lower::ops::act_forward(Activation::Sigmoid, 1, &mut y);
+    for (&x, &v) in xs.iter().zip(&y) {
+        let want = archc::lower::ops::sigmoid(x);
+        assert!(
+            (v - want).abs() <= 2e-7 + 4e-7 * want,
+            "sigmoid({x}) = {v}, want {want}"
+        );
+    }
+}

@@ -230,7 +230,13 @@ pub fn act_forward(act: Activation, row: usize, y: &mut [f32]) {
     match act {
         Activation::Linear => {}
         Activation::Relu => kernels::relu_inplace(y),
-        Activation::Sigmoid => par_map(y, |_, v| sigmoid(v)),
+        Activation::Sigmoid => {
+            if y.len() <= 2 * CHUNK {
+                sigmoid_slice(y)
+            } else {
+                y.par_chunks_mut(CHUNK).for_each(sigmoid_slice)
+            }
+        }
         Activation::Tanh => par_map(y, |_, v| v.tanh()),
         Activation::Softmax => {
             for r in y.chunks_mut(row) {
@@ -263,6 +269,33 @@ pub fn act_backward(act: Activation, row: usize, a: &[f32], d: &mut [f32]) {
             }
         }
     }
+}
+
+/// σ over a slice with a branch-free exp (Cephes `expf`: range reduction by ln 2 and
+/// a degree-5 polynomial, about 2 ulp), so the loop vectorises where libm's `expf`
+/// runs one value per call.
+fn sigmoid_slice(y: &mut [f32]) {
+    for v in y.iter_mut() {
+        *v = 1.0 / (1.0 + exp_approx(-*v));
+    }
+}
+
+/// e^x for x in f32 range, branch-free (saturates to 0 / large finite at the ends).
+#[inline(always)]
+fn exp_approx(x: f32) -> f32 {
+    let x = x.clamp(-87.3, 88.7);
+    let t = x * std::f32::consts::LOG2_E + 0.5;
+    // floor(t) without a libm call: truncate, then step down for negative non-integers.
+    let ti = t as i32;
+    let n = ti - i32::from((ti as f32) > t);
+    let nf = n as f32;
+    let r = x - nf * 0.693_359_4 + nf * 2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n + 127) as u32) << 23)
 }
 
 pub fn sigmoid(x: f32) -> f32 {
