@@ -12,12 +12,15 @@ import argparse, json, re, statistics, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TORCH_REF = ROOT.parent / "shared" / "bench" / "torch_reference.py"
+# ../shared next to the checkout (as CI lays it out), else the machine's /work/shared.
+TORCH_REF = next((p for p in [ROOT.parent / "shared" / "bench" / "torch_reference.py",
+                              Path("/work/shared/bench/torch_reference.py")] if p.exists()),
+                 ROOT.parent / "shared" / "bench" / "torch_reference.py")
 NAMES = ["cifar_base", "cifar_deep", "svhn", "mnist_mlp", "mnist_ae_deep"]
 
-def archc_run(exe, name, seconds):
+def archc_run(exe, name, seconds, sgd):
     out = subprocess.run([exe, "bench", str(ROOT / "specs" / f"{name}.arch"), "--batch", "128",
-                          "--seconds", str(seconds), "--format", "json"],
+                          "--seconds", str(seconds), "--format", "json"] + (["--sgd"] if sgd else []),
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -34,6 +37,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--python", default="/tmp/torch-ref/bin/python")
     ap.add_argument("--archc", default=str(ROOT / "target" / "release" / "archc"))
+    ap.add_argument("--peak", type=float, default=450.0,
+                    help="FP32 peak GFLOP/s of the machine (docs/performance.md: 2 cores x 225)")
+    ap.add_argument("--sgd", action="store_true",
+                    help="train archc with plain SGD too (the reference uses SGD for every model)")
     ap.add_argument("names", nargs="*", default=NAMES)
     a = ap.parse_args()
     ours = {n: [] for n in a.names}
@@ -41,18 +48,21 @@ def main():
     gflops = {n: [] for n in a.names}
     for r in range(a.rounds):
         for n in a.names:
-            j = archc_run(a.archc, n, a.seconds)
+            j = archc_run(a.archc, n, a.seconds, a.sgd)
             ours[n].append(j["train_images_per_second"])
             gflops[n].append(j["gflops"])
             theirs[n].append(torch_run(a.python, n))
             print(f"round {r + 1}: {n}: archc {ours[n][-1]:.0f} img/s, torch {theirs[n][-1]:.0f} img/s",
                   file=sys.stderr, flush=True)
-    print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s | % of peak | PyTorch GFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for n in a.names:
         o, t = statistics.median(ours[n]), statistics.median(theirs[n])
-        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {statistics.median(gflops[n]):.1f} |")
-    print(f"\nmedians of {a.rounds} interleaved rounds, batch 128", flush=True)
+        g = statistics.median(gflops[n])
+        tg = g / o * t  # the same flops per image
+        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {g:.1f} | {100 * g / a.peak:.0f}% | {tg:.1f} |")
+    opt = "plain SGD for both" if a.sgd else "archc with each spec's optimizer, PyTorch with SGD"
+    print(f"\nmedians of {a.rounds} interleaved rounds, batch 128, {opt}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@
 //! feature maps). Graphs share parameters by moving the [`Weights`] between them.
 
 pub mod ops;
+pub mod passes;
 
 use luminal::prelude::{Graph, NodeIndex, ShapeTracker, Tensor};
 use miette::{miette, Result};
@@ -221,6 +222,8 @@ struct Forward {
     /// Input node of each layer and its output node.
     inputs: Vec<NodeIndex>,
     outputs: Vec<NodeIndex>,
+    /// Each layer's value before its activation (its output when it has none).
+    pre_act: Vec<NodeIndex>,
     masks: Vec<Option<NodeIndex>>,
 }
 
@@ -231,7 +234,7 @@ enum Mode {
 }
 
 /// Emits layers `0..upto` in `mode`. `linear_last`: drop the final activation
-/// (it is fused into the loss, or the caller wants logits).
+/// (the caller wants logits). Activations are separate `Act` nodes (plain form).
 fn forward(
     cx: &mut Graph,
     model: &Model,
@@ -246,6 +249,7 @@ fn forward(
         running: Vec::new(),
         inputs: Vec::new(),
         outputs: Vec::new(),
+        pre_act: Vec::new(),
         masks: Vec::new(),
     };
     let mut x = input;
@@ -257,6 +261,7 @@ fn forward(
         let r = matches!(layer.kind, LayerKind::BatchNorm { .. })
             .then(|| load(cx, &format!("layers.{i}.running")));
         let mut mask = None;
+        let mut z = None;
         let y = match layer.kind {
             LayerKind::Dense {
                 units, activation, ..
@@ -264,16 +269,23 @@ fn forward(
                 let op = Op::Dense {
                     inputs: shape.iter().product(),
                     units,
-                    act: act_of(activation),
+                    act: Activation::Linear,
                 };
-                node(cx, op, &[x, p.unwrap()])
+                let zd = *z.insert(node(cx, op, &[x, p.unwrap()]));
+                activate(cx, zd, act_of(activation), units)
             }
             LayerKind::Conv { activation, .. } => {
                 let op = Op::Conv {
                     geom: conv_geom(&layer.kind, shape)?,
-                    act: act_of(activation),
+                    act: Activation::Linear,
                 };
-                node(cx, op, &[x, p.unwrap()])
+                let zc = *z.insert(node(cx, op, &[x, p.unwrap()]));
+                activate(
+                    cx,
+                    zc,
+                    act_of(activation),
+                    layer.output_shape.iter().product(),
+                )
             }
             LayerKind::Pool { kind, .. } => {
                 let op = Op::Pool {
@@ -325,6 +337,7 @@ fn forward(
                 }
             }
             LayerKind::Activation(a) => {
+                z = Some(x);
                 if act_of(a) == Activation::Linear {
                     x
                 } else {
@@ -342,10 +355,21 @@ fn forward(
         f.running.push(r);
         f.inputs.push(x);
         f.outputs.push(y);
+        f.pre_act.push(z.unwrap_or(y));
         f.masks.push(mask);
         x = y;
     }
     Ok(f)
+}
+
+/// The plain form of an activation: its own node (`passes::FuseActivation` folds it
+/// into the producing conv/dense). `row` is one example's size (the softmax group).
+fn activate(cx: &mut Graph, z: NodeIndex, act: Activation, row: usize) -> NodeIndex {
+    if act == Activation::Linear {
+        z
+    } else {
+        node(cx, Op::Act { act, row }, &[z])
+    }
 }
 
 fn image(shape: &[usize]) -> Result<[usize; 3]> {
@@ -401,11 +425,8 @@ fn pool_geom(kind: &LayerKind, shape: &[usize]) -> Result<PoolGeom> {
     })
 }
 
-/// Activation of a layer as it runs in the training graph (Linear when fused).
-fn layer_act(kind: &LayerKind, fused_last: bool) -> Activation {
-    if fused_last {
-        return Activation::Linear;
-    }
+/// Activation of a layer.
+fn layer_act(kind: &LayerKind) -> Activation {
     match *kind {
         LayerKind::Dense { activation, .. } | LayerKind::Conv { activation, .. } => activation,
         LayerKind::Activation(a) => a,
@@ -446,33 +467,65 @@ pub struct StepOut {
 }
 
 impl TrainGraph {
-    /// Builds the training graph. Without `optimizer` it computes gradients only (kept
-    /// for inspection): that is how the gradient checks drive it.
+    /// Builds the training graph and compiles it with [`passes::Optimise`]. Without
+    /// `optimizer` it computes gradients only (kept for inspection): that is how the
+    /// gradient checks drive it.
     pub fn build(model: &Model, optimizer: Option<&Optimizer>) -> Result<TrainGraph> {
+        Self::build_with(model, optimizer, true)
+    }
+
+    /// The plain lowering, without the fusing passes (the reference the passes must match).
+    pub fn build_plain(model: &Model, optimizer: Option<&Optimizer>) -> Result<TrainGraph> {
+        Self::build_with(model, optimizer, false)
+    }
+
+    fn build_with(
+        model: &Model,
+        optimizer: Option<&Optimizer>,
+        optimise: bool,
+    ) -> Result<TrainGraph> {
         let fused = fused_activation(model)?;
         tune_allocator();
         let mut cx = Box::new(Graph::new());
         let hyper = load(&mut cx, "hyper");
         let target = load(&mut cx, "target");
         let n_layers = model.layers.len();
-        let f = forward(
-            &mut cx,
-            model,
-            n_layers,
-            Mode::Train { hyper },
-            fused.is_some(),
-        )?;
+        // Plain form: the output activation stays a node and the loss reads its
+        // probabilities; `passes::FuseSoftmaxLoss` turns that into the loss on logits.
+        let f = forward(&mut cx, model, n_layers, Mode::Train { hyper }, false)?;
         let output_size: usize = model.output_shape().iter().product();
-        let output = *f.outputs.last().unwrap_or(&f.input);
+        let probs = *f.outputs.last().unwrap_or(&f.input);
+        let output = match fused {
+            Some(_) => *f.pre_act.last().unwrap_or(&f.input),
+            None => probs,
+        };
         let loss_kind = model.train.loss;
-        let mut loss = node(
-            &mut cx,
-            Op::Loss {
-                loss: loss_kind,
-                row: output_size,
-            },
-            &[output, target],
-        );
+        let row = output_size;
+        let (loss_op, grad_op, loss_in) = match fused {
+            Some(_) => (
+                Op::ProbLoss {
+                    loss: loss_kind,
+                    row,
+                },
+                Op::ProbLossGrad {
+                    loss: loss_kind,
+                    row,
+                },
+                probs,
+            ),
+            None => (
+                Op::Loss {
+                    loss: loss_kind,
+                    row,
+                },
+                Op::LossGrad {
+                    loss: loss_kind,
+                    row,
+                },
+                output,
+            ),
+        };
+        let mut loss = node(&mut cx, loss_op, &[loss_in, target]);
         let decayed: Vec<(usize, f32, usize)> = model
             .layers
             .iter()
@@ -491,14 +544,7 @@ impl TrainGraph {
         }
 
         // Backward: one match over layer kinds, from the loss back to the input.
-        let mut d = node(
-            &mut cx,
-            Op::LossGrad {
-                loss: loss_kind,
-                row: output_size,
-            },
-            &[output, target],
-        );
+        let mut d = node(&mut cx, grad_op, &[loss_in, target]);
         let mut grads: Vec<Option<NodeIndex>> = vec![None; n_layers];
         let want_input_grad = optimizer.is_none();
         // The first layer whose input gradient is needed: skip work below the last
@@ -514,11 +560,10 @@ impl TrainGraph {
                 .unwrap_or(n_layers)
         };
         for (i, layer) in model.layers.iter().enumerate().rev() {
-            let fused_last = fused.is_some() && i + 1 == n_layers;
             let (x, a) = (f.inputs[i], f.outputs[i]);
             let shape = &layer.input_shape;
             let need_dx = i >= first_needed;
-            let act = layer_act(&layer.kind, fused_last);
+            let act = layer_act(&layer.kind);
             let act_back = |cx: &mut Graph, d: NodeIndex| {
                 if act == Activation::Linear {
                     d
@@ -648,6 +693,9 @@ impl TrainGraph {
         }
         for &k in &kept {
             cx.no_delete.insert(k);
+        }
+        if optimise {
+            cx.compile(<passes::Optimise>::default(), ());
         }
         Ok(TrainGraph {
             cx,
@@ -828,6 +876,7 @@ impl ForwardGraph {
         for id in f.params.iter().chain(&f.running).flatten() {
             cx.no_delete.insert(*id);
         }
+        cx.compile(passes::FuseActivation, ());
         let output_size = if upto == 0 {
             model.input_shape.iter().product()
         } else {

@@ -1,0 +1,216 @@
+//! Training results are unchanged by the fast path: the same model, weights and batches
+//! give the same losses, outputs and trained weights with and without the compiler
+//! passes (softmax/sigmoid folded into the loss, fused activations, fused ReLU/max-pool
+//! gradient, in-place updates).
+
+use archc::lower::ops::Op;
+use archc::lower::{init_slots, TrainGraph, Weights};
+use rand::{Rng, SeedableRng};
+
+fn count(g: &TrainGraph, pred: impl Fn(&Op) -> bool) -> usize {
+    g.cx.graph
+        .node_weights()
+        .filter_map(|w| w.as_any().downcast_ref::<Op>())
+        .filter(|o| pred(o))
+        .count()
+}
+
+fn close(a: f32, b: f32, tol: f32) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+/// Runs `steps` steps of both graphs on the same random batches; returns how many nodes
+/// the passes removed.
+fn compare(src: &str, steps: usize, batch: usize) -> usize {
+    let spec = archc::ir::compile("t", src).expect("spec compiles");
+    let model = &spec.models[0];
+    let opt = model.train.optimizer;
+    let w = Weights::init(model, 7);
+    let mut fast = TrainGraph::build(model, Some(&opt)).unwrap();
+    let mut plain = TrainGraph::build_plain(model, Some(&opt)).unwrap();
+    fast.set_weights(w.clone(), Some(init_slots(&opt, &w)));
+    plain.set_weights(w.clone(), Some(init_slots(&opt, &w)));
+    let d: usize = model.input_shape.iter().product();
+    let classes: usize = model.output_shape().iter().product();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    for it in 0..steps {
+        let x: Vec<f32> = (0..batch * d).map(|_| rng.gen::<f32>() - 0.3).collect();
+        let t: Vec<f32> = if model.train.target == archc::ir::Target::Input {
+            x.iter().map(|v| v.clamp(0.0, 1.0)).collect()
+        } else {
+            (0..batch)
+                .map(|_| rng.gen_range(0..classes) as f32)
+                .collect()
+        };
+        let a = fast.step(x.clone(), t.clone(), 0.05, it as u64);
+        let b = plain.step(x, t, 0.05, it as u64);
+        assert!(
+            close(a.loss, b.loss, 1e-5),
+            "step {it}: loss {} vs {}",
+            a.loss,
+            b.loss
+        );
+        assert_eq!(a.output.len(), b.output.len());
+        for (i, (p, q)) in a.output.iter().zip(&b.output).enumerate() {
+            assert!(close(*p, *q, 1e-4), "step {it}: output {i}: {p} vs {q}");
+        }
+    }
+    let (wa, sa) = fast.take_weights();
+    let (wb, sb) = plain.take_weights();
+    for (l, (p, q)) in wa.params.iter().zip(&wb.params).enumerate() {
+        assert_eq!(p.len(), q.len());
+        for (i, (x, y)) in p.iter().zip(q).enumerate() {
+            assert!(close(*x, *y, 1e-4), "layer {l} weight {i}: {x} vs {y}");
+        }
+    }
+    assert_eq!(sa.len(), sb.len());
+    // The trained weights moved: the comparison covers real updates.
+    assert!(wa.params.iter().zip(&w.params).any(|(a, b)| a != b));
+    plain.cx.graph.node_count() - fast.cx.graph.node_count()
+}
+
+#[test]
+fn conv_net_trains_identically_with_and_without_passes() {
+    let src = "defaults C[3x3 same relu] F[relu]
+net = C4 × P2 × C6 × P2 × D0.25 × F12 × F10[softmax]
+train {
+  dataset cifar10
+  loss cross_entropy
+  optimizer adam lr=1e-2
+  batch 6
+}";
+    let removed = compare(src, 4, 6);
+    // Two conv and one dense activations fused, two ReLU/pool gradients fused,
+    // softmax and the probability gradient folded into the loss on logits.
+    assert_eq!(removed, 7);
+    let spec = archc::ir::compile("t", src).unwrap();
+    let g = TrainGraph::build(&spec.models[0], Some(&spec.models[0].train.optimizer)).unwrap();
+    assert_eq!(count(&g, |o| matches!(o, Op::Act { .. })), 0);
+    assert_eq!(count(&g, |o| matches!(o, Op::ProbLoss { .. })), 0);
+    assert_eq!(count(&g, |o| matches!(o, Op::LossGrad { .. })), 1);
+    assert_eq!(count(&g, |o| matches!(o, Op::MaxPoolReluBack { .. })), 2);
+    // Updates take the weights and slots over: none stays pinned in the graph.
+    let slots: Vec<_> = g.slots.concat();
+    let pinned = g.params.iter().flatten().chain(&slots);
+    assert_eq!(pinned.filter(|p| g.cx.no_delete.contains(p)).count(), 0);
+}
+
+#[test]
+fn stacked_convs_train_identically_with_and_without_passes() {
+    // C × C: the second conv's input gradient goes through the first one's ReLU.
+    let src = "defaults C[3x3 same relu]
+net = C3 × C5 × P2 × F10[softmax]
+train {
+  dataset cifar10
+  loss cross_entropy
+  optimizer sgd lr=0.1
+  batch 9
+}";
+    // Two activations, one ReLU/pool gradient, softmax loss.
+    assert_eq!(compare(src, 3, 9), 5);
+}
+
+#[test]
+fn mlp_trains_identically_with_and_without_passes() {
+    let src = "net = F16[sigmoid] × F12[tanh] × F10[softmax]
+train {
+  dataset mnist
+  loss cross_entropy
+  optimizer sgd lr=0.1 momentum=0.9 nesterov
+  batch 8
+}";
+    assert_eq!(compare(src, 4, 8), 4);
+}
+
+#[test]
+fn autoencoder_with_adadelta_trains_identically() {
+    // Adadelta's weight and slot updates both read the old slot: only one of them
+    // can take a buffer over, and the pass must not order them into a cycle.
+    let src = "defaults F[relu]
+encoder = F12 × F3[linear]
+decoder = mirror
+train {
+  dataset mnist
+  loss binary_cross_entropy
+  optimizer adadelta lr=1
+  batch 5
+}";
+    assert_eq!(compare(src, 3, 5), 4);
+}
+
+#[test]
+fn parallel_dropout_mask_equals_the_sequential_stream() {
+    use luminal::op::{InputTensor, Operator};
+    use luminal::prelude::{ShapeTracker, Tensor};
+    let (rate, seed, layer, iter) = (0.3f32, 11u64, 2usize, 5u64);
+    let n = 200_003; // several parallel chunks and a ragged tail
+    let x = Tensor::new(vec![0.0f32; n]);
+    let hyper = Tensor::new(vec![0.1f32, iter as f32]);
+    let mut op = Op::DropoutMask { rate, seed, layer };
+    let out = op.process(vec![
+        (InputTensor::Borrowed(&x), ShapeTracker::new(&[])),
+        (InputTensor::Borrowed(&hyper), ShapeTracker::new(&[])),
+    ]);
+    let mask = out[0].data.as_any().downcast_ref::<Vec<f32>>().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(((layer as u64) << 40) ^ iter);
+    let scale = 1.0 / (1.0 - rate);
+    for (i, &m) in mask.iter().enumerate() {
+        let want = if rng.gen::<f32>() < rate { 0.0 } else { scale };
+        assert_eq!(m, want, "element {i}");
+    }
+}
+
+#[test]
+fn fused_relu_max_pool_gradient_matches_the_reference_on_odd_sizes() {
+    use archc::kernels::{reference, PoolGeom};
+    use luminal::op::{InputTensor, Operator};
+    use luminal::prelude::{ShapeTracker, Tensor};
+    let geom = PoolGeom {
+        batch: 0,
+        channels: 3,
+        in_h: 5,
+        in_w: 7,
+        size: [2, 2],
+        stride: [2, 2],
+        padding: [0, 0],
+    };
+    let n = 2;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    // ReLU outputs: many exact zeros, and ties among positive values.
+    let a: Vec<f32> = (0..n * 3 * 5 * 7)
+        .map(|_| (rng.gen_range(-2i32..4) as f32 * 0.5).max(0.0))
+        .collect();
+    let dy: Vec<f32> = (0..n * 3 * 2 * 3).map(|_| rng.gen::<f32>() - 0.5).collect();
+    let mut g = geom;
+    g.batch = n;
+    let mut want = vec![0.0; a.len()];
+    reference::max_pool_backward(&g, &a, &dy, &mut want);
+    for (w, &v) in want.iter_mut().zip(&a) {
+        if v <= 0.0 {
+            *w = 0.0;
+        }
+    }
+    let (ta, tdy) = (Tensor::new(a.clone()), Tensor::new(dy));
+    let out = Op::MaxPoolReluBack { geom }.process(vec![
+        (InputTensor::Borrowed(&ta), ShapeTracker::new(&[])),
+        (InputTensor::Borrowed(&tdy), ShapeTracker::new(&[])),
+    ]);
+    let got = out[0].data.as_any().downcast_ref::<Vec<f32>>().unwrap();
+    assert_eq!(got, &want);
+}
+
+#[test]
+fn vectorised_sigmoid_matches_the_scalar_one() {
+    use archc::ir::Activation;
+    let xs: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.025).collect();
+    let mut y = xs.clone();
+    archc::lower::ops::act_forward(Activation::Sigmoid, 1, &mut y);
+    for (&x, &v) in xs.iter().zip(&y) {
+        let want = archc::lower::ops::sigmoid(x);
+        assert!(
+            (v - want).abs() <= 2e-7 + 4e-7 * want,
+            "sigmoid({x}) = {v}, want {want}"
+        );
+    }
+}
