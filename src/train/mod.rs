@@ -698,21 +698,7 @@ fn pretrain(
         // Codes of the previous layers for every split.
         let mut enc = ForwardGraph::build(model, i, false)?;
         enc.set_weights(weights);
-        let batch = EVAL_BATCH;
-        let codes = |enc: &mut ForwardGraph, ex: &Examples| Examples {
-            images: enc.run_all(&ex.images, ex.len(), batch),
-            labels: ex.labels.clone(),
-            shape: vec![d_in],
-        };
-        let sub_data = Dataset {
-            name: data.name,
-            classes: data.classes.clone(),
-            train: codes(&mut enc, &data.train),
-            validation: codes(&mut enc, &data.validation),
-            test: codes(&mut enc, &data.test),
-            sources: data.sources.clone(),
-            provenance: format!("{} (codes of layer {i})", data.provenance),
-        };
+        let sub_data = codes_dataset(&mut enc, data, d_in, &format!("codes of layer {i}"));
         weights = enc.take_weights();
         let decoder_act = match pre.loss {
             Loss::BinaryCrossEntropy => Activation::Sigmoid,
@@ -805,20 +791,12 @@ fn readout(
     let d_in: usize = model.layers[o].input_shape.iter().product();
     let mut enc = ForwardGraph::build(model, o, false)?;
     enc.set_weights(weights);
-    let codes = |enc: &mut ForwardGraph, ex: &Examples| Examples {
-        images: enc.run_all(&ex.images, ex.len(), EVAL_BATCH),
-        labels: ex.labels.clone(),
-        shape: vec![d_in],
-    };
-    let sub_data = Dataset {
-        name: data.name,
-        classes: data.classes.clone(),
-        train: codes(&mut enc, &data.train),
-        validation: codes(&mut enc, &data.validation),
-        test: codes(&mut enc, &data.test),
-        sources: data.sources.clone(),
-        provenance: format!("{} (features entering layer {o})", data.provenance),
-    };
+    let sub_data = codes_dataset(
+        &mut enc,
+        data,
+        d_in,
+        &format!("features entering layer {o}"),
+    );
     weights = enc.take_weights();
     let mut layers = model.layers[o..].to_vec();
     layers[0].input_shape = vec![d_in];
@@ -859,4 +837,23 @@ fn readout(
         weights.running[o + k] = r;
     }
     Ok(weights)
+}
+
+/// `data` with every split replaced by `enc`'s outputs (`d` values per example): the
+/// dataset a greedy pre-training stage or the read-out trains on.
+fn codes_dataset(enc: &mut ForwardGraph, data: &Dataset, d: usize, what: &str) -> Dataset {
+    let mut codes = |ex: &Examples| Examples {
+        images: enc.run_all(&ex.images, ex.len(), EVAL_BATCH),
+        labels: ex.labels.clone(),
+        shape: vec![d],
+    };
+    Dataset {
+        name: data.name,
+        classes: data.classes.clone(),
+        train: codes(&data.train),
+        validation: codes(&data.validation),
+        test: codes(&data.test),
+        sources: data.sources.clone(),
+        provenance: format!("{} ({what})", data.provenance),
+    }
 }
