@@ -189,6 +189,7 @@ fn knn_and_tsne_on_autoencoder_codes() {
         k: 5,
         limit_queries: None,
         kernel: Kernel::Auto,
+        vote_ties: archc::analysis::knn::VoteTies::Nearer,
         out: dir.join("knn"),
     }))
     .unwrap();

@@ -62,7 +62,16 @@ fn matches_naive_loop_with_many_ties() {
         (10, Kernel::Sparse),
     ] {
         let nb = knn::neighbours_with(&train, &labels, dim, &queries, k, kernel).unwrap();
-        let pred = knn::predict_with(&train, &labels, dim, &queries, k, kernel).unwrap();
+        let pred = knn::predict_with(
+            &train,
+            &labels,
+            dim,
+            &queries,
+            k,
+            kernel,
+            knn::VoteTies::Nearer,
+        )
+        .unwrap();
         for (qi, q) in queries.chunks(dim).enumerate() {
             let (want, want_label) = naive(&train, &labels, dim, q, k);
             let got: Vec<(f64, usize)> = nb[qi]
@@ -158,4 +167,20 @@ fn accuracy_and_bad_input() {
     assert!(knn::predict(&[0.0; 6], &[0], 3, &[0.0; 3], 1).is_err());
     assert!(knn::predict(&[0.0; 6], &[0, 1], 3, &[0.0; 4], 1).is_err());
     assert!(knn::predict(&[0.0; 6], &[0, 1], 3, &[0.0; 3], 0).is_err());
+}
+
+#[test]
+fn vote_tie_rules_differ_only_on_tied_votes() {
+    // Query at 0: label 1 at distance 0.5, label 0 at distance 2 → one vote each.
+    let train = [0.5f32, 2.0, 10.0];
+    let labels = [1u8, 0, 0];
+    let run = |k, ties| {
+        knn::predict_with(&train, &labels, 1, &[0.0], k, knn::Kernel::Dense, ties).unwrap()
+    };
+    // Tied votes: the nearer class wins by default, the smaller label with scikit-learn's rule.
+    assert_eq!(run(2, knn::VoteTies::Nearer), vec![1]);
+    assert_eq!(run(2, knn::VoteTies::SmallestLabel), vec![0]);
+    // A clear majority (two votes for 0 against one for 1) is the same under both rules.
+    assert_eq!(run(3, knn::VoteTies::Nearer), vec![0]);
+    assert_eq!(run(3, knn::VoteTies::SmallestLabel), vec![0]);
 }

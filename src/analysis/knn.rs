@@ -6,8 +6,10 @@
 //!
 //! Tie rules (deterministic, independent of the blocking):
 //! - equal distances: the lower training index is the nearer neighbour;
-//! - equal votes: the class whose tied neighbours have the smaller summed distance wins,
-//!   then the smaller label.
+//! - equal votes ([`VoteTies::Nearer`], the default): the class whose tied neighbours have
+//!   the smaller summed distance wins, then the smaller label; [`VoteTies::SmallestLabel`]
+//!   gives the smaller label, as scikit-learn's `KNeighborsClassifier` does, and so
+//!   reproduces its predictions.
 //!
 //! Two kernels compute the dot products: a dense one (blocked GEMM, `gemm` crate) and a
 //! sparse one for mostly-zero queries such as MNIST pixels (about 19% non-zero): each query's
@@ -312,8 +314,23 @@ unsafe fn sparse_dots_avx2(blk: &[f32], idx: &[u32], val: &[f32], dots: &mut [f3
     sparse_dots_fma(blk, idx, val, dots)
 }
 
+/// How a tie between classes with equally many votes is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum VoteTies {
+    /// The class whose tied neighbours are nearer in sum, then the smaller label.
+    #[default]
+    Nearer,
+    /// The smaller label (scikit-learn's rule).
+    SmallestLabel,
+}
+
 /// Majority vote among neighbours (ties: smaller summed distance, then smaller label).
 pub fn vote(neighbours: &[Neighbour], labels: &[u8]) -> u8 {
+    vote_with(neighbours, labels, VoteTies::Nearer)
+}
+
+/// Majority vote among neighbours with the given tie rule.
+pub fn vote_with(neighbours: &[Neighbour], labels: &[u8], ties: VoteTies) -> u8 {
     let mut count = [0u32; 256];
     let mut sum = [0f64; 256];
     for nb in neighbours {
@@ -324,7 +341,10 @@ pub fn vote(neighbours: &[Neighbour], labels: &[u8]) -> u8 {
     let mut best = 0usize;
     for l in 1..256 {
         let better = count[l] > count[best]
-            || (count[l] == count[best] && count[l] > 0 && sum[l] < sum[best]);
+            || (ties == VoteTies::Nearer
+                && count[l] == count[best]
+                && count[l] > 0
+                && sum[l] < sum[best]);
         if better {
             best = l;
         }
@@ -340,10 +360,18 @@ pub fn predict(
     queries: &[f32],
     k: usize,
 ) -> miette::Result<Vec<u8>> {
-    predict_with(train, labels, dim, queries, k, Kernel::Auto)
+    predict_with(
+        train,
+        labels,
+        dim,
+        queries,
+        k,
+        Kernel::Auto,
+        VoteTies::Nearer,
+    )
 }
 
-/// `predict` with a chosen kernel.
+/// `predict` with a chosen kernel and vote tie rule.
 pub fn predict_with(
     train: &[f32],
     labels: &[u8],
@@ -351,9 +379,10 @@ pub fn predict_with(
     queries: &[f32],
     k: usize,
     kernel: Kernel,
+    ties: VoteTies,
 ) -> miette::Result<Vec<u8>> {
     let nb = neighbours_with(train, labels, dim, queries, k, kernel)?;
-    Ok(nb.par_iter().map(|n| vote(n, labels)).collect())
+    Ok(nb.par_iter().map(|n| vote_with(n, labels, ties)).collect())
 }
 
 /// Fraction of predictions equal to the labels.

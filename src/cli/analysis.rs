@@ -56,6 +56,10 @@ pub struct KnnArgs {
     /// Dot-product kernel: auto (sparse for mostly-zero inputs), dense or sparse.
     #[arg(long, default_value = "auto", value_parser = parse_kernel)]
     pub kernel: knn::Kernel,
+    /// Tie rule for classes with equally many votes: `nearer` (smaller summed distance) or
+    /// `smallest-label` (scikit-learn's rule, reproduces its predictions).
+    #[arg(long, value_enum, default_value_t)]
+    pub vote_ties: knn::VoteTies,
     #[arg(long, default_value = "results/knn")]
     pub out: PathBuf,
 }
@@ -234,9 +238,10 @@ fn timed_knn(
     query_labels: &[u8],
     k: usize,
     kernel: knn::Kernel,
+    ties: knn::VoteTies,
 ) -> miette::Result<(f64, f64, Vec<u8>)> {
     let t = Instant::now();
-    let pred = knn::predict_with(train, labels, dim, queries, k, kernel)?;
+    let pred = knn::predict_with(train, labels, dim, queries, k, kernel, ties)?;
     let secs = t.elapsed().as_secs_f64();
     Ok((knn::accuracy(&pred, query_labels), secs, pred))
 }
@@ -285,7 +290,7 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
         )
     };
     let nq = limit(qlabels.len(), a.limit_queries);
-    let (acc, secs, _) = timed_knn(
+    let (acc, secs, predictions) = timed_knn(
         &train,
         &labels,
         dim,
@@ -293,6 +298,7 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
         &qlabels[..nq],
         a.k,
         a.kernel,
+        a.vote_ties,
     )?;
     let result = json!({
         "source": source,
@@ -307,9 +313,16 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
         "ms_per_query": secs * 1e3 / nq.max(1) as f64,
         "threads": rayon::current_num_threads(),
         "kernel": format!("{:?}", a.kernel),
-        "tie_rules": "equal distances: lower training index first; equal votes: smaller summed distance, then smaller label",
+        "tie_rules": match a.vote_ties {
+            knn::VoteTies::Nearer => "equal distances: lower training index first; equal votes: smaller summed distance, then smaller label",
+            knn::VoteTies::SmallestLabel => "equal distances: lower training index first; equal votes: smaller label (scikit-learn)",
+        },
     });
     io::write_json(&a.out.join("knn.json"), &result)?;
+    io::write_json(
+        &a.out.join("knn_predictions.json"),
+        &json!({ "labels": &qlabels[..nq], "predictions": predictions }),
+    )?;
     println!(
         "kNN k={} on {source}: accuracy {:.4} (error {:.2}%) over {nq} queries, train {}; {:.2} s ({:.3} ms/query)",
         a.k,
@@ -367,6 +380,7 @@ fn run_pca(a: PcaArgs) -> miette::Result<()> {
             &ds.test.labels[..nq],
             a.k,
             knn::Kernel::Auto,
+            knn::VoteTies::Nearer,
         )?;
         let discarded: f64 = model.eigenvalues[d..].iter().sum();
         println!(
