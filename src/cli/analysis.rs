@@ -230,6 +230,7 @@ pub fn run(cmd: AnalysisCommand) -> miette::Result<()> {
 }
 
 /// Runs kNN and returns (accuracy, seconds, predictions).
+#[allow(clippy::too_many_arguments)] // the data slices plus the three kNN settings
 fn timed_knn(
     train: &[f32],
     labels: &[u8],
