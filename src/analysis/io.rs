@@ -198,7 +198,8 @@ pub fn read_predictions(path: &Path) -> miette::Result<Predictions> {
     serde_json::from_str(&text).map_err(|e| miette::miette!("{}: {e}", path.display()))
 }
 
-/// One epoch of `metrics.json`; fields a run did not record are `None`.
+/// One epoch of `metrics.json` as read back (written by `train::EpochMetrics`); fields
+/// a run did not record are `None` (errors are null for autoencoders).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
@@ -209,24 +210,30 @@ pub struct EpochMetrics {
     #[serde(default)]
     pub train_error: Option<f64>,
     #[serde(default)]
-    pub val_error: Option<f64>,
-    #[serde(default)]
-    pub test_error: Option<f64>,
-    #[serde(default)]
     pub val_loss: Option<f64>,
     #[serde(default)]
+    pub val_error: Option<f64>,
+    #[serde(default)]
     pub test_loss: Option<f64>,
+    #[serde(default)]
+    pub test_error: Option<f64>,
     #[serde(default)]
     pub seconds: Option<f64>,
 }
 
+/// `metrics.json` of one run, read leniently (the analysis commands and the report share it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub params: Option<u64>,
     pub epochs: Vec<EpochMetrics>,
+    /// Test error after greedy pre-training and the read-out, before fine-tuning (3.3b–d).
     #[serde(default)]
-    pub model: serde_json::Value,
-    #[serde(default)]
-    pub dataset: serde_json::Value,
+    pub pretrain_test_error: Option<f64>,
 }
 
 pub fn read_metrics(path: &Path) -> miette::Result<Metrics> {

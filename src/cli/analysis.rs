@@ -654,14 +654,11 @@ fn run_filters(a: FiltersArgs) -> miette::Result<()> {
 /// The run's model: the spec copy in the run directory, and the model `metrics.json` names.
 fn run_model(run_dir: &Path) -> miette::Result<crate::ir::Model> {
     let metrics = io::read_metrics(&run_dir.join("metrics.json"))?;
-    let name = match &metrics.model {
-        serde_json::Value::String(s) => s.clone(),
-        _ => {
-            return Err(miette::miette!(
-                "{} does not name its model",
-                run_dir.join("metrics.json").display()
-            ))
-        }
+    let Some(name) = metrics.model else {
+        return Err(miette::miette!(
+            "{} does not name its model",
+            run_dir.join("metrics.json").display()
+        ));
     };
     let mut specs: Vec<PathBuf> = std::fs::read_dir(run_dir)
         .map_err(|e| miette::miette!("cannot read {}: {e}", run_dir.display()))?
@@ -904,11 +901,10 @@ fn run_curves(a: RunArgs) -> miette::Result<()> {
     .into_iter()
     .filter(|s| !s.points.is_empty())
     .collect();
-    let model = match &m.model {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => a.run_dir.display().to_string(),
-        v => v.to_string(),
-    };
+    let model = m
+        .model
+        .clone()
+        .unwrap_or_else(|| a.run_dir.display().to_string());
     if !errors.is_empty() {
         plot::line_chart(
             &figure(&out, "errors", &a.format)?,

@@ -399,8 +399,8 @@ impl Gen<'_> {
                 }
             })
             .collect();
-        let error = |e: &results::Epoch| e.val_error.map(|v| 100.0 * v);
-        let loss = |e: &results::Epoch| e.val_loss;
+        let error = |e: &results::EpochMetrics| e.val_error.map(|v| 100.0 * v);
+        let loss = |e: &results::EpochMetrics| e.val_loss;
         let sets: [(&[&Run], &str, &str, EpochValue); 2] = [
             (classifiers, "val_error", "validation error (%)", &error),
             (autoencoders, "val_loss", "validation loss", &loss),
@@ -487,7 +487,7 @@ fn unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 }
 
 /// Reads one number of an epoch (for a curve).
-type EpochValue<'a> = &'a dyn Fn(&results::Epoch) -> Option<f64>;
+type EpochValue<'a> = &'a dyn Fn(&results::EpochMetrics) -> Option<f64>;
 
 struct Run {
     name: String,
@@ -514,10 +514,10 @@ impl Run {
             self.summary.epochs.to_string()
         }
     }
-    fn best(&self) -> &results::Epoch {
+    fn best(&self) -> &results::EpochMetrics {
         &self.metrics.epochs[self.summary.best]
     }
-    fn last(&self) -> &results::Epoch {
+    fn last(&self) -> &results::EpochMetrics {
         &self.metrics.epochs[self.summary.final_index]
     }
 }

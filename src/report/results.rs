@@ -3,45 +3,9 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-/// One epoch of `metrics.json` (errors are null for autoencoders).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Epoch {
-    pub epoch: usize,
-    #[serde(default)]
-    pub lr: Option<f64>,
-    #[serde(default)]
-    pub train_loss: Option<f64>,
-    #[serde(default)]
-    pub train_error: Option<f64>,
-    #[serde(default)]
-    pub val_loss: Option<f64>,
-    #[serde(default)]
-    pub val_error: Option<f64>,
-    #[serde(default)]
-    pub test_loss: Option<f64>,
-    #[serde(default)]
-    pub test_error: Option<f64>,
-    #[serde(default)]
-    pub seconds: Option<f64>,
-}
-
-/// `metrics.json` of one run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Metrics {
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub dataset: Option<String>,
-    #[serde(default)]
-    pub params: Option<u64>,
-    pub epochs: Vec<Epoch>,
-    /// Test error after greedy pre-training, before fine-tuning (3.3b–d).
-    #[serde(default)]
-    pub pretrain_test_error: Option<f64>,
-}
+pub use crate::analysis::io::{EpochMetrics, Metrics};
 
 /// What reading a result file gave.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +80,7 @@ pub fn summarize(m: &Metrics) -> Option<RunSummary> {
         .epochs
         .iter()
         .any(|e| e.val_error.is_some() || e.test_error.is_some() || e.train_error.is_some());
-    let pick = |f: &dyn Fn(&Epoch) -> Option<f64>| -> Option<usize> {
+    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
         for (i, e) in m.epochs.iter().enumerate() {
             if let Some(v) = f(e).filter(|v| v.is_finite()) {
