@@ -533,13 +533,7 @@ impl Op {
                 let (oh, ow) = (h * fy, w * fx);
                 let planes = xs.len() / (h * w);
                 let mut y = vec![0.0; planes * oh * ow];
-                for p in 0..planes {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            y[(p * oh + oy) * ow + ox] = xs[(p * h + oy / fy) * w + ox / fx];
-                        }
-                    }
-                }
+                kernels::upsample_nearest_forward(planes, h, w, *factor, xs, &mut y);
                 out(y)
             }
             Op::UpsampleBack { shape, factor } => {
@@ -549,13 +543,7 @@ impl Op {
                 let (oh, ow) = (h * fy, w * fx);
                 let planes = dy.len() / (oh * ow);
                 let mut dx = vec![0.0; planes * h * w];
-                for p in 0..planes {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            dx[(p * h + oy / fy) * w + ox / fx] += dy[(p * oh + oy) * ow + ox];
-                        }
-                    }
-                }
+                kernels::upsample_nearest_backward(planes, h, w, *factor, dy, &mut dx);
                 out(dx)
             }
             Op::Act { act, row } => {
