@@ -208,7 +208,7 @@ fn greedy_pretraining_then_fine_tuning() {
         let sm: train::Metrics = serde_json::from_str(&text).unwrap();
         assert_eq!(sm.epochs.len(), 2);
         assert!(
-            sm.epochs[1].train_loss < sm.epochs[0].train_loss,
+            sm.epochs[1].train_loss.unwrap() < sm.epochs[0].train_loss.unwrap(),
             "layer {i}: {sm:?}"
         );
     }

@@ -96,7 +96,7 @@ fn the_loop_trains_on_the_corrupted_batches() {
     let mut opts = Options::quiet(dir.path());
     opts.final_outputs = false;
     let metrics = train::train(&m, &data, &opts).unwrap();
-    let reported = metrics.epochs[0].train_loss;
+    let reported = metrics.epochs[0].train_loss.unwrap();
 
     let net = Network::new(m.clone(), Weights::init(&m, m.train.seed));
     let noise = train::input_noise(&m).unwrap();

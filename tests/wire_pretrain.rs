@@ -95,7 +95,7 @@ fn error_before_fine_tuning_is_a_trained_read_out_of_frozen_features() {
     let sm: train::Metrics =
         serde_json::from_str(&std::fs::read_to_string(ro.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(sm.epochs.len(), 10);
-    assert_eq!(sm.params, 16 * 4 + 4);
+    assert_eq!(sm.params, Some(16 * 4 + 4));
 
     // Recompute the error before fine-tuning independently: the pre-trained hidden
     // layers (from the stage runs) and the read-out layer, assembled by hand.

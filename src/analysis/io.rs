@@ -1,10 +1,9 @@
-//! Readers for the files `archc train` writes into a run directory, and an atomic JSON
-//! writer for our results.
+//! Readers for the tensor files `archc train` writes into a run directory (the JSON
+//! files' types live in `train::run_dir`), and an atomic JSON writer for our results.
 
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
-use serde::{Deserialize, Serialize};
 
 fn read_bytes(path: &Path) -> miette::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))
@@ -183,63 +182,9 @@ pub fn read_first_conv(path: &Path) -> miette::Result<(Vec<f32>, Vec<usize>, usi
     Ok((w, shape, i))
 }
 
-/// `predictions.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Predictions {
-    pub split: String,
-    pub classes: Vec<String>,
-    pub labels: Vec<u8>,
-    pub predictions: Vec<u8>,
-}
-
-pub fn read_predictions(path: &Path) -> miette::Result<Predictions> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| miette::miette!("{}: {e}", path.display()))
-}
-
-/// One epoch of `metrics.json` as read back (written by `train::EpochMetrics`); fields
-/// a run did not record are `None` (errors are null for autoencoders).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    #[serde(default)]
-    pub lr: Option<f64>,
-    #[serde(default)]
-    pub train_loss: Option<f64>,
-    #[serde(default)]
-    pub train_error: Option<f64>,
-    #[serde(default)]
-    pub val_loss: Option<f64>,
-    #[serde(default)]
-    pub val_error: Option<f64>,
-    #[serde(default)]
-    pub test_loss: Option<f64>,
-    #[serde(default)]
-    pub test_error: Option<f64>,
-    #[serde(default)]
-    pub seconds: Option<f64>,
-}
-
-/// `metrics.json` of one run, read leniently (the analysis commands and the report share it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub dataset: Option<String>,
-    #[serde(default)]
-    pub params: Option<u64>,
-    pub epochs: Vec<EpochMetrics>,
-    /// Test error after greedy pre-training and the read-out, before fine-tuning (3.3b–d).
-    #[serde(default)]
-    pub pretrain_test_error: Option<f64>,
-}
-
-pub fn read_metrics(path: &Path) -> miette::Result<Metrics> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| miette::miette!("{}: {e}", path.display()))
-}
+// The JSON files of a run folder are defined once, with the writer.
+pub use crate::train::run_dir::{
+    read_metrics, read_predictions, EpochMetrics, Metrics, Predictions,
+};
 
 pub use crate::atomic::write_json;

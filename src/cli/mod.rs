@@ -7,6 +7,7 @@ pub mod bench;
 pub mod data;
 pub mod front;
 pub mod report;
+pub mod runs;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -16,6 +17,9 @@ pub mod train;
     about = "Compile and train networks written in the C×P×F notation"
 )]
 pub struct Cli {
+    /// Worker threads of the compute pool (default: one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,9 +44,26 @@ pub enum Command {
     Item(report::ItemArgs),
     /// Write the report (README.md with tables and figures) of every item.
     Report(report::ReportArgs),
+    /// List the runs of a folder: epochs done of asked, best validation result, limited,
+    /// finished.
+    Runs(runs::RunsArgs),
+    /// Print a shell completion script (`archc completions bash > /etc/bash_completion.d/archc`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 pub fn run(cli: Cli) -> miette::Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(miette::miette!("--threads 0: give 1 or more threads"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| miette::miette!("cannot set up {n} threads: {e}"))?;
+    }
     match cli.command {
         Command::Summary(a) => front::summary(a),
         Command::Check(a) => front::check(a),
@@ -52,5 +73,11 @@ pub fn run(cli: Cli) -> miette::Result<()> {
         Command::Analysis(c) => analysis::run(c),
         Command::Item(a) => report::item(a),
         Command::Report(a) => report::report(a),
+        Command::Runs(a) => runs::run(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "archc", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use miette::{miette, Result};
 
 use crate::report::{self, item_outputs, CommandLine, Item, Manifest};
+use crate::train::run_dir;
 
 #[derive(Debug, clap::Args)]
 pub struct ItemArgs {
@@ -29,7 +30,8 @@ pub struct ItemArgs {
     /// split (quick trials; results are not comparable with full runs).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Rerun `archc train` commands whose models have all finished their epochs.
+    /// Rerun `archc train` commands from scratch (`--force`: their runs are deleted
+    /// first), finished or not; without it unfinished runs are resumed.
     #[arg(long)]
     pub force: bool,
     /// Manifest file (default: the `experiments.toml` built into archc).
@@ -168,26 +170,68 @@ fn run_one(exe: &Path, c: &CommandLine, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// True when `archc train SPEC` has nothing left to do: every model of the spec has a
-/// `metrics.json` with all its epochs (the spec's, or `--epochs`).
-fn train_finished(args: &[String], epochs: Option<usize>) -> bool {
+/// The models of `archc train SPEC` with their run folders under `runs/`; `None` for
+/// other commands.
+fn train_runs(args: &[String]) -> Option<Vec<(crate::ir::Model, PathBuf)>> {
     if args.first().map(String::as_str) != Some("train") {
-        return false;
+        return None;
     }
-    let Some(spec) = args.get(1) else {
+    let s = crate::ir::load(Path::new(args.get(1)?)).ok()?;
+    Some(
+        s.models
+            .into_iter()
+            .map(|m| {
+                let dir = Path::new("runs").join(run_dir::folder_name(&m.name));
+                (m, dir)
+            })
+            .collect(),
+    )
+}
+
+/// The `--limit` a run folder was made with (a run without a record counts as full
+/// data); `None` when the folder holds no run.
+fn run_limit(dir: &Path) -> Option<Option<usize>> {
+    if !run_dir::holds_run(dir) {
+        return None;
+    }
+    Some(
+        run_dir::read_record(dir)
+            .ok()
+            .flatten()
+            .and_then(|r| r.limit),
+    )
+}
+
+/// True when `archc train SPEC` has nothing left to do: every model of the spec has a
+/// `metrics.json` with all its epochs (the spec's, or `--epochs`), made with the same
+/// `--limit` as asked now (a limited run is never the result of a full item).
+fn train_finished(args: &[String], epochs: Option<usize>, limit: Option<usize>) -> bool {
+    let Some(runs) = train_runs(args) else {
         return false;
     };
-    let Ok(s) = crate::ir::load(Path::new(spec)) else {
-        return false;
-    };
-    s.models.iter().all(|model| {
-        let p = Path::new("runs").join(&model.name).join("metrics.json");
-        match crate::report::results::read_metrics(&p) {
+    runs.iter().all(|(model, dir)| {
+        let p = dir.join(run_dir::METRICS);
+        let done = match crate::report::results::read_metrics(&p) {
             crate::report::results::Read::Ok(m) => {
                 m.epochs.len() >= epochs.unwrap_or(model.train.epochs)
             }
             _ => false,
-        }
+        };
+        done && run_limit(dir) == Some(limit)
+    })
+}
+
+/// `--resume` for a train command, so unfinished runs continue; `--force` where a run
+/// was made with another `--limit` (or when the item is forced).
+fn continue_flag(args: &[String], limit: Option<usize>, force: bool) -> Option<&'static str> {
+    let runs = train_runs(args)?;
+    let other_limit = runs
+        .iter()
+        .any(|(_, dir)| run_limit(dir).is_some_and(|l| l != limit));
+    Some(if force || other_limit {
+        "--force"
+    } else {
+        "--resume"
     })
 }
 
@@ -246,8 +290,12 @@ fn run_item(
         );
     }
     for c in item.command_lines() {
-        let a = effective_args(&c, args.data.as_deref(), args.epochs, args.limit);
-        if !args.force && train_finished(&a, args.epochs) {
+        let mut a = effective_args(&c, args.data.as_deref(), args.epochs, args.limit);
+        let finished = train_finished(&a, args.epochs, args.limit);
+        if let Some(flag) = continue_flag(&a, args.limit, args.force) {
+            a.push(flag.into());
+        }
+        if !args.force && finished {
             println!(
                 "# skipped, every model has finished (--force reruns): {}",
                 c.display()

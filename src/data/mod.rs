@@ -15,6 +15,7 @@ pub mod cifar;
 pub mod mat;
 pub mod mnist;
 pub mod noise;
+pub mod provenance;
 pub mod source;
 pub mod svhn;
 
@@ -161,7 +162,9 @@ pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette:
         }
         DatasetName::Cifar10 => {
             let (train, test, classes, sources) = cifar::read(&dir)?;
-            let approx = dir.to_string_lossy().contains("jpeg-approx");
+            // By content: the folder's name proves nothing.
+            let approx =
+                provenance::identify(name, &sources) == provenance::Provenance::JpegApproximate;
             let prov = if approx {
                 format!("CIFAR-10 (JPEG-approximate pixels, {})", dir.display())
             } else {

@@ -71,11 +71,10 @@ pub fn item_outputs(item: &Item, runs: &Path) -> Outputs {
     let mut wanted: Vec<PathBuf> = Vec::new();
     for spec in item.trained_specs() {
         match crate::ir::load(&spec) {
-            Ok(s) => wanted.extend(
-                s.models
-                    .iter()
-                    .map(|m| runs.join(&m.name).join("metrics.json")),
-            ),
+            Ok(s) => wanted.extend(s.models.iter().map(|m| {
+                runs.join(crate::train::run_dir::folder_name(&m.name))
+                    .join("metrics.json")
+            })),
             // The command would fail too; count the spec itself as missing output.
             Err(_) => wanted.push(runs.join(format!("{}.invalid-spec", spec.display()))),
         }
@@ -275,7 +274,10 @@ impl Gen<'_> {
                 manifest::shell_quote(&spec.display().to_string())
             );
             for model in &s.models {
-                let dir = self.opts.runs.join(&model.name);
+                let dir = self
+                    .opts
+                    .runs
+                    .join(crate::train::run_dir::folder_name(&model.name));
                 let path = dir.join("metrics.json");
                 let cmd = if s.models.len() > 1 {
                     format!("{train_cmd} --model {}", manifest::shell_quote(&model.name))
@@ -302,7 +304,7 @@ impl Gen<'_> {
                                 )
                             });
                             done.push(Run {
-                                name: model.name.clone(),
+                                name: crate::train::run_dir::label(&model.name, &dir),
                                 dir,
                                 metrics: m,
                                 summary: sum,

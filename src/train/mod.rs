@@ -16,89 +16,37 @@
 //! inputs.
 
 //!
-//! The run directory (`runs/<model name>/` by default), every file written atomically:
-//! - `<spec>.arch`: a copy of the spec;
-//! - `metrics.json`: `{"epochs": [{"epoch", "lr", "train_loss", "train_error",
-//!   "val_loss", "val_error", "test_loss", "test_error", "seconds"}], "model",
-//!   "dataset", "params"}` (+ `pretrain_test_error` with greedy pre-training: the test
-//!   error before fine-tuning, i.e. of the pre-trained hidden layers, frozen, with only
-//!   the output layer trained on their features, see [`Metrics::pretrain_test_error`]);
-//! - `final.safetensors`, `best.safetensors` (lowest validation loss): weights named
-//!   `layers.{i}.weight|bias`, BatchNorm `layers.{i}.gamma|beta|running_mean|running_var`;
-//! - `state.safetensors`: weights, optimizer slots and, in its header, the counters and
-//!   metrics: the single commit point `--resume` reads; `state.json` is a readable copy;
-//! - `curves.png`: error per epoch (classifiers) or loss (autoencoders);
-//! - classifiers: `predictions.json` = `{"split": "test", "classes", "labels", "predictions"}`;
-//! - autoencoders: `reconstructions.safetensors` (`test.inputs`, `test.noisy` when the
-//!   model trains with noise, `test.outputs`; first 32 test images) and, with a code
-//!   layer, `codes.safetensors` (`{train,validation,test}.codes` f32 `[n, d]`,
-//!   `{train,validation,test}.labels` u8 `[n]`);
-//! - `pretrain_layer{i}/`: the run of each greedy pre-training stage; `pretrain_readout/`:
-//!   the run that trains the output layer on the frozen pre-trained features.
+//! The run directory's files are defined in [`run_dir`].
 
 pub mod checkpoint;
+pub mod interrupt;
+pub mod lock;
 pub mod network;
+pub mod run_dir;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use miette::{miette, IntoDiagnostic, Result};
+use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::data::{self, Dataset, Examples};
 use crate::ir::{LayerKind, Loss, Model, Noise, Optimizer, Schedule, Target};
 use crate::lower::{self, ops, ForwardGraph, TrainGraph, Weights};
 pub use network::Network;
-
-/// One epoch's results, as written to `metrics.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    pub lr: f32,
-    pub train_loss: f64,
-    pub train_error: Option<f64>,
-    pub val_loss: Option<f64>,
-    pub val_error: Option<f64>,
-    pub test_loss: Option<f64>,
-    pub test_error: Option<f64>,
-    pub seconds: f64,
-}
-
-/// `metrics.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    pub epochs: Vec<EpochMetrics>,
-    pub model: String,
-    pub dataset: String,
-    pub params: usize,
-    /// Greedy layer-wise pre-training (item 3.3b "error before fine-tuning"): test error
-    /// of the network after unsupervised pre-training of its hidden layers plus training
-    /// of the output layer alone on their frozen features (a read-out for the
-    /// pre-training's epoch count, see [`readout`]), before any supervised change to
-    /// the hidden layers. Fine-tuning does not start from the read-out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pretrain_test_error: Option<f64>,
-}
-
-/// Counters for `--resume`, stored in `state.safetensors` (copied to `state.json` for people).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResumeState {
-    /// Epochs completed.
-    pub epochs_done: usize,
-    /// Optimizer steps completed.
-    pub iteration: u64,
-    pub best_val_loss: Option<f64>,
-}
+pub use run_dir::{EpochMetrics, Metrics, Provenance, ResumeState, RunRecord};
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub out_dir: PathBuf,
     /// Overrides the spec's epoch count.
     pub epochs: Option<usize>,
+    /// Continue the run in `out_dir` (a missing or empty folder starts afresh).
     pub resume: bool,
+    /// Delete a run already in `out_dir` and start again.
+    pub force: bool,
     pub progress: bool,
     /// Spec source copied into the run directory.
     pub spec_source: Option<(String, String)>,
@@ -106,6 +54,12 @@ pub struct Options {
     pub verbose: bool,
     /// Write predictions / reconstructions / codes at the end (off for pre-training stages).
     pub final_outputs: bool,
+    /// The `--limit N` the data was cut to: recorded, and `--resume` refuses another.
+    pub limit: Option<usize>,
+    /// The command line: recorded, and shown in the hint after an interruption.
+    pub command: Vec<String>,
+    /// The dataset's provenance as checked by content; `None`: not checked (unverified).
+    pub provenance: Option<Provenance>,
 }
 
 impl Options {
@@ -114,10 +68,14 @@ impl Options {
             out_dir: out_dir.to_path_buf(),
             epochs: None,
             resume: false,
+            force: false,
             progress: false,
             spec_source: None,
             verbose: false,
             final_outputs: true,
+            limit: None,
+            command: Vec::new(),
+            provenance: None,
         }
     }
 }
@@ -381,23 +339,75 @@ fn check_data(model: &Model, data: &Dataset) -> Result<()> {
 }
 
 /// Trains `model` on `data`, writing the run directory; returns the metrics.
+///
+/// A folder that already holds a run is only continued with `resume` or replaced with
+/// `force`; `resume` on a missing or empty folder starts afresh (pre-training included),
+/// and refuses a run made from another spec or with another `--limit`. A lock file keeps
+/// two processes from writing the same run.
 pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     let out = &opts.out_dir;
-    std::fs::create_dir_all(out).into_diagnostic()?;
-    if let Some((name, text)) = &opts.spec_source {
-        crate::atomic::write_bytes(&out.join(name), text.as_bytes())?;
+    let epochs = opts.epochs.unwrap_or(model.train.epochs);
+    if epochs == 0 {
+        return Err(miette!(
+            code = "archc::zero_epochs",
+            help = "give --epochs 1 or more (or leave it out for the spec's count)",
+            "{}: 0 epochs is nothing to train",
+            model.name
+        ));
+    }
+    std::fs::create_dir_all(out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot create the run folder {}", out.display()))?;
+    let _lock = lock::RunLock::acquire(out)?;
+    remove_temporaries(out);
+    let has_run = run_dir::holds_run(out);
+    if has_run && !opts.resume && !opts.force {
+        return Err(miette!(
+            code = "archc::run_exists",
+            help = "add --resume to continue it, or --force to delete it and start again",
+            "{} already holds a run of {} ({})",
+            out.display(),
+            model.name,
+            describe_run(out)
+        ));
+    }
+    if has_run && opts.force && !opts.resume {
+        clear_run(out)?;
     }
     check_data(model, data)?;
     let noise = input_noise(model)?;
-    let epochs = opts.epochs.unwrap_or(model.train.epochs);
+    let mut record = new_record(model, data, opts, epochs);
+    let resuming = opts.resume && has_run;
+    if resuming {
+        match run_dir::read_record(out) {
+            Ok(Some(old)) => {
+                same_run(&old, &record, out)?;
+                record.command = old.command;
+                record.started = old.started;
+                record.resumed = old.resumed;
+                record.resumed.push(run_dir::now_utc());
+            }
+            Ok(None) => eprintln!(
+                "warning: {} has no {} (made before run records): resuming without checking its spec and --limit",
+                out.display(),
+                run_dir::RECORD
+            ),
+            Err(e) => {
+                return Err(miette!(
+                    help = "fix or delete the file, or start again with --force",
+                    "cannot check the run to resume: {e}"
+                ))
+            }
+        }
+    }
     let cfg = &model.train;
     let opt = cfg.optimizer;
     let mut weights = Weights::init(model, cfg.seed);
     let mut metrics = Metrics {
         epochs: Vec::new(),
-        model: model.name.clone(),
-        dataset: data.provenance.clone(),
-        params: weights.count(),
+        model: Some(model.name.clone()),
+        dataset: Some(data.provenance.clone()),
+        params: Some(weights.count() as u64),
         pretrain_test_error: None,
     };
     let mut state = ResumeState {
@@ -407,9 +417,17 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     };
     let mut slots = lower::init_slots(&opt, &weights);
 
-    let state_file = out.join("state.safetensors");
-    if opts.resume && state_file.exists() {
-        let (w, s, meta) = checkpoint::load_state(&state_file, model, &slots)?;
+    // Read the checkpoint before writing anything: a corrupt one leaves the run untouched.
+    let state_file = out.join(run_dir::STATE);
+    let restored = opts.resume && state_file.exists();
+    if restored {
+        let (w, s, meta) =
+            checkpoint::load_state(&state_file, model, &slots).wrap_err_with(|| {
+                format!(
+                    "cannot resume from {}; nothing was changed (--force starts again)",
+                    state_file.display()
+                )
+            })?;
         let field = |k: &str| {
             meta.get(k)
                 .ok_or_else(|| miette!("{} has no `{k}` record", state_file.display()))
@@ -419,29 +437,44 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         metrics = serde_json::from_str(field("metrics")?)
             .map_err(|e| miette!("{}: {e}", state_file.display()))?;
         (weights, slots) = (w, s);
+    }
+    if let Some((name, text)) = &opts.spec_source {
+        crate::atomic::write_bytes(&out.join(name), text.as_bytes())?;
+    }
+    write_json(&out.join(run_dir::RECORD), &record)?;
+    if restored {
         if opts.verbose {
             println!(
                 "resuming {} after epoch {} (step {})",
                 model.name, state.epochs_done, state.iteration
             );
         }
-    } else if opts.resume && opts.verbose {
-        println!("nothing to resume in {}: starting afresh", out.display());
-    } else if let Some(pre) = cfg.pretrain {
-        weights = pretrain(model, data, weights, &pre, opts)?;
-        // The read-out only measures the features: fine-tuning starts, as without it, from
-        // the pre-trained hidden layers and the freshly initialised output layer.
-        let measured = readout(model, data, weights.clone(), &pre, opts)?;
-        let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
-        eval.set_weights(measured);
-        let (_, err) = evaluate(model, &mut eval, &data.test, 0.0);
-        metrics.pretrain_test_error = err;
-        if opts.verbose {
-            println!(
-                "after pre-training and {} epochs of output-layer training: test error {} (before fine-tuning)",
-                pre.epochs,
-                fmt_opt(err)
-            );
+    } else {
+        if opts.resume && opts.verbose {
+            let what = if has_run {
+                "no finished epoch to resume"
+            } else {
+                "nothing to resume"
+            };
+            println!("{what} in {}: starting afresh", out.display());
+        }
+        if let Some(pre) = cfg.pretrain {
+            // Each stage is a run of its own, resumed like this one.
+            weights = pretrain(model, data, weights, &pre, opts)?;
+            // The read-out only measures the features: fine-tuning starts, as without it,
+            // from the pre-trained hidden layers and the freshly initialised output layer.
+            let measured = readout(model, data, weights.clone(), &pre, opts)?;
+            let mut eval = ForwardGraph::build(model, model.layers.len(), true)?;
+            eval.set_weights(measured);
+            let (_, err) = evaluate(model, &mut eval, &data.test, 0.0);
+            metrics.pretrain_test_error = err;
+            if opts.verbose {
+                println!(
+                    "after pre-training and {} epochs of output-layer training: test error {} (before fine-tuning)",
+                    pre.epochs,
+                    fmt_opt(err)
+                );
+            }
         }
     }
 
@@ -487,6 +520,16 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
                 );
             }
             bar.inc(1);
+            if interrupt::requested() {
+                // The epoch is dropped: the checkpoint of the last whole one stands.
+                bar.finish_and_clear();
+                return Err(interrupt::Interrupted {
+                    run: out.clone(),
+                    epochs_done: state.epochs_done,
+                    resume: interrupt::resume_command(&opts.command),
+                }
+                .into());
+            }
         }
         bar.finish_and_clear();
         let (w, sl) = graph.take_weights();
@@ -498,27 +541,27 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         slots = sl;
         let m = EpochMetrics {
             epoch: epoch + 1,
-            lr,
-            train_loss: loss_sum / n as f64,
+            lr: Some(lr),
+            train_loss: Some(loss_sum / n as f64),
             train_error: (cfg.target == Target::Labels).then(|| wrong as f64 / n as f64),
             val_loss: opt_f64(val_loss),
             val_error,
             test_loss: opt_f64(test_loss),
             test_error,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: Some(started.elapsed().as_secs_f64()),
         };
         if opts.verbose {
             print_epoch(&m, epochs);
         }
         // Best by validation loss (training loss when there is no validation split).
-        let key = m.val_loss.unwrap_or(m.train_loss);
+        let key = m.val_loss.unwrap_or(loss_sum / n as f64);
         if state.best_val_loss.is_none_or(|b| key < b) {
             state.best_val_loss = Some(key);
-            checkpoint::save_weights(&out.join("best.safetensors"), model, &weights)?;
+            checkpoint::save_weights(&out.join(run_dir::BEST), model, &weights)?;
         }
         metrics.epochs.push(m);
         state.epochs_done = epoch + 1;
-        checkpoint::save_weights(&out.join("final.safetensors"), model, &weights)?;
+        checkpoint::save_weights(&out.join(run_dir::FINAL), model, &weights)?;
         // The commit point of this epoch for --resume; the JSON files are for people.
         let meta = [
             ("state", serde_json::to_string(&state)),
@@ -529,13 +572,14 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         .collect::<std::result::Result<_, _>>()
         .into_diagnostic()?;
         checkpoint::save_state(&state_file, model, &weights, &slots, meta)?;
-        write_json(&out.join("metrics.json"), &metrics)?;
-        write_json(&out.join("state.json"), &state)?;
+        write_json(&out.join(run_dir::METRICS), &metrics)?;
+        write_json(&out.join(run_dir::STATE_JSON), &state)?;
     }
-    curves(out, model, &metrics);
     if opts.final_outputs {
         finish_outputs(model, data, &weights, out)?;
     }
+    record.finished = Some(run_dir::now_utc());
+    write_json(&out.join(run_dir::RECORD), &record)?;
     Ok(metrics)
 }
 
@@ -561,54 +605,17 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 fn print_epoch(m: &EpochMetrics, epochs: usize) {
     println!(
-        "epoch {:>3}/{epochs}  lr {:.2e}  train loss {:.4} err {}  val loss {} err {}  test loss {} err {}  {:.1}s",
+        "epoch {:>3}/{epochs}  lr {:.2e}  train loss {} err {}  val loss {} err {}  test loss {} err {}  {:.1}s",
         m.epoch,
-        m.lr,
-        m.train_loss,
+        m.lr.unwrap_or(f32::NAN),
+        fmt_opt(m.train_loss),
         fmt_opt(m.train_error),
         fmt_opt(m.val_loss),
         fmt_opt(m.val_error),
         fmt_opt(m.test_loss),
         fmt_opt(m.test_error),
-        m.seconds
+        m.seconds.unwrap_or(0.0)
     );
-}
-
-/// `curves.png`: error per epoch for classifiers, loss for autoencoders.
-fn curves(out: &Path, model: &Model, metrics: &Metrics) {
-    use crate::plot::Series;
-    let classifier = model.train.target == Target::Labels;
-    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>, name: &str| Series {
-        name: name.into(),
-        points: metrics
-            .epochs
-            .iter()
-            .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
-            .collect(),
-    };
-    let series: Vec<Series> = if classifier {
-        vec![
-            pick(&|m| m.train_error, "train"),
-            pick(&|m| m.val_error, "validation"),
-            pick(&|m| m.test_error, "test"),
-        ]
-    } else {
-        vec![
-            pick(&|m| Some(m.train_loss), "train"),
-            pick(&|m| m.val_loss, "validation"),
-            pick(&|m| m.test_loss, "test"),
-        ]
-    };
-    let series: Vec<Series> = series
-        .into_iter()
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    let y = if classifier { "error" } else { "loss" };
-    if let Err(e) =
-        crate::plot::line_chart(&out.join("curves.png"), &model.name, "epoch", y, &series)
-    {
-        eprintln!("warning: could not draw curves.png: {e}");
-    }
 }
 
 /// `predictions.json` for classifiers; reconstructions and codes for autoencoders.
@@ -620,13 +627,13 @@ fn finish_outputs(model: &Model, data: &Dataset, weights: &Weights, out: &Path) 
         let p = net.predict(&test.images, test.len());
         let row = p.len() / test.len().max(1);
         let preds: Vec<usize> = p.chunks(row.max(1)).map(argmax).collect();
-        let json = serde_json::json!({
-            "split": "test",
-            "classes": data.classes,
-            "labels": test.labels,
-            "predictions": preds,
-        });
-        return write_json(&out.join("predictions.json"), &json);
+        let preds = run_dir::Predictions {
+            split: "test".into(),
+            classes: data.classes.clone(),
+            labels: test.labels.clone(),
+            predictions: preds.into_iter().map(|p| p as u8).collect(),
+        };
+        return write_json(&out.join(run_dir::PREDICTIONS), &preds);
     }
     let k = test.len().min(32);
     let d = test.example_size();
@@ -650,7 +657,7 @@ fn finish_outputs(model: &Model, data: &Dataset, weights: &Weights, out: &Path) 
     let mut oshape = vec![k];
     oshape.extend(model.output_shape());
     entries.push(("test.outputs".into(), Entry::F32(oshape, outs)));
-    checkpoint::save(&out.join("reconstructions.safetensors"), entries)?;
+    checkpoint::save(&out.join(run_dir::RECONSTRUCTIONS), entries)?;
     if model.code_layer.is_some() {
         let mut entries = Vec::new();
         for (name, ex) in [
@@ -669,7 +676,7 @@ fn finish_outputs(model: &Model, data: &Dataset, weights: &Weights, out: &Path) 
                 Entry::U8(vec![ex.len()], ex.labels.clone()),
             ));
         }
-        checkpoint::save(&out.join("codes.safetensors"), entries)?;
+        checkpoint::save(&out.join(run_dir::CODES), entries)?;
     }
     Ok(())
 }
@@ -737,17 +744,12 @@ fn pretrain(
             code_layer: Some(0),
             train: train_cfg,
         };
-        let mut sub_opts = opts.clone();
-        sub_opts.out_dir = opts.out_dir.join(format!("pretrain_layer{i}"));
-        sub_opts.resume = false;
-        sub_opts.epochs = None;
-        sub_opts.spec_source = None;
-        sub_opts.final_outputs = false;
+        let sub_opts = stage_options(opts, &run_dir::pretrain_layer(i));
         if opts.verbose {
             println!("pre-training layer {i} `{}`", layer.notation);
         }
         train(&sub, &sub_data, &sub_opts)?;
-        let trained = checkpoint::load_weights(&sub_opts.out_dir.join("final.safetensors"), &sub)?;
+        let trained = checkpoint::load_weights(&sub_opts.out_dir.join(run_dir::FINAL), &sub)?;
         weights.params[i] = trained.params[0].clone();
     }
     Ok(weights)
@@ -816,12 +818,7 @@ fn readout(
         code_layer: None,
         train: train_cfg,
     };
-    let mut sub_opts = opts.clone();
-    sub_opts.out_dir = opts.out_dir.join("pretrain_readout");
-    sub_opts.resume = false;
-    sub_opts.epochs = None;
-    sub_opts.spec_source = None;
-    sub_opts.final_outputs = false;
+    let sub_opts = stage_options(opts, run_dir::PRETRAIN_READOUT);
     if opts.verbose {
         println!(
             "training the output layer `{}` on the frozen pre-trained features",
@@ -829,7 +826,7 @@ fn readout(
         );
     }
     train(&sub, &sub_data, &sub_opts)?;
-    let trained = checkpoint::load_weights(&sub_opts.out_dir.join("best.safetensors"), &sub)?;
+    let trained = checkpoint::load_weights(&sub_opts.out_dir.join(run_dir::BEST), &sub)?;
     for (k, p) in trained.params.into_iter().enumerate() {
         weights.params[o + k] = p;
     }
@@ -855,5 +852,140 @@ fn codes_dataset(enc: &mut ForwardGraph, data: &Dataset, d: usize, what: &str) -
         test: codes(&data.test),
         sources: data.sources.clone(),
         provenance: format!("{} ({what})", data.provenance),
+    }
+}
+
+/// Options of a pre-training stage's run in subfolder `name`: resumed when the model's
+/// run is (a stage already finished only reloads its weights).
+fn stage_options(opts: &Options, name: &str) -> Options {
+    let mut sub = opts.clone();
+    sub.out_dir = opts.out_dir.join(name);
+    sub.epochs = None;
+    sub.spec_source = None;
+    sub.final_outputs = false;
+    // The model's folder was cleared or checked already; a stage folder left by an
+    // interrupted run is continued.
+    sub.force = false;
+    sub.resume = true;
+    sub
+}
+
+/// The record of a run starting now.
+fn new_record(model: &Model, data: &Dataset, opts: &Options, epochs: usize) -> RunRecord {
+    let (archc_version, git_commit) = run_dir::build_info();
+    let (spec, spec_md5) = match &opts.spec_source {
+        Some((name, text)) => (name.clone(), data::source::md5_hex(text.as_bytes())),
+        None => (String::new(), String::new()),
+    };
+    RunRecord {
+        model: model.name.clone(),
+        spec,
+        spec_md5,
+        command: opts.command.clone(),
+        epochs,
+        limit: opts.limit,
+        dataset: run_dir::DatasetRecord {
+            name: format!("{:?}", data.name).to_lowercase(),
+            provenance: opts.provenance.unwrap_or(Provenance::Unverified),
+            description: data.provenance.clone(),
+            sources: data
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            examples: [data.train.len(), data.validation.len(), data.test.len()],
+        },
+        archc_version,
+        git_commit,
+        threads: rayon::current_num_threads(),
+        started: run_dir::now_utc(),
+        resumed: Vec::new(),
+        finished: None,
+    }
+}
+
+/// `--resume` continues only the same run: same model, spec text and `--limit`.
+fn same_run(old: &RunRecord, new: &RunRecord, out: &Path) -> Result<()> {
+    let limit = |l: Option<usize>| l.map_or("no --limit".to_string(), |n| format!("--limit {n}"));
+    let diff = if old.model != new.model {
+        Some(format!(
+            "it is a run of model {}, not {}",
+            old.model, new.model
+        ))
+    } else if !old.spec_md5.is_empty() && !new.spec_md5.is_empty() && old.spec_md5 != new.spec_md5 {
+        Some(format!(
+            "it was made from a different spec: {} had md5 {}, the spec given now has md5 {} (the run's copy is {})",
+            old.spec,
+            old.spec_md5,
+            new.spec_md5,
+            out.join(&old.spec).display()
+        ))
+    } else if old.limit != new.limit {
+        Some(format!(
+            "it was made with {}, this command has {}",
+            limit(old.limit),
+            limit(new.limit)
+        ))
+    } else {
+        None
+    };
+    match diff {
+        Some(d) => Err(miette!(
+            code = "archc::resume_mismatch",
+            help = "resume with the run's own spec and options, or start again with --force",
+            "cannot resume {}: {d}",
+            out.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// "finished, 20 of 20 epochs" / "partial, 3 of 20 epochs" / "partial, no epoch yet".
+fn describe_run(out: &Path) -> String {
+    let done = run_dir::read_metrics(&out.join(run_dir::METRICS))
+        .map(|m| m.epochs.len())
+        .unwrap_or(0);
+    match run_dir::read_record(out) {
+        Ok(Some(r)) if r.finished.is_some() => format!("finished, {done} of {} epochs", r.epochs),
+        Ok(Some(r)) => format!("partial, {done} of {} epochs", r.epochs),
+        _ if done > 0 => format!("{done} epochs"),
+        _ => "partial, no epoch yet".into(),
+    }
+}
+
+/// `--force`: removes everything of the old run (weights, metrics, figures, analysis
+/// results, stage folders) but the lock this process holds, so nothing stale sits beside
+/// the new run's files.
+fn clear_run(out: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot list {}", out.display()))?;
+    for e in entries.flatten() {
+        if e.file_name() == run_dir::LOCK {
+            continue;
+        }
+        let p = e.path();
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.into_diagnostic()
+            .wrap_err_with(|| format!("--force: cannot remove {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Deletes temporary files a killed writer left (`.NAME.PID.tmp…`, see `atomic`): the
+/// lock guarantees no live writer owns them.
+fn remove_temporaries(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp") && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
