@@ -96,7 +96,7 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
     // Autoencoders: d'=2 finished (best validation loss at epoch 2), d'=8 malformed,
     // d'=32 and d'=64 not run.
     write(
-        &runs.join("mnist_ae_basic[d'=2]/metrics.json"),
+        &runs.join("mnist_ae_basic_d2/metrics.json"),
         &format!(
             r#"{{"model": "mnist_ae_basic[d'=2]", "dataset": "MNIST", "params": 3138, "epochs": [{}, {}, {}]}}"#,
             ae_epoch(1, 0.25, 0.26),
@@ -105,7 +105,7 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
         ),
     );
     write(
-        &runs.join("mnist_ae_basic[d'=8]/metrics.json"),
+        &runs.join("mnist_ae_basic_d8/metrics.json"),
         "{\"epochs\": [",
     );
     write(

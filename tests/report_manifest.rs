@@ -213,9 +213,9 @@ fn dry_run_prints_commands_with_data_and_skips_finished_training() {
     assert_eq!(
         lines,
         [
-            "archc train specs/cifar_deep.arch --data /d --epochs 2",
-            "archc train specs/cifar_deep_kernels.arch --data /d --epochs 2",
-            "archc train specs/cifar_deep_l2.arch --data /d --epochs 2",
+            "archc train specs/cifar_deep.arch --data /d --epochs 2 --resume",
+            "archc train specs/cifar_deep_kernels.arch --data /d --epochs 2 --resume",
+            "archc train specs/cifar_deep_l2.arch --data /d --epochs 2 --resume",
         ]
     );
     // cifar_deep trains 25 epochs: 24 recorded is unfinished, 25 is finished.
@@ -225,19 +225,19 @@ fn dry_run_prints_commands_with_data_and_skips_finished_training() {
     let text =
         String::from_utf8_lossy(&archc(d.path(), &["item", "1e", "--dry-run"]).stdout).into_owned();
     assert!(
-        text.contains("\narchc train specs/cifar_deep.arch\n"),
+        text.contains("\narchc train specs/cifar_deep.arch --resume\n"),
         "{text}"
     );
     std::fs::write(run.join("metrics.json"), metrics_with_epochs(25)).expect("write");
     let text =
         String::from_utf8_lossy(&archc(d.path(), &["item", "1e", "--dry-run"]).stdout).into_owned();
     assert!(
-        !text.contains("\narchc train specs/cifar_deep.arch\n"),
+        !text.contains("\narchc train specs/cifar_deep.arch "),
         "{text}"
     );
     assert!(text.contains("# skipped"), "{text}");
     assert!(
-        text.contains("\narchc train specs/cifar_deep_l2.arch\n"),
+        text.contains("\narchc train specs/cifar_deep_l2.arch --resume\n"),
         "{text}"
     );
     // --force reruns it.
@@ -245,7 +245,32 @@ fn dry_run_prints_commands_with_data_and_skips_finished_training() {
         String::from_utf8_lossy(&archc(d.path(), &["item", "1e", "--dry-run", "--force"]).stdout)
             .into_owned();
     assert!(
-        text.contains("\narchc train specs/cifar_deep.arch\n"),
+        text.contains("\narchc train specs/cifar_deep.arch --force\n"),
+        "{text}"
+    );
+    // A finished run made with --limit is not the item's result: rerun from scratch,
+    // unless the item asks for the same limit.
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"model": "cifar_deep", "spec": "cifar_deep.arch", "spec_md5": "", "command": [],
+            "epochs": 25, "limit": 100, "dataset": {"name": "cifar10", "provenance": "unverified",
+            "description": "", "sources": [], "examples": [100, 100, 100]},
+            "archc_version": "0", "git_commit": "unknown", "threads": 1,
+            "started": "2026-01-01T00:00:00Z", "finished": "2026-01-01T00:01:00Z"}"#,
+    )
+    .expect("write");
+    let text =
+        String::from_utf8_lossy(&archc(d.path(), &["item", "1e", "--dry-run"]).stdout).into_owned();
+    assert!(
+        text.contains("\narchc train specs/cifar_deep.arch --force\n"),
+        "{text}"
+    );
+    let text = String::from_utf8_lossy(
+        &archc(d.path(), &["item", "1e", "--dry-run", "--limit", "100"]).stdout,
+    )
+    .into_owned();
+    assert!(
+        !text.contains("\narchc train specs/cifar_deep.arch "),
         "{text}"
     );
 }
@@ -261,9 +286,9 @@ fn needs_run_first_only_when_their_outputs_are_missing() {
     // With every 1e run finished, 1h runs alone.
     for model in [
         "cifar_deep",
-        "cifar_deep_kernels[k1=3,k2=3]",
-        "cifar_deep_kernels[k1=5,k2=3]",
-        "cifar_deep_kernels[k1=3,k2=5]",
+        "cifar_deep_kernels_k13_k23",
+        "cifar_deep_kernels_k15_k23",
+        "cifar_deep_kernels_k13_k25",
         "cifar_deep_l2",
     ] {
         let run = d.path().join("runs").join(model);

@@ -196,6 +196,29 @@ fn train_writes_the_run_folder_and_refuses_to_overwrite_it() {
     let o = archc(&["runs", f.out.to_str().unwrap()]);
     assert!(text(&o).contains("limited to 50"), "{}", text(&o));
     assert!(text(&o).contains("3/3"), "{}", text(&o));
+
+    // The report marks the limited run.
+    std::fs::write(
+        f.root.join("m.toml"),
+        "[[item]]\nid = \"x\"\ntitle = \"X\"\ncommands = [\"archc train t.arch\"]\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_archc"))
+        .current_dir(&f.root)
+        .args([
+            "report",
+            "--runs",
+            "runs",
+            "--out",
+            "rep",
+            "--manifest",
+            "m.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let md = std::fs::read_to_string(f.root.join("rep/README.md")).unwrap();
+    assert!(md.contains("t (--limit 50: not a result)"), "{md}");
 }
 
 #[test]
