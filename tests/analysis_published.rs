@@ -51,7 +51,10 @@ fn readme_knn_accuracy_and_pca_errors_on_mnist() {
     assert_eq!((train.len() / dim, test.len() / dim), (55000, 10000));
 
     // Raw pixels: all 10000 test queries (about 3.5 s on two cores).
-    let raw = rows.iter().find(|r| r.0 == "raw pixels").expect("raw pixels row");
+    let raw = rows
+        .iter()
+        .find(|r| r.0 == "raw pixels")
+        .expect("raw pixels row");
     let pred = knn::predict(train, &ds.train.labels, dim, test, 10).unwrap();
     let acc = knn::accuracy(&pred, &ds.test.labels);
     assert_eq!(format!("{acc:.4}"), raw.2[4], "raw-pixel kNN accuracy");
@@ -65,8 +68,16 @@ fn readme_knn_accuracy_and_pca_errors_on_mnist() {
     for (_, d, cells) in pca_rows {
         let recon = p.decode(&p.encode(test, *d), *d);
         let e = pca::reconstruction_error(test, &recon, dim);
-        assert_eq!(format!("{:.5}", e.mse_per_pixel), cells[2], "d'={d} MSE/pixel");
-        assert_eq!(format!("{:.2}", e.bce_per_example), cells[3], "d'={d} BCE/image");
+        assert_eq!(
+            format!("{:.5}", e.mse_per_pixel),
+            cells[2],
+            "d'={d} MSE/pixel"
+        );
+        assert_eq!(
+            format!("{:.2}", e.bce_per_example),
+            cells[3],
+            "d'={d} BCE/image"
+        );
     }
 }
 
@@ -114,7 +125,9 @@ fn pca_matches_power_iteration_on_real_mnist() {
     // Power iteration with deflation against the vectors found so far.
     let mut found: Vec<Vec<f64>> = Vec::new();
     for c in 0..3 {
-        let mut v: Vec<f64> = (0..dim).map(|i| ((i * 7919 + c) % 101) as f64 - 50.0).collect();
+        let mut v: Vec<f64> = (0..dim)
+            .map(|i| ((i * 7919 + c) % 101) as f64 - 50.0)
+            .collect();
         let mut lambda = 0.0;
         for _ in 0..150 {
             for u in &found {

@@ -280,14 +280,23 @@ fn shifts_and_rotations_actually_vary() {
     let mut distinct = angles.clone();
     distinct.sort_by(f64::total_cmp);
     distinct.dedup();
-    assert!(distinct.len() > n - 10, "{} distinct angles", distinct.len());
+    assert!(
+        distinct.len() > n - 10,
+        "{} distinct angles",
+        distinct.len()
+    );
 
     // Copies of one image come out different from each other and from the original.
     let (h, w) = (8, 8);
     let img: Vec<f32> = (0..h * w).map(|i| (i * 37 % 64) as f32 / 64.0).collect();
     let copies = 32;
     let mut batch: Vec<f32> = img.repeat(copies);
-    augment_batch(&aug, &[1, h, w], &mut batch, &mut ChaCha8Rng::seed_from_u64(4));
+    augment_batch(
+        &aug,
+        &[1, h, w],
+        &mut batch,
+        &mut ChaCha8Rng::seed_from_u64(4),
+    );
     let mut outs: Vec<&[f32]> = batch.chunks(h * w).collect();
     assert!(outs.iter().all(|o| *o != &img[..]));
     outs.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));

@@ -111,7 +111,12 @@ fn fetch_falls_back_through_the_urls_until_one_verifies() {
     assert_eq!(std::fs::read(&dest).unwrap(), content("a.bin"));
     assert_eq!(
         *log.lock().unwrap(),
-        ["/missing/a.bin", "/bad/a.bin", "/short/a.bin", "/good/a.bin"]
+        [
+            "/missing/a.bin",
+            "/bad/a.bin",
+            "/short/a.bin",
+            "/good/a.bin"
+        ]
     );
     // The failed transfers left no partial or temporary file.
     assert_eq!(names_in(dir.path()), ["a.bin"]);
@@ -136,7 +141,11 @@ fn fetch_failing_everywhere_names_each_url_and_leaves_nothing() {
     for url in &urls[1..] {
         assert!(err.contains(url.as_str()), "{url} not named: {err}");
     }
-    assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
 }
 
 #[test]

@@ -21,7 +21,9 @@ fn stats(x: &[f32], c: usize, spatial: usize) -> (Vec<f64>, Vec<f64>, usize) {
     let values = |ch: usize| {
         (0..n).flat_map(move |i| (0..spatial).map(move |s| x[(i * c + ch) * spatial + s] as f64))
     };
-    let mean: Vec<f64> = (0..c).map(|ch| values(ch).sum::<f64>() / m as f64).collect();
+    let mean: Vec<f64> = (0..c)
+        .map(|ch| values(ch).sum::<f64>() / m as f64)
+        .collect();
     let var: Vec<f64> = (0..c)
         .map(|ch| values(ch).map(|v| (v - mean[ch]).powi(2)).sum::<f64>() / m as f64)
         .collect();
@@ -29,7 +31,14 @@ fn stats(x: &[f32], c: usize, spatial: usize) -> (Vec<f64>, Vec<f64>, usize) {
 }
 
 /// γ·(x − mean)/√(var + ε) + β per channel.
-fn normalise(x: &[f32], c: usize, spatial: usize, gb: &[f32], mean: &[f64], var: &[f64]) -> Vec<f64> {
+fn normalise(
+    x: &[f32],
+    c: usize,
+    spatial: usize,
+    gb: &[f32],
+    mean: &[f64],
+    var: &[f64],
+) -> Vec<f64> {
     x.iter()
         .enumerate()
         .map(|(i, &v)| {
@@ -107,7 +116,9 @@ fn check(input: &[usize], n: usize) {
             .flat_map(|i| {
                 let y = &y[i * d..(i + 1) * d];
                 (0..units).map(move |u| {
-                    (0..d).map(|k| y[k] * dense_w[k * units + u] as f64).sum::<f64>()
+                    (0..d)
+                        .map(|k| y[k] * dense_w[k * units + u] as f64)
+                        .sum::<f64>()
                         + dense_w[d * units + u] as f64
                 })
             })
@@ -123,7 +134,12 @@ fn check(input: &[usize], n: usize) {
             running[c + ch] = mo * running[c + ch] + (1.0 - mo) * unbiased;
         }
         let (after, slots) = g.take_weights();
-        assert_close(&after.running[0], &running, 1e-5, &format!("step {step} running"));
+        assert_close(
+            &after.running[0],
+            &running,
+            1e-5,
+            &format!("step {step} running"),
+        );
         g.set_weights(after, Some(slots));
         last_x = x;
     }

@@ -9,7 +9,11 @@ use kernels_util::{assert_close, random, rng};
 /// Every test of this binary calls this first, before its first product.
 fn use_fallback() {
     std::env::set_var("ARCHC_NO_AVX512", "1");
-    assert_eq!(kernels::gemm_backend(), "gemm", "the fallback is not in use");
+    assert_eq!(
+        kernels::gemm_backend(),
+        "gemm",
+        "the fallback is not in use"
+    );
 }
 
 #[test]

@@ -295,7 +295,10 @@ fn clusters(mut v: Vec<usize>, tol: usize) -> Vec<usize> {
             _ => groups.push(vec![x]),
         }
     }
-    groups.iter().map(|g| g.iter().sum::<usize>() / g.len()).collect()
+    groups
+        .iter()
+        .map(|g| g.iter().sum::<usize>() / g.len())
+        .collect()
 }
 
 #[test]

@@ -196,9 +196,15 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
     assert!(md.contains("](figures/two-val_error.png)"), "{md}");
     let (w, h, rgb) = decode_rgb(&out.join("figures/two-val_error.png"));
     assert!(w > 200 && h > 200, "{w}×{h}");
-    for (name, colour) in [("cifar_base", [31, 119, 180]), ("cifar_rmsprop", [255, 127, 14])] {
+    for (name, colour) in [
+        ("cifar_base", [31, 119, 180]),
+        ("cifar_rmsprop", [255, 127, 14]),
+    ] {
         let n = rgb.chunks(3).filter(|p| *p == colour).count();
-        assert!(n > 200, "{name}: only {n} pixels of its curve colour {colour:?}");
+        assert!(
+            n > 200,
+            "{name}: only {n} pixels of its curve colour {colour:?}"
+        );
     }
 
     // Analysis JSON as a key/value table; the missing folder names its command.

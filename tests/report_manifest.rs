@@ -159,7 +159,10 @@ fn command_lines_parse_with_the_cli() {
     assert!(checked > 40, "only {checked} command lines");
     // The lines cover the training and analysis commands, not only the cheap ones.
     for sub in ["train", "knn", "pca", "summary"] {
-        assert!(subcommands.contains(sub), "no `{sub}` line in {subcommands:?}");
+        assert!(
+            subcommands.contains(sub),
+            "no `{sub}` line in {subcommands:?}"
+        );
     }
     for (id, line, _, err) in &failed {
         eprintln!("{id}: {line}\n      {err}");
