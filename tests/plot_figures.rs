@@ -327,8 +327,8 @@ fn confusion_cells_sit_at_true_row_and_predicted_column_and_darken_with_the_rate
     assert_eq!(order, [2, 0, 3, 1], "predicted column of each true row");
     // Sample every cell away from its centre (where the count is written) and its border.
     let side = cells[0].2 - cells[0].0 + 1;
-    let mut row_y = vec![0; 4];
-    let mut col_x = vec![0; 4];
+    let mut row_y = [0; 4];
+    let mut col_x = [0; 4];
     for (i, c) in cells.iter().enumerate() {
         row_y[i] = (c.1 + c.3) / 2;
         col_x[order[i]] = (c.0 + c.2) / 2;
