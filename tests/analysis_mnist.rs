@@ -1,25 +1,15 @@
 //! Real MNIST: both kNN kernels agree with a naive f64 loop on a sample of test queries,
 //! and PCA's error on the training split equals the discarded eigenvalues.
 
+mod real_data;
+
 use std::path::PathBuf;
 
 use archc::analysis::{knn, pca};
 use archc::ir::{DatasetName, Split};
 
-/// `../shared/data` from the crate root, or `../../shared/data` from a worktree.
 fn data_dir() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["../shared/data", "../../shared/data"] {
-        let d = root.join(rel);
-        if d.join("mnist").is_dir() {
-            return Some(d);
-        }
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/data/mnist is missing (required when CI=true)");
-    }
-    eprintln!("note: ../shared/data/mnist not found, skipping the real-MNIST analysis test");
-    None
+    real_data::shared_data("mnist", "knn_and_pca_on_real_mnist")
 }
 
 #[test]

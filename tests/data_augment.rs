@@ -248,3 +248,58 @@ fn disabled_augmentation_is_identity() {
     augment_batch(&aug, &[C, H, W], &mut a, &mut ChaCha8Rng::seed_from_u64(1));
     assert_eq!(a, batch);
 }
+
+#[test]
+fn shifts_and_rotations_actually_vary() {
+    // Uniform draws: every shift in [-3, 3] on both axes, independently of each other, and
+    // angles spread over [-15°, 15°] with the uniform distribution's variance 15²/3.
+    let aug = Augment {
+        shift: 0.1,
+        hflip: false,
+        vflip: false,
+        rotate: 15.0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let n = 4000;
+    let ps: Vec<Params> = (0..n).map(|_| draw(&aug, 32, 32, &mut rng)).collect();
+    for d in -3..=3 {
+        let cx = ps.iter().filter(|p| p.dx == d).count();
+        let cy = ps.iter().filter(|p| p.dy == d).count();
+        // Expected n / 7 ≈ 571 each.
+        assert!((400..750).contains(&cx), "dx = {d} drawn {cx} times");
+        assert!((400..750).contains(&cy), "dy = {d} drawn {cy} times");
+    }
+    let same = ps.iter().filter(|p| p.dx == p.dy).count();
+    assert!(same < n / 4, "dx == dy in {same} of {n} draws");
+    let angles: Vec<f64> = ps.iter().map(|p| p.angle as f64).collect();
+    let mean = angles.iter().sum::<f64>() / n as f64;
+    let var = angles.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n as f64;
+    assert!(mean.abs() < 0.6, "mean angle {mean}");
+    assert!((var - 75.0).abs() < 7.5, "angle variance {var}, want 75");
+    assert!(angles.iter().any(|&a| a < -14.0) && angles.iter().any(|&a| a > 14.0));
+    let mut distinct = angles.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    assert!(
+        distinct.len() > n - 10,
+        "{} distinct angles",
+        distinct.len()
+    );
+
+    // Copies of one image come out different from each other and from the original.
+    let (h, w) = (8, 8);
+    let img: Vec<f32> = (0..h * w).map(|i| (i * 37 % 64) as f32 / 64.0).collect();
+    let copies = 32;
+    let mut batch: Vec<f32> = img.repeat(copies);
+    augment_batch(
+        &aug,
+        &[1, h, w],
+        &mut batch,
+        &mut ChaCha8Rng::seed_from_u64(4),
+    );
+    let mut outs: Vec<&[f32]> = batch.chunks(h * w).collect();
+    assert!(outs.iter().all(|o| *o != &img[..]));
+    outs.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    outs.dedup();
+    assert_eq!(outs.len(), copies, "identical augmented copies");
+}

@@ -1,6 +1,8 @@
 //! CIFAR-10 binary reader: synthetic batches and tarballs written here, and the
 //! JPEG-approximate copy in ../shared/data.
 
+mod real_data;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -8,18 +10,8 @@ use archc::data::{self, cifar};
 use archc::ir::{DatasetName, Split};
 
 fn shared_cifar() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["../shared/data", "../../shared/data"] {
-        let p = root.join(rel).join("cifar10-jpeg-approx");
-        if p.is_dir() {
-            return Some(p);
-        }
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/data/cifar10-jpeg-approx is missing (required when CI=true)");
-    }
-    eprintln!("note: ../shared/data/cifar10-jpeg-approx not found, skipping");
-    None
+    real_data::shared_data("cifar10-jpeg-approx", "data_cifar (real CIFAR-10)")
+        .map(|d| d.join("cifar10-jpeg-approx"))
 }
 
 /// Batch `b`: 10000 records; record r has label (r + b) % 10 and pixel p = (r + p + b) % 256.

@@ -1,26 +1,16 @@
 //! MNIST IDX reader: synthetic files written here, and the real files in ../shared/data.
 
+mod real_data;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use archc::data::{self, mnist};
 use archc::ir::{DatasetName, Split};
 
-/// The shared data folder: `../shared/data` from the crate root (CI, main checkout), or
-/// `../../shared/data` (a worktree under /work/wt). Fails when CI=true and it is missing.
+/// The shared data folder (see `real_data`); `None` after a loud SKIPPED line.
 fn shared_data() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["../shared/data", "../../shared/data"] {
-        let p = root.join(rel);
-        if p.join("mnist").is_dir() {
-            return Some(p);
-        }
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/data/mnist is missing (required when CI=true)");
-    }
-    eprintln!("note: ../shared/data/mnist not found, skipping the real-MNIST test");
-    None
+    real_data::shared_data("mnist", "data_mnist (real MNIST)")
 }
 
 fn idx_images(n: usize, h: usize, w: usize, pixel: impl Fn(usize) -> u8) -> Vec<u8> {

@@ -106,7 +106,21 @@ fn check(model: &Model, n: usize, eps: f32, tol: f64) {
         an.iter().any(|v| v.abs() > 1e-6),
         "input gradient is all zero"
     );
-    let _ = checked;
+    // Every layer with parameters had its gradient checked: a layer whose gradient the
+    // graph does not produce cannot slip through the `continue` above.
+    let with_params: Vec<usize> = (0..model.layers.len())
+        .filter(|&i| model.layers[i].params > 0)
+        .collect();
+    for &i in &with_params {
+        assert!(
+            grads.get(i).is_some_and(|g| g.is_some()),
+            "layer {i} ({}) has {} parameters but no gradient",
+            model.layers[i].notation,
+            model.layers[i].params
+        );
+    }
+    assert_eq!(checked, with_params.len(), "parameter tensors checked");
+    assert!(checked > 0, "no parameter gradient checked");
 }
 
 use Activation::*;

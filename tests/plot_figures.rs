@@ -221,3 +221,164 @@ fn bad_input_is_an_error() {
             .is_err()
     );
 }
+
+/// RGB pixels of a PNG (alpha dropped).
+fn rgb_pixels(path: &std::path::Path) -> (usize, usize, Vec<[u8; 3]>) {
+    let (w, h, buf, ct) = decode_png(path);
+    let channels = match ct {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("unexpected colour type {other:?}"),
+    };
+    let px = buf.chunks(channels).map(|p| [p[0], p[1], p[2]]).collect();
+    (w as usize, h as usize, px)
+}
+
+fn luminance(p: [u8; 3]) -> f64 {
+    0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
+}
+
+/// Bounding box `(x0, y0, x1, y1)` (inclusive) of a 4-connected region.
+type BoundingBox = (usize, usize, usize, usize);
+
+/// The roughly square dark regions (luminance < 128) of at least `min_side`² pixels:
+/// filled cells and tiles. Text, frames, grid lines and thin colour bars drop out, so the
+/// count does not depend on titles or legends added around the panels.
+fn dark_squares(w: usize, h: usize, px: &[[u8; 3]], min_side: usize) -> Vec<BoundingBox> {
+    let dark: Vec<bool> = px.iter().map(|&p| luminance(p) < 128.0).collect();
+    let mut seen = vec![false; w * h];
+    let mut out = Vec::new();
+    for start in 0..w * h {
+        if !dark[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut stack = vec![start];
+        let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            let mut push = |j: usize| {
+                if dark[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                push(i - 1);
+            }
+            if x + 1 < w {
+                push(i + 1);
+            }
+            if y > 0 {
+                push(i - w);
+            }
+            if y + 1 < h {
+                push(i + w);
+            }
+        }
+        let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+        if bw >= min_side && bh >= min_side && bw * 5 <= bh * 6 && bh * 5 <= bw * 6 {
+            out.push((x0, y0, x1, y1));
+        }
+    }
+    out
+}
+
+/// Groups nearly equal coordinates (within `tol` pixels); returns the sorted group centres.
+fn clusters(mut v: Vec<usize>, tol: usize) -> Vec<usize> {
+    v.sort_unstable();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for x in v {
+        match groups.last_mut() {
+            Some(g) if x - g[g.len() - 1] <= tol => g.push(x),
+            _ => groups.push(vec![x]),
+        }
+    }
+    groups
+        .iter()
+        .map(|g| g.iter().sum::<usize>() / g.len())
+        .collect()
+}
+
+#[test]
+fn confusion_cells_sit_at_true_row_and_predicted_column_and_darken_with_the_rate() {
+    let (_t, dir) = out_dir();
+    // One dominant cell (rate ≥ 0.75) per row and per column, in a permutation that is not
+    // its own transpose; the other non-zero cells have rate 1/16 or 1/4.
+    let counts: Vec<Vec<u64>> = vec![
+        vec![0, 1, 15, 0],
+        vec![16, 0, 0, 0],
+        vec![1, 0, 0, 15],
+        vec![0, 12, 4, 0],
+    ];
+    let names: Vec<String> = ["ant", "bee", "cat", "dog"].map(String::from).to_vec();
+    let p = dir.join("confusion_cells.png");
+    plot::heatmap(&p, "Confusion", "predicted", "true", &counts, &names).unwrap();
+    let (w, h, px) = rgb_pixels(&p);
+    let mut cells = dark_squares(w, h, &px, 20);
+    assert_eq!(cells.len(), 4, "dark cells {cells:?}");
+    // Rows top to bottom: the dark cell's column is the predicted class of that row.
+    cells.sort_by_key(|c| c.1);
+    let xs = clusters(cells.iter().map(|c| (c.0 + c.2) / 2).collect(), 3);
+    assert_eq!(xs.len(), 4, "{cells:?}");
+    let column = |x: usize| xs.iter().position(|&c| c.abs_diff(x) <= 3).unwrap();
+    let order: Vec<usize> = cells.iter().map(|c| column((c.0 + c.2) / 2)).collect();
+    assert_eq!(order, [2, 0, 3, 1], "predicted column of each true row");
+    // Sample every cell away from its centre (where the count is written) and its border.
+    let side = cells[0].2 - cells[0].0 + 1;
+    let mut row_y = [0; 4];
+    let mut col_x = [0; 4];
+    for (i, c) in cells.iter().enumerate() {
+        row_y[i] = (c.1 + c.3) / 2;
+        col_x[order[i]] = (c.0 + c.2) / 2;
+    }
+    let at = |i: usize, j: usize| {
+        let (x, y) = (col_x[j] - side * 3 / 10, row_y[i] - side * 3 / 10);
+        px[y * w + x]
+    };
+    for (i, row) in counts.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            if v == 0 {
+                assert_eq!(at(i, j), [255, 255, 255], "empty cell ({i},{j})");
+            } else {
+                assert_ne!(at(i, j), [255, 255, 255], "cell ({i},{j}) = {v} is blank");
+            }
+        }
+    }
+    // Darker with a higher rate: 1 < 15/16 < 3/4 < 1/4 < 1/16 < 0 in luminance.
+    let lum = [(1, 0), (0, 2), (3, 1), (3, 2), (0, 1), (0, 0)].map(|(i, j)| luminance(at(i, j)));
+    assert!(lum.windows(2).all(|p| p[0] < p[1]), "{lum:?}");
+}
+
+#[test]
+fn filters_figure_draws_one_tile_per_filter_in_a_square_grid() {
+    let (_t, dir) = out_dir();
+    // 8 filters of 5×5: each has its maximum at row 0, column 1 and is otherwise low, so
+    // after per-filter scaling a tile is dark with one white pixel near its top-left.
+    let mut w = vec![0.0f32; 8 * 25];
+    for f in 0..8 {
+        for j in 0..25 {
+            w[f * 25 + j] = -1.5 + 0.05 * ((j + f) % 4) as f32;
+        }
+        w[f * 25 + 1] = 1.0 + f as f32;
+    }
+    let p = dir.join("filters_tiles.png");
+    plot::filters_figure(&p, "Filters", &w, &[8, 1, 5, 5]).unwrap();
+    let (width, height, px) = rgb_pixels(&p);
+    let tiles = dark_squares(width, height, &px, 20);
+    assert_eq!(tiles.len(), 8, "tiles {tiles:?}");
+    // ⌈√8⌉ = 3 columns: 3 + 3 + 2 tiles.
+    let cols = clusters(tiles.iter().map(|t| t.0).collect(), 3);
+    let rows = clusters(tiles.iter().map(|t| t.1).collect(), 3);
+    assert_eq!((cols.len(), rows.len()), (3, 3), "{tiles:?}");
+    for &(x0, y0, x1, y1) in &tiles {
+        let s = (x1 - x0 + 1) / 5;
+        assert_eq!(s, (y1 - y0 + 1) / 5, "tile is not square");
+        // Filter pixel (row 0, column 1) is white; (row 1, column 0) is dark.
+        let white = px[(y0 + s / 2) * width + x0 + s + s / 2];
+        let dark = px[(y0 + s + s / 2) * width + x0 + s / 2];
+        assert_eq!(white, [255, 255, 255], "tile at ({x0},{y0})");
+        assert!(luminance(dark) < 40.0, "tile at ({x0},{y0}): {dark:?}");
+    }
+}

@@ -191,15 +191,19 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
     assert_eq!(stats.runs_missing, 3);
     let r = cells(row(&md, "`cifar_rmsprop`"));
     assert_eq!(&r[3..7], ["2", "40.00%", "41.00%", "41.00%"], "{md}");
-    // Comparison figure of the two validation curves: drawn where plotting is built,
-    // otherwise a warning says so.
-    if md.contains("](figures/two-val_error.png)") {
-        let png = std::fs::read(out.join("figures/two-val_error.png")).expect("figure");
-        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    } else {
+    // Comparison figure of the two validation curves: linked, and both curves drawn in
+    // their series colours (the first two of the tab10 palette), not only a legend.
+    assert!(md.contains("](figures/two-val_error.png)"), "{md}");
+    let (w, h, rgb) = decode_rgb(&out.join("figures/two-val_error.png"));
+    assert!(w > 200 && h > 200, "{w}×{h}");
+    for (name, colour) in [
+        ("cifar_base", [31, 119, 180]),
+        ("cifar_rmsprop", [255, 127, 14]),
+    ] {
+        let n = rgb.chunks(3).filter(|p| *p == colour).count();
         assert!(
-            md.contains("comparison figure two-val_error.png not drawn"),
-            "{md}"
+            n > 200,
+            "{name}: only {n} pixels of its curve colour {colour:?}"
         );
     }
 
@@ -233,6 +237,22 @@ fn report_tables_hold_the_numbers_and_the_best_validation_epoch() {
         let name = e.expect("entry").file_name();
         assert!(!name.to_string_lossy().contains(".tmp-"), "{name:?}");
     }
+}
+
+/// A PNG's size and RGB pixels (alpha dropped).
+fn decode_rgb(path: &Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).expect("open PNG"));
+    let mut reader = decoder.read_info().expect("PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG frame");
+    buf.truncate(info.buffer_size());
+    let channels = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("unexpected colour type {other:?}"),
+    };
+    let rgb = buf.chunks(channels).flat_map(|p| p[..3].to_vec()).collect();
+    (info.width, info.height, rgb)
 }
 
 fn metrics(json: &str) -> Metrics {

@@ -214,3 +214,37 @@ fn vectorised_sigmoid_matches_the_scalar_one() {
         );
     }
 }
+
+#[test]
+fn batchnorm_avg_pool_l2_rmsprop_train_identically() {
+    // BatchNorm between convolution and pooling, average pooling, L2 on every weight
+    // layer, RMSprop with its learning-rate decay.
+    let src = "defaults C[3x3 same relu wd=1e-3] F[relu wd=1e-3]
+net = C4 × B × P2[avg] × C5 × B × P2 × F12 × F10[softmax]
+train {
+  dataset cifar10
+  loss cross_entropy
+  optimizer rmsprop lr=1e-2 decay=1e-3
+  batch 6
+}";
+    // Three activations fused (two conv, one dense), softmax and its gradient folded into
+    // the loss; BatchNorm between conv and pool leaves no ReLU/pool gradient to fuse.
+    assert_eq!(compare(src, 4, 6), 5);
+}
+
+#[test]
+fn upsampling_autoencoder_with_mse_and_adagrad_trains_identically() {
+    let src = "input 1x28x28
+defaults C[3x3 same relu]
+encoder = C4 × P2 × C3 × P2
+decoder = C3 × U2 × C4 × U2 × C1[sigmoid]
+train {
+  dataset mnist
+  loss mse
+  optimizer adagrad lr=0.05
+  batch 4
+}";
+    // Five conv activations fused (the sigmoid too: MSE is not folded into it) and two
+    // ReLU/max-pool gradients.
+    assert_eq!(compare(src, 3, 4), 7);
+}

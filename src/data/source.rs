@@ -379,14 +379,22 @@ pub fn download(
     };
     let m = manifest(name);
     let dir = root.join(&m.folder);
-    for f in m.files.iter().filter(|f| !f.optional) {
+    fetch_missing(&m.files, &dir)
+        .map_err(|e| missing(name, looked, Some(root), Some(e.to_string())))?;
+    Ok(dir)
+}
+
+/// Fetches each required file of `files` into `dir` unless it is already there with the
+/// right size and md5, so an interrupted download resumes with the files it still lacks.
+pub fn fetch_missing(files: &[ManifestFile], dir: &Path) -> Result<(), DataError> {
+    for f in files.iter().filter(|f| !f.optional) {
         let dest = dir.join(&f.name);
         if dest.is_file() && verify_file(&dest, f.size, &f.md5).is_ok() {
             continue;
         }
-        fetch(f, &dest).map_err(|e| missing(name, looked, Some(root), Some(e.to_string())))?;
+        fetch(f, &dest)?;
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// Fetches one manifest file, trying its URLs in order, with a progress bar.

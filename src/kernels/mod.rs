@@ -66,6 +66,17 @@ impl PoolGeom {
     }
 }
 
+/// Which matrix-product kernel this process uses: `"avx512"` (ours) or `"gemm"` (the
+/// `gemm` crate: no AVX-512, or `ARCHC_NO_AVX512` set before the first product). Lets the
+/// fallback's tests check that they ran the fallback.
+pub fn gemm_backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        return "avx512";
+    }
+    "gemm"
+}
+
 /// C[m×n] = op(A)·op(B) (+ C if `accumulate`), row-major; op transposes when asked.
 /// `a` is stored `[m, k]` (or `[k, m]` if `a_t`), `b` is `[k, n]` (or `[n, k]` if `b_t`).
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,87 @@
+//! The non-AVX-512 matrix product (the `gemm` crate) against the naive reference. The
+//! kernel choice is fixed per process at the first product, so this binary sets
+//! `ARCHC_NO_AVX512` before any kernel runs; on an AVX-512 machine the other kernel tests
+//! never reach this path.
+mod kernels_util;
+use archc::kernels::{self, matmul, reference, ConvGeom};
+use kernels_util::{assert_close, random, rng};
+
+/// Every test of this binary calls this first, before its first product.
+fn use_fallback() {
+    std::env::set_var("ARCHC_NO_AVX512", "1");
+    assert_eq!(
+        kernels::gemm_backend(),
+        "gemm",
+        "the fallback is not in use"
+    );
+}
+
+#[test]
+fn fallback_matmul_matches_reference_on_odd_shapes() {
+    use_fallback();
+    let mut r = rng(21);
+    let shapes = [
+        (1, 1, 1),
+        (1, 7, 1),
+        (3, 5, 2),
+        (17, 33, 9),
+        (5, 0, 4),
+        (0, 3, 4),
+        (31, 129, 65),
+        (200, 150, 130),
+        (13, 600, 45),
+        (1, 300, 257),
+    ];
+    for &(m, k, n) in &shapes {
+        for a_t in [false, true] {
+            for b_t in [false, true] {
+                for acc in [false, true] {
+                    let a = random(&mut r, m * k);
+                    let b = random(&mut r, k * n);
+                    // Without accumulation every output must be written: start from NaN.
+                    let c0 = if acc {
+                        random(&mut r, m * n)
+                    } else {
+                        vec![f32::NAN; m * n]
+                    };
+                    let (mut got, mut want) = (c0.clone(), c0.clone());
+                    matmul(m, k, n, &a, a_t, &b, b_t, &mut got, acc);
+                    reference::matmul(m, k, n, &a, a_t, &b, b_t, &mut want, acc);
+                    let what = format!("fallback {m}x{k}x{n} a_t={a_t} b_t={b_t} acc={acc}");
+                    assert_close(&got, &want, k + 1, &what);
+                }
+            }
+        }
+    }
+    assert_eq!(kernels::gemm_backend(), "gemm");
+}
+
+#[test]
+fn fallback_convolution_matches_reference() {
+    // Convolutions are im2col + matrix products: forward and both gradients.
+    use_fallback();
+    let mut r = rng(22);
+    let g = ConvGeom {
+        batch: 3,
+        in_channels: 5,
+        in_h: 9,
+        in_w: 7,
+        out_channels: 6,
+        kernel: [3, 3],
+        stride: [2, 1],
+        padding: [1, 0],
+    };
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let x = random(&mut r, 3 * 5 * 9 * 7);
+    let w = random(&mut r, 6 * 5 * 9);
+    let bias = random(&mut r, 6);
+    let (mut got, mut want) = (vec![f32::NAN; 3 * 6 * oh * ow], vec![0.0; 3 * 6 * oh * ow]);
+    kernels::conv2d_forward(&g, &x, &w, &bias, &mut got);
+    reference::conv2d_forward(&g, &x, &w, &bias, &mut want);
+    assert_close(&got, &want, 46, "fallback conv forward");
+    let dy = random(&mut r, got.len());
+    let (mut got, mut want) = (vec![f32::NAN; x.len()], vec![0.0; x.len()]);
+    kernels::conv2d_backward_input(&g, &dy, &w, &mut got);
+    reference::conv2d_backward_input(&g, &dy, &w, &mut want);
+    assert_close(&got, &want, 6 * 9, "fallback conv backward input");
+}
