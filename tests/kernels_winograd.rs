@@ -122,9 +122,9 @@ fn winograd_backward_weights_matches_reference() {
     }
 }
 
-/// The chooser sends the CIFAR inner layers to Winograd (unless switched off), keeps
-/// strided, non-3×3 and 3-channel first layers on im2col, and the public entry points
-/// follow it and still match the reference.
+/// The chooser sends the CIFAR inner layers to Winograd (unless switched off; the
+/// weight gradient only from 192 channels), keeps strided, non-3×3 and 3-channel first
+/// layers on im2col, and the public entry points follow it and match the reference.
 #[test]
 fn conv_dispatch_picks_winograd_for_cifar_layers() {
     let off = std::env::var_os("ARCHC_NO_WINOGRAD").is_some();
@@ -141,6 +141,12 @@ fn conv_dispatch_picks_winograd_for_cifar_layers() {
     ] {
         assert_eq!(kernels::conv_algo(&inner, pass), want, "{pass:?}");
     }
+    let small = geom(2, 64, 16, 16, 64, [1, 1]);
+    assert_eq!(
+        kernels::conv_algo(&small, ConvPass::BackwardWeights),
+        ConvAlgo::Im2col
+    );
+    assert_eq!(kernels::conv_algo(&small, ConvPass::Forward), want);
     let first = geom(2, 3, 32, 32, 64, [1, 1]);
     let strided = ConvGeom {
         stride: [2, 2],

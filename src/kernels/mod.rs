@@ -114,15 +114,17 @@ pub fn winograd_supports(g: &ConvGeom) -> bool {
     winograd::supports(g)
 }
 
-/// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`: Winograd for
-/// 3×3 stride-1 layers with at least 16 input and output channels (where
-/// `examples/winograd_bench.rs` measures it faster; see docs/performance.md), im2col
-/// otherwise or when the environment variable `ARCHC_NO_WINOGRAD` is set.
+/// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`: Winograd for 3×3
+/// stride-1 layers with at least 16 input and output channels — for the weight gradient
+/// only from 192 channels in and out together, below which it measured no faster
+/// (`examples/winograd_bench.rs`, docs/performance.md) — im2col otherwise, and
+/// everywhere when the environment variable `ARCHC_NO_WINOGRAD` is set.
 pub fn conv_algo(g: &ConvGeom, pass: ConvPass) -> ConvAlgo {
     static NO_WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *NO_WINOGRAD.get_or_init(|| std::env::var_os("ARCHC_NO_WINOGRAD").is_some());
-    let _ = pass;
-    if !off && winograd::supports(g) && g.in_channels >= 16 && g.out_channels >= 16 {
+    let (cin, cout) = (g.in_channels, g.out_channels);
+    let wins = cin >= 16 && cout >= 16 && (pass != ConvPass::BackwardWeights || cin + cout >= 192);
+    if !off && wins && winograd::supports(g) {
         ConvAlgo::Winograd
     } else {
         ConvAlgo::Im2col

@@ -169,31 +169,43 @@ fn filter_transform(w: &[f32], outs: usize, ins: usize) -> Vec<f32> {
 /// Splits `row` (one input row, or None for a row in the padding) into the even and odd
 /// columns of its left-padded version: e[k] = row[2k − pad], o[k] = row[2k + 1 − pad],
 /// zero outside the row.
+#[inline(always)]
 fn deinterleave(row: Option<&[f32]>, pad: usize, e: &mut [f32], o: &mut [f32]) {
-    e.fill(0.0);
-    o.fill(0.0);
-    let Some(row) = row else { return };
+    let Some(row) = row else {
+        e.fill(0.0);
+        o.fill(0.0);
+        return;
+    };
     let len = e.len();
-    // row[2q] lands at padded column 2q + pad, row[2q + 1] at 2q + 1 + pad.
+    // row[2q] lands at padded column 2q + pad (k = q + k0 of `first`), row[2q + 1] at
+    // 2q + 1 + pad (k = q + k1 of `second`).
     let (k0, k1) = (pad / 2, (pad + 1) / 2);
     let (first, second) = if pad % 2 == 0 { (e, o) } else { (o, e) };
-    let n0 = row.len().div_ceil(2).min(len.saturating_sub(k0));
-    for (d, s) in first[k0..k0 + n0].iter_mut().zip(row.iter().step_by(2)) {
-        *d = *s;
-    }
-    let n1 = (row.len() / 2).min(len.saturating_sub(k1));
-    for (d, s) in second[k1..k1 + n1]
+    let pairs = (row.len() / 2).min(len - k0).min(len - k1);
+    for ((a, b), pair) in first[k0..k0 + pairs]
         .iter_mut()
-        .zip(row.iter().skip(1).step_by(2))
+        .zip(second[k1..k1 + pairs].iter_mut())
+        .zip(row.chunks_exact(2))
     {
-        *d = *s;
+        *a = pair[0];
+        *b = pair[1];
     }
+    first[..k0].fill(0.0);
+    second[..k1].fill(0.0);
+    let mut end0 = k0 + pairs;
+    if row.len() % 2 == 1 && pairs == row.len() / 2 && end0 < len {
+        first[end0] = row[row.len() - 1];
+        end0 += 1;
+    }
+    first[end0..].fill(0.0);
+    second[k1 + pairs..].fill(0.0);
 }
 
 /// V[ξ][c, t] = (Bᵀ d B)[ξ] for the tiles of tile rows `rows` of the images in `x`
 /// (global tile row r = image·th + ty; block-local tile t = (r − rows.start)·tw + tx).
 /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
-fn input_transform(
+#[inline(always)]
+fn input_transform_body(
     p: &Plan,
     x: &[f32],
     rows: std::ops::Range<usize>,
@@ -255,7 +267,8 @@ fn input_transform(
 }
 
 /// y tiles = Aᵀ M A (+ bias) for tile rows `rows`; Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
-fn output_transform(
+#[inline(always)]
+fn output_transform_body(
     p: &Plan,
     m: &[f32],
     rows: std::ops::Range<usize>,
@@ -311,7 +324,8 @@ fn output_transform(
 
 /// DY[ξ][k, t] = (A dy Aᵀ)[ξ] for the 2×2 output tiles of tile rows `rows` (zero beyond
 /// the output); A = [[1, 0], [1, 1], [1, −1], [0, −1]].
-fn grad_transform(
+#[inline(always)]
+fn grad_transform_body(
     p: &Plan,
     dy: &[f32],
     rows: std::ops::Range<usize>,
@@ -354,6 +368,35 @@ fn grad_transform(
         }
     }
 }
+
+/// Defines `$name(args)`, which runs `$body(args)` compiled for AVX-512 when the CPU has
+/// it (the baseline build targets SSE2, which would leave the transforms 4 lanes wide).
+macro_rules! vectorised {
+    ($name:ident, $fast:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if super::avx512::available() {
+                // SAFETY: `available` checked that the CPU has AVX-512F.
+                unsafe { $fast($($arg),*) };
+                return;
+            }
+            $body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn $fast($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
+}
+
+vectorised!(input_transform, input_transform_avx512, input_transform_body,
+    (p: &Plan, x: &[f32], rows: std::ops::Range<usize>, v: &mut [f32], scratch: &mut [f32]));
+vectorised!(output_transform, output_transform_avx512, output_transform_body,
+    (p: &Plan, m: &[f32], rows: std::ops::Range<usize>, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]));
+vectorised!(grad_transform, grad_transform_avx512, grad_transform_body,
+    (p: &Plan, dy: &[f32], rows: std::ops::Range<usize>, d: &mut [f32], scratch: &mut [f32]));
 
 /// y = correlation of x with the transformed filters `u` (+ bias), for plan `p`.
 fn forward_plan(p: &Plan, x: &[f32], u: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
