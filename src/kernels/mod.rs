@@ -12,6 +12,9 @@
 //!   with reused thread-local buffers; the bias rides in the GEMM as an extra column of
 //!   W (forward) and dbias as an extra column of dW (backward) when that is free.
 //!   Small batches run samples in turn with the GEMM itself split over threads.
+//! - 3×3 stride-1 convolutions with enough channels run as Winograd F(2×2, 3×3)
+//!   (`winograd`: 16 batched GEMMs in the transform domain, 2.25× fewer multiplies);
+//!   `conv_algo` chooses, `ARCHC_NO_WINOGRAD=1` forces im2col everywhere.
 //! - Max-pool 2×2/2 has an AVX-512 path; other pools loop per plane in parallel.
 //! - Fused element-wise helpers at the end save passes over memory in the glue.
 
@@ -22,6 +25,7 @@ mod gemm;
 mod pointwise;
 mod pool;
 pub mod reference;
+mod winograd;
 
 /// Geometry of one batched 2-D convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,14 +103,53 @@ pub fn matmul(
     gemm::sgemm(m, k, n, av, bv, c, n, accumulate, true)
 }
 
+/// How a convolution is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// im2col + GEMM per sample: any geometry.
+    Im2col,
+    /// Winograd F(2×2, 3×3): 3×3 kernels, stride 1, padding ≤ 2 (`winograd_supports`).
+    Winograd,
+}
+
+/// Which of a convolution's three computations is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPass {
+    Forward,
+    BackwardInput,
+    BackwardWeights,
+}
+
+/// Whether `ConvAlgo::Winograd` can compute geometry `g`.
+pub fn winograd_supports(g: &ConvGeom) -> bool {
+    winograd::supports(g)
+}
+
+/// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`: Winograd for 3×3
+/// stride-1 layers with at least 16 input and output channels — for the weight gradient
+/// only from 192 channels in and out together, below which it measured no faster
+/// (`examples/winograd_bench.rs`, docs/performance.md) — im2col otherwise, and
+/// everywhere when the environment variable `ARCHC_NO_WINOGRAD` is set.
+pub fn conv_algo(g: &ConvGeom, pass: ConvPass) -> ConvAlgo {
+    static NO_WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *NO_WINOGRAD.get_or_init(|| std::env::var_os("ARCHC_NO_WINOGRAD").is_some());
+    let (cin, cout) = (g.in_channels, g.out_channels);
+    let wins = cin >= 16 && cout >= 16 && (pass != ConvPass::BackwardWeights || cin + cout >= 192);
+    if !off && wins && winograd::supports(g) {
+        ConvAlgo::Winograd
+    } else {
+        ConvAlgo::Im2col
+    }
+}
+
 /// y[N, C_out, OH, OW] = conv(x[N, C_in, H, W], w) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
-    conv::forward(g, x, w, bias, y)
+    conv2d_forward_using(conv_algo(g, ConvPass::Forward), g, x, w, bias, y)
 }
 
 /// dx = ∂L/∂x given dy (overwrites dx).
 pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    conv::backward_input(g, dy, w, dx)
+    conv2d_backward_input_using(conv_algo(g, ConvPass::BackwardInput), g, dy, w, dx)
 }
 
 /// dw, dbias = ∂L/∂w, ∂L/∂bias summed over the batch (overwrites both).
@@ -117,7 +160,52 @@ pub fn conv2d_backward_weights(
     dw: &mut [f32],
     dbias: &mut [f32],
 ) {
-    conv::backward_weights(g, x, dy, dw, dbias)
+    let algo = conv_algo(g, ConvPass::BackwardWeights);
+    conv2d_backward_weights_using(algo, g, x, dy, dw, dbias)
+}
+
+/// `conv2d_forward` by the given algorithm (panics if Winograd cannot compute `g`).
+pub fn conv2d_forward_using(
+    algo: ConvAlgo,
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    match algo {
+        ConvAlgo::Im2col => conv::forward(g, x, w, bias, y),
+        ConvAlgo::Winograd => winograd::forward(g, x, w, bias, y),
+    }
+}
+
+/// `conv2d_backward_input` by the given algorithm.
+pub fn conv2d_backward_input_using(
+    algo: ConvAlgo,
+    g: &ConvGeom,
+    dy: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+) {
+    match algo {
+        ConvAlgo::Im2col => conv::backward_input(g, dy, w, dx),
+        ConvAlgo::Winograd => winograd::backward_input(g, dy, w, dx),
+    }
+}
+
+/// `conv2d_backward_weights` by the given algorithm.
+pub fn conv2d_backward_weights_using(
+    algo: ConvAlgo,
+    g: &ConvGeom,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    dbias: &mut [f32],
+) {
+    match algo {
+        ConvAlgo::Im2col => conv::backward_weights(g, x, dy, dw, dbias),
+        ConvAlgo::Winograd => winograd::backward_weights(g, x, dy, dw, dbias),
+    }
 }
 
 /// col[C_in·KH·KW, OH·OW] of ONE sample x[C_in, H, W] (`g.batch` is ignored): row

@@ -1,0 +1,128 @@
+//! im2col + GEMM against Winograd F(2×2, 3×3) on the 3×3 layers of `cifar_base` and
+//! `cifar_deep`: forward, input gradient and weight gradient, wall-clock medians.
+//!
+//! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B]`
+//! Each repetition times im2col and Winograd back to back (interleaved), so both see the
+//! same machine state; the cores are shared, so expect noise and compare medians.
+use archc::kernels::{self, ConvAlgo, ConvGeom};
+use std::time::Instant;
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// CPU seconds of this process (all threads): on cores shared with other jobs, wall
+/// time mostly measures the neighbours, CPU time the kernel.
+fn cpu_secs() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, t: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut t = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: POSIX call writing into a properly laid out timespec (Linux x86_64/aarch64).
+    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.sec as f64 + t.nsec as f64 * 1e-9
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(default)
+    };
+    let (reps, batch) = (arg("--reps", 7), arg("--batch", 64));
+    println!(
+        "rayon threads: {}; batch {batch}; medians of {reps} interleaved runs (shared cores: noisy)",
+        rayon::current_num_threads()
+    );
+    println!(
+        "{:<18} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
+        "layer", "pass", "im2col", "winograd", "speedup", "im2col", "winograd", "speedup", "im2col"
+    );
+    println!(
+        "{:<18} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
+        "", "", "wall ms", "wall ms", "wall", "cpu ms", "cpu ms", "cpu", "GF/cpu-s"
+    );
+    let layers = [
+        ("1b/1e 3→64 32²", 3, 64, 32),
+        ("1e 64→64 32²", 64, 64, 32),
+        ("1b 64→64 16²", 64, 64, 16),
+        ("1e 64→128 16²", 64, 128, 16),
+        ("1e 128→128 16²", 128, 128, 16),
+    ];
+    for (name, cin, cout, hw) in layers {
+        let g = ConvGeom {
+            batch,
+            in_channels: cin,
+            in_h: hw,
+            in_w: hw,
+            out_channels: cout,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        let flops = 2.0 * (batch * cout * hw * hw * cin * 9) as f64;
+        let x = data(batch * cin * hw * hw, 1);
+        let w = data(cout * cin * 9, 2);
+        let b = data(cout, 3);
+        let dy = data(batch * cout * hw * hw, 4);
+        let mut y = vec![0.0; dy.len()];
+        let mut dx = vec![0.0; x.len()];
+        let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; cout]);
+        for pass in ["fwd", "bwd-in", "bwd-w"] {
+            let mut run = |algo: ConvAlgo| {
+                let (t, c) = (Instant::now(), cpu_secs());
+                match pass {
+                    "fwd" => kernels::conv2d_forward_using(algo, &g, &x, &w, &b, &mut y),
+                    "bwd-in" => kernels::conv2d_backward_input_using(algo, &g, &dy, &w, &mut dx),
+                    _ => {
+                        kernels::conv2d_backward_weights_using(algo, &g, &x, &dy, &mut dw, &mut db)
+                    }
+                }
+                (t.elapsed().as_secs_f64(), cpu_secs() - c)
+            };
+            run(ConvAlgo::Im2col);
+            run(ConvAlgo::Winograd);
+            let (mut ti, mut tw, mut ci, mut cw) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..reps.max(1) {
+                let (t, c) = run(ConvAlgo::Im2col);
+                ti.push(t);
+                ci.push(c);
+                let (t, c) = run(ConvAlgo::Winograd);
+                tw.push(t);
+                cw.push(c);
+            }
+            let (mi, mw, mci, mcw) = (median(ti), median(tw), median(ci), median(cw));
+            println!(
+                "{name:<18} {pass:>6} | {:9.2} {:9.2} {:6.2}× | {:9.2} {:9.2} {:6.2}× | {:9.1}",
+                mi * 1e3,
+                mw * 1e3,
+                mi / mw,
+                mci * 1e3,
+                mcw * 1e3,
+                mci / mcw,
+                flops / mci / 1e9
+            );
+        }
+    }
+}

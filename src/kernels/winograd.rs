@@ -1,0 +1,567 @@
+//! 3×3 stride-1 convolutions by Winograd F(2×2, 3×3): forward, input gradient and
+//! weight gradient, parallel over groups of images like the im2col path.
+//!
+//! Each output 2×2 tile y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A comes from a 4×4 input tile d; over
+//! channels the element-wise product becomes 16 independent GEMMs
+//! `M[ξ][C_out, T] = U[ξ][C_out, C_in] · V[ξ][C_in, T]` over a block of T tiles:
+//! 16 multiplies per tile and channel pair instead of 36 (2.25× fewer flops). The
+//! transforms only add, subtract and halve (exact in f32 but for the final rounding of
+//! each sum), so the result differs from im2col's by float rounding alone.
+//!
+//! - The input gradient is the same forward correlation of dy, padded by 2 − p, with the
+//!   weights flipped in space and transposed in channels.
+//! - The weight gradient is the transpose of the forward map (F(3×3, 2×2)):
+//!   `dw = Σ_tiles Gᵀ[(A dy Aᵀ) ⊙ (Bᵀ d B)]G`, i.e. 16 GEMMs
+//!   `M[ξ][C_out, C_in] += DY[ξ][C_out, T] · V[ξ][C_in, T]ᵀ` and one transform at the end.
+//!
+//! Tiles are processed in blocks of whole tile rows whose transformed input and output
+//! stay near L2 size; the transforms run along contiguous rows (columns de-interleaved
+//! into even/odd halves first), so they vectorise.
+use super::gemm::{sgemm, View};
+use super::ConvGeom;
+use rayon::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// Per-thread transform-domain buffers, reused across calls.
+    static BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+fn with_buf<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = BUF.with(|c| c.take());
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let r = f(&mut buf[..len]);
+    BUF.with(|c| c.set(buf));
+    r
+}
+
+/// Whether this module computes `g`: 3×3 kernel, stride 1, padding ≤ 2 on each axis
+/// (the input gradient pads by 2 − p), and a non-empty output.
+pub fn supports(g: &ConvGeom) -> bool {
+    g.kernel == [3, 3]
+        && g.stride == [1, 1]
+        && g.padding[0] <= 2
+        && g.padding[1] <= 2
+        && g.in_h + 2 * g.padding[0] >= 3
+        && g.in_w + 2 * g.padding[1] >= 3
+}
+
+/// One forward correlation x[n, cin, h, w] → y[n, cout, oh, ow] with a 3×3 kernel.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    batch: usize,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+    /// Tile rows and columns per image.
+    th: usize,
+    tw: usize,
+}
+
+impl Plan {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        batch: usize,
+        cin: usize,
+        h: usize,
+        w: usize,
+        cout: usize,
+        ph: usize,
+        pw: usize,
+    ) -> Plan {
+        let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
+        Plan {
+            batch,
+            cin,
+            cout,
+            h,
+            w,
+            ph,
+            pw,
+            oh,
+            ow,
+            th: oh.div_ceil(2),
+            tw: ow.div_ceil(2),
+        }
+    }
+
+    fn of(g: &ConvGeom) -> Plan {
+        assert!(supports(g), "winograd: unsupported geometry {g:?}");
+        Plan::new(
+            g.batch,
+            g.in_channels,
+            g.in_h,
+            g.in_w,
+            g.out_channels,
+            g.padding[0],
+            g.padding[1],
+        )
+    }
+
+    fn in_sz(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
+    fn out_sz(&self) -> usize {
+        self.cout * self.oh * self.ow
+    }
+
+    /// (images per rayon task, tile rows per block, whether tasks run in parallel).
+    /// A block aims at `target` tiles: its 16·(C_in + C_out)·T transformed floats
+    /// then stay near 2 MB, the L2 of one core here.
+    fn blocking(&self) -> (usize, usize, bool) {
+        let target = block_tiles(self.cin + self.cout);
+        let threads = rayon::current_num_threads();
+        let parallel = threads > 1 && self.batch >= 2 * threads;
+        let per_img = (self.th * self.tw).max(1);
+        let most = if parallel {
+            self.batch / (2 * threads)
+        } else {
+            self.batch
+        };
+        let imgs = (target / per_img).clamp(1, most.max(1));
+        (imgs, (target / self.tw.max(1)).max(1), parallel)
+    }
+}
+
+/// Tiles per block for C_in + C_out channels (`ARCHC_WINOGRAD_TILES` overrides, for tuning).
+fn block_tiles(channels: usize) -> usize {
+    static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let forced = *FORCED.get_or_init(|| {
+        std::env::var("ARCHC_WINOGRAD_TILES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+    });
+    forced.unwrap_or_else(|| ((1 << 19) / (16 * channels.max(1))).clamp(64, 1024))
+}
+
+/// U[ξ][o, i] = (G g Gᵀ)[ξ] for every 3×3 filter g = w[o, i] (w is [outs, ins, 3, 3]).
+fn filter_transform(w: &[f32], outs: usize, ins: usize) -> Vec<f32> {
+    let mut u = vec![0.0f32; 16 * outs * ins];
+    for (oi, g) in w.chunks_exact(9).enumerate() {
+        // G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]: rows first, then columns.
+        let mut gg = [[0.0f32; 3]; 4];
+        for c in 0..3 {
+            let (a, b, d) = (g[c], g[3 + c], g[6 + c]);
+            gg[0][c] = a;
+            gg[1][c] = 0.5 * (a + b + d);
+            gg[2][c] = 0.5 * (a - b + d);
+            gg[3][c] = d;
+        }
+        for (r, row) in gg.iter().enumerate() {
+            let [a, b, d] = *row;
+            let vals = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+            for (c, v) in vals.into_iter().enumerate() {
+                u[(r * 4 + c) * outs * ins + oi] = v;
+            }
+        }
+    }
+    u
+}
+
+/// Splits `row` (one input row, or None for a row in the padding) into the even and odd
+/// columns of its left-padded version: e[k] = row[2k − pad], o[k] = row[2k + 1 − pad],
+/// zero outside the row.
+#[inline(always)]
+fn deinterleave(row: Option<&[f32]>, pad: usize, e: &mut [f32], o: &mut [f32]) {
+    let Some(row) = row else {
+        e.fill(0.0);
+        o.fill(0.0);
+        return;
+    };
+    let len = e.len();
+    // row[2q] lands at padded column 2q + pad (k = q + k0 of `first`), row[2q + 1] at
+    // 2q + 1 + pad (k = q + k1 of `second`).
+    let (k0, k1) = (pad / 2, (pad + 1) / 2);
+    let (first, second) = if pad % 2 == 0 { (e, o) } else { (o, e) };
+    let pairs = (row.len() / 2).min(len - k0).min(len - k1);
+    for ((a, b), pair) in first[k0..k0 + pairs]
+        .iter_mut()
+        .zip(second[k1..k1 + pairs].iter_mut())
+        .zip(row.chunks_exact(2))
+    {
+        *a = pair[0];
+        *b = pair[1];
+    }
+    first[..k0].fill(0.0);
+    second[..k1].fill(0.0);
+    let mut end0 = k0 + pairs;
+    if row.len() % 2 == 1 && pairs == row.len() / 2 && end0 < len {
+        first[end0] = row[row.len() - 1];
+        end0 += 1;
+    }
+    first[end0..].fill(0.0);
+    second[k1 + pairs..].fill(0.0);
+}
+
+/// V[ξ][c, t] = (Bᵀ d B)[ξ] for the tiles of tile rows `rows` of the images in `x`
+/// (global tile row r = image·th + ty; block-local tile t = (r − rows.start)·tw + tx).
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+#[inline(always)]
+fn input_transform_body(
+    p: &Plan,
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    v: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let tw = p.tw;
+    let ct = rows.len() * tw;
+    let len = tw + 1;
+    let (e, o) = scratch[..8 * len].split_at_mut(4 * len);
+    for c in 0..p.cin {
+        for r in rows.clone() {
+            let (n, ty) = (r / p.th, r % p.th);
+            let plane = &x[(n * p.cin + c) * p.h * p.w..][..p.h * p.w];
+            for a in 0..4 {
+                let iy = (2 * ty + a) as isize - p.ph as isize;
+                let row =
+                    (iy >= 0 && (iy as usize) < p.h).then(|| &plane[iy as usize * p.w..][..p.w]);
+                deinterleave(
+                    row,
+                    p.pw,
+                    &mut e[a * len..][..len],
+                    &mut o[a * len..][..len],
+                );
+            }
+            // Bᵀ along the rows, in place: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3.
+            for buf in [&mut *e, &mut *o] {
+                let (d01, d23) = buf.split_at_mut(2 * len);
+                let (d0, d1) = d01.split_at_mut(len);
+                let (d2, d3) = d23.split_at_mut(len);
+                for k in 0..len {
+                    let (a, b, c2, d) = (d0[k], d1[k], d2[k], d3[k]);
+                    d0[k] = a - c2;
+                    d1[k] = b + c2;
+                    d2[k] = c2 - b;
+                    d3[k] = b - d;
+                }
+            }
+            // B along the columns: columns 2tx..2tx+3 are e[tx], o[tx], e[tx+1], o[tx+1].
+            let t0 = (r - rows.start) * tw;
+            for a in 0..4 {
+                let (ea, oa) = (&e[a * len..][..len], &o[a * len..][..len]);
+                let at = |b: usize| ((a * 4 + b) * p.cin + c) * ct + t0;
+                for (tx, dst) in v[at(0)..][..tw].iter_mut().enumerate() {
+                    *dst = ea[tx] - ea[tx + 1];
+                }
+                for (tx, dst) in v[at(1)..][..tw].iter_mut().enumerate() {
+                    *dst = oa[tx] + ea[tx + 1];
+                }
+                for (tx, dst) in v[at(2)..][..tw].iter_mut().enumerate() {
+                    *dst = ea[tx + 1] - oa[tx];
+                }
+                for (tx, dst) in v[at(3)..][..tw].iter_mut().enumerate() {
+                    *dst = oa[tx] - oa[tx + 1];
+                }
+            }
+        }
+    }
+}
+
+/// y tiles = Aᵀ M A (+ bias) for tile rows `rows`; Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+#[inline(always)]
+fn output_transform_body(
+    p: &Plan,
+    m: &[f32],
+    rows: std::ops::Range<usize>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let tw = p.tw;
+    let ct = rows.len() * tw;
+    let s = &mut scratch[..8 * tw];
+    for k in 0..p.cout {
+        let b = bias.map_or(0.0, |b| b[k]);
+        for r in rows.clone() {
+            let (n, ty) = (r / p.th, r % p.th);
+            let t0 = (r - rows.start) * tw;
+            let at = |a: usize, c: usize| &m[((a * 4 + c) * p.cout + k) * ct + t0..][..tw];
+            // Aᵀ along the rows: s[i][c] for output row i of the tile and column c of M.
+            for c in 0..4 {
+                let (m0, m1, m2, m3) = (at(0, c), at(1, c), at(2, c), at(3, c));
+                let (s0, s1) = s.split_at_mut(4 * tw);
+                let (s0, s1) = (&mut s0[c * tw..][..tw], &mut s1[c * tw..][..tw]);
+                for tx in 0..tw {
+                    s0[tx] = m0[tx] + m1[tx] + m2[tx];
+                    s1[tx] = m1[tx] - m2[tx] - m3[tx];
+                }
+            }
+            for i in 0..2 {
+                let oy = 2 * ty + i;
+                if oy >= p.oh {
+                    continue;
+                }
+                let si = &s[i * 4 * tw..][..4 * tw];
+                let (c0, c1, c2, c3) = (
+                    &si[..tw],
+                    &si[tw..2 * tw],
+                    &si[2 * tw..3 * tw],
+                    &si[3 * tw..],
+                );
+                let yrow = &mut y[((n * p.cout + k) * p.oh + oy) * p.ow..][..p.ow];
+                let mut pairs = yrow.chunks_exact_mut(2);
+                for (tx, pair) in (&mut pairs).enumerate() {
+                    pair[0] = c0[tx] + c1[tx] + c2[tx] + b;
+                    pair[1] = c1[tx] - c2[tx] - c3[tx] + b;
+                }
+                if let [last] = pairs.into_remainder() {
+                    let tx = tw - 1;
+                    *last = c0[tx] + c1[tx] + c2[tx] + b;
+                }
+            }
+        }
+    }
+}
+
+/// DY[ξ][k, t] = (A dy Aᵀ)[ξ] for the 2×2 output tiles of tile rows `rows` (zero beyond
+/// the output); A = [[1, 0], [1, 1], [1, −1], [0, −1]].
+#[inline(always)]
+fn grad_transform_body(
+    p: &Plan,
+    dy: &[f32],
+    rows: std::ops::Range<usize>,
+    d: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let tw = p.tw;
+    let ct = rows.len() * tw;
+    let (e, o) = scratch[..4 * tw].split_at_mut(2 * tw);
+    for k in 0..p.cout {
+        for r in rows.clone() {
+            let (n, ty) = (r / p.th, r % p.th);
+            let plane = &dy[(n * p.cout + k) * p.oh * p.ow..][..p.oh * p.ow];
+            for i in 0..2 {
+                let oy = 2 * ty + i;
+                let row = (oy < p.oh).then(|| &plane[oy * p.ow..][..p.ow]);
+                deinterleave(row, 0, &mut e[i * tw..][..tw], &mut o[i * tw..][..tw]);
+            }
+            let t0 = (r - rows.start) * tw;
+            let (e0, e1) = e.split_at(tw);
+            let (o0, o1) = o.split_at(tw);
+            for a in 0..4 {
+                // A along the rows: v0 = d0, v1 = d0 + d1, v2 = d0 − d1, v3 = −d1; then
+                // along the columns the same with (even, odd) for (d0, d1).
+                let vert = |x0: f32, x1: f32| match a {
+                    0 => x0,
+                    1 => x0 + x1,
+                    2 => x0 - x1,
+                    _ => -x1,
+                };
+                let at = |c: usize| ((a * 4 + c) * p.cout + k) * ct + t0;
+                for tx in 0..tw {
+                    let (ve, vo) = (vert(e0[tx], e1[tx]), vert(o0[tx], o1[tx]));
+                    d[at(0) + tx] = ve;
+                    d[at(1) + tx] = ve + vo;
+                    d[at(2) + tx] = ve - vo;
+                    d[at(3) + tx] = -vo;
+                }
+            }
+        }
+    }
+}
+
+/// Defines `$name(args)`, which runs `$body(args)` compiled for AVX-512 when the CPU has
+/// it (the baseline build targets SSE2, which would leave the transforms 4 lanes wide).
+macro_rules! vectorised {
+    ($name:ident, $fast:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if super::avx512::available() {
+                // SAFETY: `available` checked that the CPU has AVX-512F.
+                unsafe { $fast($($arg),*) };
+                return;
+            }
+            $body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn $fast($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
+}
+
+vectorised!(input_transform, input_transform_avx512, input_transform_body,
+    (p: &Plan, x: &[f32], rows: std::ops::Range<usize>, v: &mut [f32], scratch: &mut [f32]));
+vectorised!(output_transform, output_transform_avx512, output_transform_body,
+    (p: &Plan, m: &[f32], rows: std::ops::Range<usize>, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]));
+vectorised!(grad_transform, grad_transform_avx512, grad_transform_body,
+    (p: &Plan, dy: &[f32], rows: std::ops::Range<usize>, d: &mut [f32], scratch: &mut [f32]));
+
+/// y = correlation of x with the transformed filters `u` (+ bias), for plan `p`.
+fn forward_plan(p: &Plan, x: &[f32], u: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    if y.is_empty() {
+        return;
+    }
+    let (imgs, block_rows, parallel) = p.blocking();
+    let max_ct = block_rows * p.tw;
+    let buf_len = 16 * (p.cin + p.cout) * max_ct + 8 * (p.tw + 1);
+    let task = |xg: &[f32], yg: &mut [f32], par_gemm: bool| {
+        let total_rows = (xg.len() / p.in_sz().max(1)) * p.th;
+        with_buf(buf_len, |buf| {
+            for r0 in (0..total_rows).step_by(block_rows) {
+                let rows = r0..(r0 + block_rows).min(total_rows);
+                let ct = rows.len() * p.tw;
+                let (v, rest) = buf.split_at_mut(16 * p.cin * ct);
+                let (m, rest) = rest.split_at_mut(16 * p.cout * ct);
+                let skip = rest.len() - 8 * (p.tw + 1);
+                let scratch = &mut rest[skip..];
+                input_transform(p, xg, rows.clone(), v, scratch);
+                for xi in 0..16 {
+                    let uv =
+                        View::row_major(&u[xi * p.cout * p.cin..][..p.cout * p.cin], p.cin, false);
+                    let vv = View::row_major(&v[xi * p.cin * ct..][..p.cin * ct], ct, false);
+                    let mx = &mut m[xi * p.cout * ct..][..p.cout * ct];
+                    sgemm(p.cout, p.cin, ct, uv, vv, mx, ct, false, par_gemm);
+                }
+                output_transform(p, m, rows, bias, yg, scratch);
+            }
+        })
+    };
+    let (in_g, out_g) = (imgs * p.in_sz(), imgs * p.out_sz());
+    if parallel {
+        y.par_chunks_mut(out_g)
+            .zip(x.par_chunks(in_g))
+            .for_each(|(yg, xg)| task(xg, yg, false));
+    } else {
+        for (yg, xg) in y.chunks_mut(out_g).zip(x.chunks(in_g)) {
+            task(xg, yg, true);
+        }
+    }
+}
+
+fn check_lens(g: &ConvGeom, x: usize, w: usize, y: usize) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    assert_eq!(
+        x,
+        g.batch * g.in_channels * g.in_h * g.in_w,
+        "conv: input length"
+    );
+    assert_eq!(w, g.out_channels * g.in_channels * 9, "conv: weight length");
+    assert_eq!(y, g.batch * g.out_channels * oh * ow, "conv: output length");
+}
+
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let p = Plan::of(g);
+    check_lens(g, x.len(), w.len(), y.len());
+    assert_eq!(bias.len(), g.out_channels, "conv: bias length");
+    let u = filter_transform(w, p.cout, p.cin);
+    forward_plan(&p, x, &u, Some(bias), y)
+}
+
+pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let p = Plan::of(g);
+    check_lens(g, dx.len(), w.len(), dy.len());
+    // dx = correlation of dy (padded by 2 − p) with w'[ci, co] = w[co, ci] rotated 180°.
+    let (cin, cout) = (p.cin, p.cout);
+    let mut flipped = vec![0.0f32; w.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            let src = &w[(co * cin + ci) * 9..][..9];
+            let dst = &mut flipped[(ci * cout + co) * 9..][..9];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    let back = Plan::new(p.batch, cout, p.oh, p.ow, cin, 2 - p.ph, 2 - p.pw);
+    debug_assert_eq!((back.oh, back.ow), (p.h, p.w));
+    let u = filter_transform(&flipped, cin, cout);
+    forward_plan(&back, dy, &u, None, dx)
+}
+
+pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: &mut [f32]) {
+    let p = Plan::of(g);
+    check_lens(g, x.len(), dw.len(), dy.len());
+    assert_eq!(dbias.len(), g.out_channels, "conv: bias gradient length");
+    let plane = p.oh * p.ow;
+    for (k, b) in dbias.iter_mut().enumerate() {
+        *b = (0..p.batch)
+            .map(|n| super::conv::sum(&dy[(n * p.cout + k) * plane..][..plane]))
+            .sum();
+    }
+    let acc_len = 16 * p.cout * p.cin;
+    if p.batch == 0 || plane == 0 || acc_len == 0 {
+        dw.fill(0.0);
+        return;
+    }
+    let (imgs, block_rows, parallel) = p.blocking();
+    let max_ct = block_rows * p.tw;
+    let buf_len = 16 * (p.cin + p.cout) * max_ct + 8 * (p.tw + 1);
+    // Adds the images imgs·gi.. of group gi to acc[ξ][k, c].
+    let task = |gi: usize, acc: &mut [f32], par_gemm: bool| {
+        let n0 = gi * imgs;
+        let n1 = (n0 + imgs).min(p.batch);
+        let xg = &x[n0 * p.in_sz()..n1 * p.in_sz()];
+        let dyg = &dy[n0 * p.out_sz()..n1 * p.out_sz()];
+        let total_rows = (n1 - n0) * p.th;
+        with_buf(buf_len, |buf| {
+            for r0 in (0..total_rows).step_by(block_rows) {
+                let rows = r0..(r0 + block_rows).min(total_rows);
+                let ct = rows.len() * p.tw;
+                let (v, rest) = buf.split_at_mut(16 * p.cin * ct);
+                let (d, rest) = rest.split_at_mut(16 * p.cout * ct);
+                let skip = rest.len() - 8 * (p.tw + 1);
+                let scratch = &mut rest[skip..];
+                input_transform(&p, xg, rows.clone(), v, scratch);
+                grad_transform(&p, dyg, rows, d, scratch);
+                for xi in 0..16 {
+                    let dv = View::row_major(&d[xi * p.cout * ct..][..p.cout * ct], ct, false);
+                    let vt = View::row_major(&v[xi * p.cin * ct..][..p.cin * ct], ct, true);
+                    let ax = &mut acc[xi * p.cout * p.cin..][..p.cout * p.cin];
+                    sgemm(p.cout, ct, p.cin, dv, vt, ax, p.cin, true, par_gemm);
+                }
+            }
+        })
+    };
+    let groups = p.batch.div_ceil(imgs);
+    let acc = if parallel {
+        (0..groups)
+            .into_par_iter()
+            .fold(
+                || vec![0.0f32; acc_len],
+                |mut acc, gi| {
+                    task(gi, &mut acc, false);
+                    acc
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            })
+            .unwrap_or_else(|| vec![0.0; acc_len])
+    } else {
+        let mut acc = vec![0.0f32; acc_len];
+        for gi in 0..groups {
+            task(gi, &mut acc, true);
+        }
+        acc
+    };
+    // dw = Gᵀ M G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
+    let kc = p.cout * p.cin;
+    for (i, out) in dw.chunks_exact_mut(9).enumerate() {
+        let m = |a: usize, b: usize| acc[(a * 4 + b) * kc + i];
+        let mut rows = [[0.0f32; 4]; 3];
+        for (b, _) in [(); 4].iter().enumerate() {
+            let (m0, m1, m2, m3) = (m(0, b), m(1, b), m(2, b), m(3, b));
+            rows[0][b] = m0 + 0.5 * (m1 + m2);
+            rows[1][b] = 0.5 * (m1 - m2);
+            rows[2][b] = 0.5 * (m1 + m2) + m3;
+        }
+        for (r, q) in rows.iter().enumerate() {
+            out[r * 3] = q[0] + 0.5 * (q[1] + q[2]);
+            out[r * 3 + 1] = 0.5 * (q[1] - q[2]);
+            out[r * 3 + 2] = 0.5 * (q[1] + q[2]) + q[3];
+        }
+    }
+}
