@@ -179,8 +179,12 @@ fn deinterleave(row: Option<&[f32]>, pad: usize, e: &mut [f32], o: &mut [f32]) {
     let len = e.len();
     // row[2q] lands at padded column 2q + pad (k = q + k0 of `first`), row[2q + 1] at
     // 2q + 1 + pad (k = q + k1 of `second`).
-    let (k0, k1) = (pad / 2, (pad + 1) / 2);
-    let (first, second) = if pad % 2 == 0 { (e, o) } else { (o, e) };
+    let (k0, k1) = (pad / 2, pad.div_ceil(2));
+    let (first, second) = if pad.is_multiple_of(2) {
+        (e, o)
+    } else {
+        (o, e)
+    };
     let pairs = (row.len() / 2).min(len - k0).min(len - k1);
     for ((a, b), pair) in first[k0..k0 + pairs]
         .iter_mut()
