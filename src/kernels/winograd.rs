@@ -38,9 +38,11 @@ fn with_buf<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// Whether this module computes `g`: 3×3 kernel, stride 1, padding ≤ 2 on each axis
-/// (the input gradient pads by 2 − p), and a non-empty output.
+/// (the input gradient pads by 2 − p), channels on both sides and a non-empty output.
 pub fn supports(g: &ConvGeom) -> bool {
-    g.kernel == [3, 3]
+    g.in_channels > 0
+        && g.out_channels > 0
+        && g.kernel == [3, 3]
         && g.stride == [1, 1]
         && g.padding[0] <= 2
         && g.padding[1] <= 2
