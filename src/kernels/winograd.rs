@@ -38,9 +38,11 @@ fn with_buf<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// Whether this module computes `g`: 3×3 kernel, stride 1, padding ≤ 2 on each axis
-/// (the input gradient pads by 2 − p), and a non-empty output.
+/// (the input gradient pads by 2 − p), channels on both sides and a non-empty output.
 pub fn supports(g: &ConvGeom) -> bool {
-    g.kernel == [3, 3]
+    g.in_channels > 0
+        && g.out_channels > 0
+        && g.kernel == [3, 3]
         && g.stride == [1, 1]
         && g.padding[0] <= 2
         && g.padding[1] <= 2
@@ -179,8 +181,12 @@ fn deinterleave(row: Option<&[f32]>, pad: usize, e: &mut [f32], o: &mut [f32]) {
     let len = e.len();
     // row[2q] lands at padded column 2q + pad (k = q + k0 of `first`), row[2q + 1] at
     // 2q + 1 + pad (k = q + k1 of `second`).
-    let (k0, k1) = (pad / 2, (pad + 1) / 2);
-    let (first, second) = if pad % 2 == 0 { (e, o) } else { (o, e) };
+    let (k0, k1) = (pad / 2, pad.div_ceil(2));
+    let (first, second) = if pad.is_multiple_of(2) {
+        (e, o)
+    } else {
+        (o, e)
+    };
     let pairs = (row.len() / 2).min(len - k0).min(len - k1);
     for ((a, b), pair) in first[k0..k0 + pairs]
         .iter_mut()
