@@ -206,6 +206,8 @@ fn knn_and_tsne_on_autoencoder_codes() {
         perplexity: 10.0,
         iterations: 300,
         seed: 3,
+        method: archc::analysis::tsne_bh::Method::Auto,
+        theta: 0.5,
         out: dir.join("tsne"),
         format: "png".into(),
     }))
