@@ -314,16 +314,15 @@ impl QuadTree {
         stack.push(0);
         while let Some(ni) = stack.pop() {
             let nd = &self.nodes[ni as usize];
-            if nd.count == 0 {
-                continue;
-            }
             let (dx, dy) = (yi[0] - nd.mass_centre[0], yi[1] - nd.mass_centre[1]);
             let d2 = dx * dx + dy * dy;
             let width = 2.0 * nd.half;
-            // A cell around y_i itself is never one body (possible only for θ ≥ 1/√2).
-            let around_i = (yi[0] - nd.centre[0]).abs() <= nd.half
-                && (yi[1] - nd.centre[1]).abs() <= nd.half;
-            if width * width < theta2 * d2 && !around_i {
+            // A cell around y_i itself is never one body (it can pass the test only for
+            // θ ≥ 1/√2, since y_i is then within √2 · width of the centre of mass).
+            let around_i = || {
+                (yi[0] - nd.centre[0]).abs() <= nd.half && (yi[1] - nd.centre[1]).abs() <= nd.half
+            };
+            if width * width < theta2 * d2 && (theta2 < 0.5 || !around_i()) {
                 let w = 1.0 / (1.0 + d2);
                 let cw = nd.count as f64 * w;
                 z += cw;
@@ -342,8 +341,10 @@ impl QuadTree {
                     fy += w * w * dy;
                 }
             } else {
-                for q in 0..4 {
-                    stack.push(nd.first_child + q);
+                for q in nd.first_child..nd.first_child + 4 {
+                    if self.nodes[q as usize].count > 0 {
+                        stack.push(q);
+                    }
                 }
             }
         }
