@@ -1,6 +1,10 @@
 //! Barnes-Hut t-SNE against the exact method: gradient, sparse affinities, quadtree sums,
 //! final KL on clustered data, reproducibility.
 
+// `..Default::default()` in `TsneParams` literals keeps these tests compiling when the
+// parameters gain fields.
+#![allow(clippy::needless_update)]
+
 use archc::analysis::tsne;
 use archc::analysis::tsne_bh::{self, Method, QuadTree, SparseAffinities};
 use rand::SeedableRng;
@@ -119,7 +123,10 @@ fn sparse_affinities_are_exact_ones_restricted_to_neighbours() {
     let n = 150;
     let dim = 4;
     let perp = 8.0;
-    let x: Vec<f32> = gaussian(n * dim, 1.0, 7).iter().map(|&v| v as f32).collect();
+    let x: Vec<f32> = gaussian(n * dim, 1.0, 7)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let p = tsne_bh::sparse_affinities(&x, dim, perp).unwrap();
     let k = tsne_bh::neighbour_count(n, perp);
     assert_eq!(k, 25);
@@ -264,7 +271,10 @@ fn a_seed_gives_the_same_map_on_any_number_of_threads() {
 
 #[test]
 fn bad_input_is_an_error_and_auto_picks_by_size() {
-    let x: Vec<f32> = gaussian(200 * 3, 1.0, 1).iter().map(|&v| v as f32).collect();
+    let x: Vec<f32> = gaussian(200 * 3, 1.0, 1)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let p = tsne::TsneParams {
         perplexity: 5.0,
         iterations: 10,

@@ -239,7 +239,8 @@ impl QuadTree {
             nodes: Vec::with_capacity(2 * n / LEAF_POINTS + 8),
             order: (0..n as u32).collect(),
         };
-        tree.nodes.push(Self::node(y, &tree.order, centre, half, 0, n));
+        tree.nodes
+            .push(Self::node(y, &tree.order, centre, half, 0, n));
         let mut scratch = vec![0u32; n];
         let mut stack = vec![(0usize, 0usize)];
         while let Some((ni, depth)) = stack.pop() {
@@ -287,7 +288,14 @@ impl QuadTree {
         tree
     }
 
-    fn node(y: &[[f64; 2]], order: &[u32], centre: [f64; 2], half: f64, s: usize, e: usize) -> Node {
+    fn node(
+        y: &[[f64; 2]],
+        order: &[u32],
+        centre: [f64; 2],
+        half: f64,
+        s: usize,
+        e: usize,
+    ) -> Node {
         let mut m = [0.0; 2];
         for &i in &order[s..e] {
             m[0] += y[i as usize][0];
@@ -307,7 +315,13 @@ impl QuadTree {
 
     /// Σ_{j≠i} w_ij and Σ_{j≠i} w_ij² (y_i − y_j) with w = 1 / (1 + ‖y_i − y_j‖²), cells
     /// narrower than θ × distance taken as one body at their centre of mass.
-    fn repulsion(&self, y: &[[f64; 2]], i: usize, theta2: f64, stack: &mut Vec<u32>) -> (f64, [f64; 2]) {
+    fn repulsion(
+        &self,
+        y: &[[f64; 2]],
+        i: usize,
+        theta2: f64,
+        stack: &mut Vec<u32>,
+    ) -> (f64, [f64; 2]) {
         let yi = y[i];
         let (mut z, mut fx, mut fy) = (0.0, 0.0, 0.0);
         stack.clear();
@@ -440,12 +454,7 @@ pub fn kl_divergence(p: &SparseAffinities, y: &[[f64; 2]], z: f64) -> f64 {
 }
 
 /// Embeds `x` (`n × dim`) in 2-D with Barnes-Hut at `theta` (0.5 is the usual trade-off).
-pub fn embed(
-    x: &[f32],
-    dim: usize,
-    params: &TsneParams,
-    theta: f64,
-) -> miette::Result<Embedding> {
+pub fn embed(x: &[f32], dim: usize, params: &TsneParams, theta: f64) -> miette::Result<Embedding> {
     if dim == 0 || !x.len().is_multiple_of(dim) {
         return Err(miette::miette!(
             "t-SNE: {} values do not form rows of {dim}",
