@@ -198,21 +198,29 @@ fn knn_and_tsne_on_autoencoder_codes() {
     assert!((j["accuracy"].as_f64().unwrap() - 0.9).abs() < 1e-12);
     assert_eq!(j["queries"], 100);
 
-    run(AnalysisCommand::Tsne(TsneArgs {
-        data,
-        codes: Some(p),
-        pca_dims: 0,
-        n: 80,
-        perplexity: 10.0,
-        iterations: 300,
-        seed: 3,
-        out: dir.join("tsne"),
-        format: "png".into(),
-    }))
-    .unwrap();
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("tsne/tsne.json")).unwrap())
-            .unwrap();
-    assert_eq!(j["points"].as_array().unwrap().len(), 80);
-    assert!(dir.join("tsne/tsne.png").is_file());
+    use archc::analysis::tsne_bh::Method;
+    for (method, name) in [(Method::Auto, "exact"), (Method::BarnesHut, "barnes-hut")] {
+        run(AnalysisCommand::Tsne(TsneArgs {
+            data: data.clone(),
+            codes: Some(p.clone()),
+            pca_dims: 0,
+            n: 80,
+            perplexity: 10.0,
+            iterations: 300,
+            seed: 3,
+            method,
+            theta: 0.5,
+            out: dir.join(name),
+            format: "png".into(),
+        }))
+        .unwrap();
+        let j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(name).join("tsne.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(j["points"].as_array().unwrap().len(), 80);
+        // 80 points are few enough for `auto` to pick the exact method.
+        assert_eq!(j["method"], name);
+        assert!(dir.join(name).join("tsne.png").is_file());
+    }
 }

@@ -11,7 +11,7 @@
 //!   gives the smaller label, as scikit-learn's `KNeighborsClassifier` does, and so
 //!   reproduces its predictions.
 //!
-//! Two kernels compute the dot products: a dense one (blocked GEMM, `gemm` crate) and a
+//! Two kernels compute the dot products: a dense one (blocked GEMM, `kernels::matmul`) and a
 //! sparse one for mostly-zero queries such as MNIST pixels (about 19% non-zero): each query's
 //! non-zero pixels scale rows of a transposed training block, `q·X_bᵀ = Σ_p q_p X_b[:, p]`,
 //! which does about a fifth of the arithmetic. `Kernel::Auto` picks by the queries' density.
@@ -21,7 +21,7 @@
 
 use rayon::prelude::*;
 
-use super::linalg::matmul_abt;
+use crate::kernels::matmul;
 
 /// Queries per parallel work item and training vectors per matrix product.
 const QUERY_BLOCK: usize = 128;
@@ -175,13 +175,16 @@ fn neighbours_dense(train: &[f32], dim: usize, queries: &[f32], k: usize) -> Vec
             let mut g = vec![0f32; m * TRAIN_BLOCK];
             for start in (0..n).step_by(TRAIN_BLOCK) {
                 let t = TRAIN_BLOCK.min(n - start);
-                matmul_abt(
+                matmul(
                     m,
                     dim,
                     t,
                     qb,
+                    false,
                     &train[start * dim..(start + t) * dim],
+                    true,
                     &mut g[..m * t],
+                    false,
                 );
                 for (qi, top) in best.iter_mut().enumerate() {
                     let row = &g[qi * t..(qi + 1) * t];

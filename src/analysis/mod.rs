@@ -7,3 +7,4 @@ pub mod knn;
 pub mod linalg;
 pub mod pca;
 pub mod tsne;
+pub mod tsne_bh;

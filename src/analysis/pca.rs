@@ -6,7 +6,8 @@
 
 use rayon::prelude::*;
 
-use super::linalg::{matmul_ab, matmul_abt, matmul_atb};
+use super::linalg::matmul_atb_f64;
+use crate::kernels::matmul;
 
 /// A fitted PCA: mean, principal directions (rows, by decreasing variance) and all
 /// eigenvalues of the covariance (decreasing).
@@ -55,7 +56,7 @@ pub fn fit(x: &[f32], dim: usize, max_components: usize) -> miette::Result<Pca> 
                     .enumerate()
                     .map(|(i, &v)| v as f64 - mean[i % dim])
                     .collect();
-                matmul_atb(dim, rows, dim, &centred, &centred, &mut acc, true);
+                matmul_atb_f64(dim, rows, dim, &centred, &centred, &mut acc, true);
                 acc
             },
         )
@@ -114,7 +115,7 @@ impl Pca {
                     .enumerate()
                     .map(|(i, &v)| v - self.mean[i % self.dim])
                     .collect();
-                matmul_abt(rows, self.dim, d, &centred, v, c);
+                matmul(rows, self.dim, d, &centred, false, v, true, c, false);
             });
         codes
     }
@@ -129,7 +130,7 @@ impl Pca {
             .zip(codes.par_chunks(ROW_BLOCK * d))
             .for_each(|(o, c)| {
                 let rows = c.len() / d;
-                matmul_ab(rows, d, self.dim, c, v, o);
+                matmul(rows, d, self.dim, c, false, v, false, o, false);
                 for (i, v) in o.iter_mut().enumerate() {
                     *v += self.mean[i % self.dim];
                 }

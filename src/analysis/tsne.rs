@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
-use super::linalg::matmul_abt;
+use crate::kernels::matmul;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TsneParams {
@@ -42,7 +42,7 @@ pub fn squared_distances(x: &[f32], dim: usize) -> Vec<f64> {
     let mut g = vec![0f32; n * n];
     g.par_chunks_mut(n * 64)
         .zip(x.par_chunks(dim * 64))
-        .for_each(|(gb, xb)| matmul_abt(xb.len() / dim, dim, n, xb, x, gb));
+        .for_each(|(gb, xb)| matmul(xb.len() / dim, dim, n, xb, false, x, true, gb, false));
     let norms: Vec<f64> = (0..n).map(|i| g[i * n + i] as f64).collect();
     let mut d = vec![0f64; n * n];
     d.par_chunks_mut(n).enumerate().for_each(|(i, row)| {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::analysis::{confusion, io, knn, pca, tsne};
+use crate::analysis::{confusion, io, knn, pca, tsne, tsne_bh};
 use crate::ir::{DatasetName, Split};
 use crate::plot::{self, ChartSpec, ImageRow, Series};
 
@@ -102,6 +102,13 @@ pub struct TsneArgs {
     pub iterations: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// exact (O(n²) per iteration), barnes-hut (sparse neighbour affinities and a
+    /// quadtree, O(n log n)) or auto (exact up to 1000 points).
+    #[arg(long, value_enum, default_value_t)]
+    pub method: tsne_bh::Method,
+    /// Barnes-Hut accuracy: a cell narrower than theta × its distance acts as one body.
+    #[arg(long, default_value_t = 0.5)]
+    pub theta: f64,
     #[arg(long, default_value = "results/tsne")]
     pub out: PathBuf,
     #[arg(long, default_value = "png")]
@@ -554,7 +561,15 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
         iterations: a.iterations,
         seed: a.seed,
     };
-    let emb = tsne::embed(&sub, dim, &params)?;
+    let method = a.method.resolve(idx.len());
+    let emb = match method {
+        tsne_bh::Method::BarnesHut => tsne_bh::embed(&sub, dim, &params, a.theta)?,
+        _ => tsne::embed(&sub, dim, &params)?,
+    };
+    let method_name = match method {
+        tsne_bh::Method::BarnesHut => "barnes-hut",
+        _ => "exact",
+    };
     let secs = t.elapsed().as_secs_f64();
     let pts: Vec<(f64, f64)> = emb.points.iter().map(|p| (p[0], p[1])).collect();
     plot::scatter_by_class(
@@ -572,6 +587,8 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
             "perplexity": a.perplexity,
             "iterations": a.iterations,
             "seed": a.seed,
+            "method": method_name,
+            "theta": (method == tsne_bh::Method::BarnesHut).then_some(a.theta),
             "kl_divergence": emb.kl_divergence,
             "seconds": secs,
             "indices": idx,
@@ -580,7 +597,7 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
         }),
     )?;
     println!(
-        "t-SNE of {} points ({what}): KL {:.3}, {secs:.1} s",
+        "t-SNE ({method_name}) of {} points ({what}): KL {:.3}, {secs:.1} s",
         idx.len(),
         emb.kl_divergence
     );
