@@ -58,6 +58,9 @@ pub fn run(args: TrainArgs) -> miette::Result<()> {
             args.spec.display()
         ));
     }
+    for model in &models {
+        crate::memory::refuse_if_too_large(model)?;
+    }
     let mut loaded: Vec<((crate::ir::DatasetName, crate::ir::Split), Dataset)> = Vec::new();
     for model in models {
         let key = (model.train.dataset, model.train.split);
