@@ -247,11 +247,32 @@ fn timed_knn(
     Ok((knn::accuracy(&pred, query_labels), secs, pred))
 }
 
+/// `--limit-queries N`: N ≥ 1 (0 would classify nothing and report a meaningless accuracy).
+fn check_limit_queries(lim: Option<usize>) -> miette::Result<()> {
+    if lim == Some(0) {
+        return Err(miette::miette!(
+            help = "leave it out to classify every test example",
+            "--limit-queries must be at least 1"
+        ));
+    }
+    Ok(())
+}
+
+/// `--out` of the commands that default to the run directory.
+fn prepare_out(out: &Option<PathBuf>) -> miette::Result<()> {
+    match out {
+        Some(o) => crate::atomic::prepare_dir(o),
+        None => Ok(()),
+    }
+}
+
 fn limit(n: usize, lim: Option<usize>) -> usize {
     lim.map_or(n, |l| l.min(n))
 }
 
 fn run_knn(a: KnnArgs) -> miette::Result<()> {
+    check_limit_queries(a.limit_queries)?;
+    crate::atomic::prepare_dir(&a.out)?;
     let (train, labels, dim, queries, qlabels, source, provenance) = if let Some(p) = &a.codes {
         let c = io::read_codes(p)?;
         let tr = c
@@ -336,7 +357,16 @@ fn run_knn(a: KnnArgs) -> miette::Result<()> {
     Ok(())
 }
 
-fn run_pca(a: PcaArgs) -> miette::Result<()> {
+fn run_pca(mut a: PcaArgs) -> miette::Result<()> {
+    check_limit_queries(a.limit_queries)?;
+    // Each code size once, smallest first: the tables and the x axis read in order.
+    a.dims.sort_unstable();
+    a.dims.dedup();
+    if a.dims.is_empty() {
+        return Err(miette::miette!("--dims needs at least one code size"));
+    }
+    figure(&a.out, "pca", &a.format)?;
+    crate::atomic::prepare_dir(&a.out)?;
     let ds = load(&a.data)?;
     let dim = ds.train.example_size();
     let max_d = a.dims.iter().copied().max().unwrap_or(0).max(2);
@@ -501,6 +531,21 @@ fn run_pca(a: PcaArgs) -> miette::Result<()> {
 fn run_tsne(a: TsneArgs) -> miette::Result<()> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
+    if !(a.perplexity.is_finite() && a.perplexity > 0.0) {
+        return Err(miette::miette!(
+            help = "typical values are 5 to 50 (default 30)",
+            "--perplexity must be a positive number, not {}",
+            a.perplexity
+        ));
+    }
+    if a.iterations == 0 {
+        return Err(miette::miette!("--iterations must be at least 1"));
+    }
+    if a.n < 2 {
+        return Err(miette::miette!("--n must be at least 2 points, not {}", a.n));
+    }
+    figure(&a.out, "tsne", &a.format)?;
+    crate::atomic::prepare_dir(&a.out)?;
     let (x, labels, dim, classes, what) = if let Some(p) = &a.codes {
         let c = io::read_codes(p)?;
         let te = c
@@ -588,7 +633,19 @@ fn run_tsne(a: TsneArgs) -> miette::Result<()> {
 }
 
 fn run_confusion(a: RunArgs) -> miette::Result<()> {
-    let p = io::read_predictions(&a.run_dir.join("predictions.json"))?;
+    prepare_out(&a.out)?;
+    let preds = a.run_dir.join("predictions.json");
+    if !preds.exists() && a.run_dir.join("reconstructions.safetensors").exists() {
+        return Err(miette::miette!(
+            help = format!(
+                "an autoencoder has no classes to confuse: try `archc recon {0}`, or `archc knn --codes {0}/codes.safetensors` to classify its codes",
+                a.run_dir.display()
+            ),
+            "{} is an autoencoder run: it holds reconstructions, not class predictions",
+            a.run_dir.display()
+        ));
+    }
+    let p = io::read_predictions(&preds)?;
     let c = confusion::confusion(&p.classes, &p.labels, &p.predictions)?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
     let pairs = c.most_confused(a.top);
@@ -625,6 +682,7 @@ fn run_confusion(a: RunArgs) -> miette::Result<()> {
 }
 
 fn run_filters(a: FiltersArgs) -> miette::Result<()> {
+    prepare_out(&a.out)?;
     let path = a.run_dir.join(&a.checkpoint);
     let (w, shape, layer) = io::read_first_conv(&path)?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
@@ -818,6 +876,10 @@ fn feature_maps(a: &FiltersArgs, checkpoint: &Path, out: &Path) -> miette::Resul
 }
 
 fn run_recon(a: ReconArgs) -> miette::Result<()> {
+    if a.count == 0 {
+        return Err(miette::miette!("--count must be at least 1"));
+    }
+    prepare_out(&a.out)?;
     let r = io::read_reconstructions(&a.run_dir.join("reconstructions.safetensors"))?;
     let size: usize = r.shape.iter().product();
     let shape = if r.shape.len() == 3 {
@@ -832,6 +894,15 @@ fn run_recon(a: ReconArgs) -> miette::Result<()> {
             r.shape
         ));
     };
+    if a.count > r.n {
+        eprintln!(
+            "note: --count {} but {} holds {} test reconstructions: showing {}",
+            a.count,
+            a.run_dir.join("reconstructions.safetensors").display(),
+            r.n,
+            r.n
+        );
+    }
     let count = a.count.min(r.n);
     let take = |v: &[f32]| -> Vec<Vec<f32>> {
         v.chunks(size)
@@ -883,6 +954,7 @@ fn run_recon(a: ReconArgs) -> miette::Result<()> {
 }
 
 fn run_curves(a: RunArgs) -> miette::Result<()> {
+    prepare_out(&a.out)?;
     let m = io::read_metrics(&a.run_dir.join("metrics.json"))?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
     let series = |name: &str, f: &dyn Fn(&io::EpochMetrics) -> Option<f64>, scale: f64| Series {

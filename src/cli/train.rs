@@ -61,6 +61,7 @@ pub fn run(args: TrainArgs) -> miette::Result<()> {
     for model in &models {
         crate::memory::refuse_if_too_large(model)?;
     }
+    crate::atomic::prepare_dir(&args.out)?;
     let mut loaded: Vec<((crate::ir::DatasetName, crate::ir::Split), Dataset)> = Vec::new();
     for model in models {
         let key = (model.train.dataset, model.train.split);
