@@ -62,7 +62,8 @@ pub fn estimate(model: &Model) -> Estimate {
             .sum::<u64>();
     // Saturating: a model of absurd size must still get a (huge) estimate, not a panic.
     let parameters = params.saturating_mul(PARAM_COPIES * FLOAT);
-    let optimizer = params.saturating_mul(optimizer_slots(&model.train.optimizer) * SLOT_COPIES * FLOAT);
+    let optimizer =
+        params.saturating_mul(optimizer_slots(&model.train.optimizer) * SLOT_COPIES * FLOAT);
     let activations = per_example.saturating_mul(batch as u64 * FLOAT);
     let data = dataset_floats(model.train.dataset) * FLOAT;
     Estimate {
@@ -118,7 +119,12 @@ pub fn machine_memory() -> Option<(u64, u64)> {
 pub fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
     let field = |name: &str| -> Option<u64> {
         let line = text.lines().find(|l| l.starts_with(name))?;
-        let kb: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        let kb: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
         Some(kb * 1024)
     };
     Some((field("MemAvailable:")?, field("MemTotal:")?))

@@ -32,14 +32,26 @@ fn a_missing_cifar_batch_is_named_and_nothing_is_downloaded() {
     let cifar = dir.path().join("cifar10");
     std::fs::create_dir(&cifar).expect("mkdir");
     // Four of the five training batches and the test batch (existence is what counts).
-    for f in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_5.bin.gz", "test_batch.bin"] {
+    for f in [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_5.bin.gz",
+        "test_batch.bin",
+    ] {
         std::fs::write(cifar.join(f), b"").expect("write");
     }
     let out = archc(&["data", "info", "cifar10", "--data", s(dir.path())]);
     let err = fails_with(&out, &["data_batch_4.bin", "incomplete", "5 of 6"]);
-    assert!(!err.contains("data_batch_1.bin,"), "present files are not missing: {err}");
+    assert!(
+        !err.contains("data_batch_1.bin,"),
+        "present files are not missing: {err}"
+    );
     // The old path tried the 170 MB download (here refused: ARCHC_OFFLINE).
-    assert!(!err.contains("downloads are disabled"), "must not try to download: {err}");
+    assert!(
+        !err.contains("downloads are disabled"),
+        "must not try to download: {err}"
+    );
     assert!(err.contains("nothing was downloaded"), "{err}");
 }
 
@@ -51,17 +63,56 @@ fn out_paths_under_a_file_are_named_and_fail_before_the_work() {
     let under = file.join("out");
     // pca would load MNIST and fit for seconds before failing to write; no data here, so
     // an error about the data would mean the --out check came too late.
-    let out = archc(&["pca", "--dataset", "mnist", "--data", s(dir.path()), "--out", s(&under)]);
+    let out = archc(&[
+        "pca",
+        "--dataset",
+        "mnist",
+        "--data",
+        s(dir.path()),
+        "--out",
+        s(&under),
+    ]);
     fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&["knn", "--dataset", "mnist", "--data", s(dir.path()), "--out", s(&under)]);
+    let out = archc(&[
+        "knn",
+        "--dataset",
+        "mnist",
+        "--data",
+        s(dir.path()),
+        "--out",
+        s(&under),
+    ]);
     fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&["tsne", "--dataset", "mnist", "--data", s(dir.path()), "--out", s(&under)]);
+    let out = archc(&[
+        "tsne",
+        "--dataset",
+        "mnist",
+        "--data",
+        s(dir.path()),
+        "--out",
+        s(&under),
+    ]);
     fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&["data", "show", "mnist", "--data", s(dir.path()), "--out", s(&under.join("g.png"))]);
+    let out = archc(&[
+        "data",
+        "show",
+        "mnist",
+        "--data",
+        s(dir.path()),
+        "--out",
+        s(&under.join("g.png")),
+    ]);
     fails_with(&out, &[s(&file), "is a file, not a folder"]);
     let out = archc(&["report", "--runs", s(dir.path()), "--out", s(&under)]);
     fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&["train", "specs/mnist_mlp.arch", "--data", s(dir.path()), "--out", s(&under)]);
+    let out = archc(&[
+        "train",
+        "specs/mnist_mlp.arch",
+        "--data",
+        s(dir.path()),
+        "--out",
+        s(&under),
+    ]);
     fails_with(&out, &[s(&file), "is a file, not a folder"]);
 }
 
@@ -72,13 +123,34 @@ fn analysis_arguments_out_of_range_are_refused_before_loading() {
     let o = dir.path().join("o");
     let o = s(&o);
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["knn", "--dataset", "mnist", "--limit-queries", "0"], "--limit-queries must be at least 1"),
-        (vec!["pca", "--dataset", "mnist", "--limit-queries", "0"], "--limit-queries must be at least 1"),
-        (vec!["tsne", "--dataset", "mnist", "--perplexity", "0"], "--perplexity must be a positive number"),
-        (vec!["tsne", "--dataset", "mnist", "--perplexity=-5"], "--perplexity must be a positive number"),
-        (vec!["tsne", "--dataset", "mnist", "--iterations", "0"], "--iterations must be at least 1"),
-        (vec!["data", "show", "mnist", "--n", "0"], "--n must lie in 1..=100"),
-        (vec!["data", "show", "mnist", "--n", "60000"], "--n must lie in 1..=100"),
+        (
+            vec!["knn", "--dataset", "mnist", "--limit-queries", "0"],
+            "--limit-queries must be at least 1",
+        ),
+        (
+            vec!["pca", "--dataset", "mnist", "--limit-queries", "0"],
+            "--limit-queries must be at least 1",
+        ),
+        (
+            vec!["tsne", "--dataset", "mnist", "--perplexity", "0"],
+            "--perplexity must be a positive number",
+        ),
+        (
+            vec!["tsne", "--dataset", "mnist", "--perplexity=-5"],
+            "--perplexity must be a positive number",
+        ),
+        (
+            vec!["tsne", "--dataset", "mnist", "--iterations", "0"],
+            "--iterations must be at least 1",
+        ),
+        (
+            vec!["data", "show", "mnist", "--n", "0"],
+            "--n must lie in 1..=100",
+        ),
+        (
+            vec!["data", "show", "mnist", "--n", "60000"],
+            "--n must lie in 1..=100",
+        ),
     ];
     for (mut args, msg) in cases {
         args.extend(["--data", d]);
@@ -112,7 +184,10 @@ fn recon_count_beyond_the_stored_images_says_so() {
     let out = archc(&["recon", s(&run), "--count", "50"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("--count 50") && err.contains("holds 3 test reconstructions"), "{err}");
+    assert!(
+        err.contains("--count 50") && err.contains("holds 3 test reconstructions"),
+        "{err}"
+    );
     let out = archc(&["recon", s(&run), "--count", "0"]);
     fails_with(&out, &["--count must be at least 1"]);
 }
@@ -124,7 +199,10 @@ fn write_reconstructions(run: &Path, n: usize) {
     save(
         &run.join("reconstructions.safetensors"),
         vec![
-            ("test.inputs".into(), Entry::F32(vec![n, 1, 4, 4], x.clone())),
+            (
+                "test.inputs".into(),
+                Entry::F32(vec![n, 1, 4, 4], x.clone()),
+            ),
             ("test.outputs".into(), Entry::F32(vec![n, 16], x)),
         ],
     )
@@ -152,14 +230,28 @@ fn pca_dims_are_sorted_and_deduplicated() {
     let Some(data) = data_dir() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let out = archc(&[
-        "pca", "--dataset", "mnist", "--data", s(&data), "--train-size", "2000",
-        "--limit-queries", "20", "--dims", "8,2,8,3", "--out", s(dir.path()),
+        "pca",
+        "--dataset",
+        "mnist",
+        "--data",
+        s(&data),
+        "--train-size",
+        "2000",
+        "--limit-queries",
+        "20",
+        "--dims",
+        "8,2,8,3",
+        "--out",
+        s(dir.path()),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("pca.json")).expect("pca.json"),
-    )
-    .expect("json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("pca.json")).expect("pca.json"))
+            .expect("json");
     let dims: Vec<u64> = v["results"]
         .as_array()
         .expect("results")
@@ -167,4 +259,28 @@ fn pca_dims_are_sorted_and_deduplicated() {
         .map(|r| r["dims"].as_u64().expect("dims"))
         .collect();
     assert_eq!(dims, [2, 3, 8]);
+}
+
+#[test]
+fn the_recipes_run_from_the_library_without_the_cli() {
+    use archc::analysis::recipes::{run_recon, ReconOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("ae");
+    std::fs::create_dir(&run).expect("mkdir");
+    write_reconstructions(&run, 3);
+    let out = dir.path().join("figs");
+    run_recon(ReconOptions {
+        run_dir: run,
+        count: 2,
+        out: Some(out.clone()),
+        format: "png".into(),
+    })
+    .expect("recon");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("reconstructions.json")).expect("json"))
+            .expect("parse");
+    // Outputs equal inputs in the fixture: zero reconstruction error over all 3 images.
+    assert_eq!(v["n"].as_u64(), Some(3));
+    assert_eq!(v["test"]["mse_per_pixel"].as_f64(), Some(0.0));
+    assert!(out.join("reconstructions.png").is_file());
 }

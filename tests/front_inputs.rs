@@ -42,12 +42,18 @@ fn the_group_depth_limit_is_exactly_the_documented_one() {
     let max = archc::syntax::MAX_GROUP_DEPTH;
     assert!(archc::ir::compile("ok", &nested(max)).is_ok());
     let err = archc::ir::compile("deep", &nested(max + 1)).expect_err("one level too deep");
-    assert_eq!(err.code().map(|c| c.to_string()).as_deref(), Some("archc::nesting"));
+    assert_eq!(
+        err.code().map(|c| c.to_string()).as_deref(),
+        Some("archc::nesting")
+    );
     // Parentheses in comments do not count.
     let commented = format!("# {}\n{}", "(".repeat(100), nested(max));
     assert!(archc::ir::compile("ok", &commented).is_ok());
     let readme = std::fs::read_to_string("README.md").expect("README");
-    assert!(readme.contains(&format!("at most {max} levels")), "README must state the limit");
+    assert!(
+        readme.contains(&format!("at most {max} levels")),
+        "README must state the limit"
+    );
 }
 
 #[test]
@@ -62,7 +68,10 @@ fn invalid_utf8_names_its_byte_position() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("archc::encoding"), "{err}");
-    assert!(err.contains(&format!("byte {at} (line 2, column 6)")), "{err}");
+    assert!(
+        err.contains(&format!("byte {at} (line 2, column 6)")),
+        "{err}"
+    );
     assert!(err.contains("0xe9"), "{err}");
 }
 
@@ -72,15 +81,29 @@ fn a_one_megabyte_line_is_not_echoed_whole() {
     let pad = " ".repeat(1_000_000);
     // An unknown letter after 1 MB of blanks, and an unknown annotation 1 MB long.
     for (name, net, marker, before) in [
-        ("blanks", format!("F10[softmax]{pad}× Q3"), "Q3", format!("net = F10[softmax]{pad}× ")),
-        ("word", format!("F10[softmax {}]", "z".repeat(1_000_000)), "zzz", "net = F10[softmax ".to_string()),
+        (
+            "blanks",
+            format!("F10[softmax]{pad}× Q3"),
+            "Q3",
+            format!("net = F10[softmax]{pad}× "),
+        ),
+        (
+            "word",
+            format!("F10[softmax {}]", "z".repeat(1_000_000)),
+            "zzz",
+            "net = F10[softmax ".to_string(),
+        ),
     ] {
         let text = format!("net = {net}\ntrain {{\n  dataset mnist\n}}\n");
         let spec = write(&dir, &format!("{name}.arch"), text.as_bytes());
         let out = archc(&["check", &spec]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}");
-        assert!(err.len() < 4000, "{name}: diagnostic is {} bytes", err.len());
+        assert!(
+            err.len() < 4000,
+            "{name}: diagnostic is {} bytes",
+            err.len()
+        );
         assert!(err.contains(marker), "{err}");
         // The cut line's columns are not the file's: the label gives the real position.
         let column = before.chars().count() + 1;
@@ -111,12 +134,18 @@ fn summary_estimates_training_memory_from_the_layer_table() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let m = &v["models"][0];
     let p = m["total_params"].as_u64().expect("params");
-    assert_eq!(m["training_memory"]["optimizer"].as_u64(), Some(p * 2 * 3 * 4));
+    assert_eq!(
+        m["training_memory"]["optimizer"].as_u64(),
+        Some(p * 2 * 3 * 4)
+    );
     // The text form prints it under the table.
     let out = archc(&["summary", "specs/mnist_mlp.arch"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let total = (parameters + activations + data) as f64 / 1e6;
-    assert!(text.contains(&format!("training memory ≈ {total:.0} MB")), "{text}");
+    assert!(
+        text.contains(&format!("training memory ≈ {total:.0} MB")),
+        "{text}"
+    );
 }
 
 #[test]

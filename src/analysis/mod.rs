@@ -6,4 +6,5 @@ pub mod io;
 pub mod knn;
 pub mod linalg;
 pub mod pca;
+pub mod recipes;
 pub mod tsne;

@@ -80,9 +80,15 @@ impl Problem {
         if shown.len() != source.len() {
             // Columns in the cut line are not the file's: say where the span really is.
             let at = self.span.offset().min(source.len());
-            let at = (0..=at).rev().find(|&i| source.is_char_boundary(i)).unwrap_or(0);
+            let at = (0..=at)
+                .rev()
+                .find(|&i| source.is_char_boundary(i))
+                .unwrap_or(0);
             let line = source[..at].matches('\n').count() + 1;
-            let column = source[source[..at].rfind('\n').map_or(0, |n| n + 1)..at].chars().count() + 1;
+            let column = source[source[..at].rfind('\n').map_or(0, |n| n + 1)..at]
+                .chars()
+                .count()
+                + 1;
             label = format!("{label} (line {line}, column {column})");
         }
         SpecError {
@@ -167,7 +173,7 @@ pub fn clip_long_lines(source: &str, span: SourceSpan) -> (String, SourceSpan) {
 }
 
 /// Spec bytes → text; invalid UTF-8 is a diagnostic that names its byte position.
-pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, SpecError> {
+pub fn decode(name: &str, bytes: Vec<u8>) -> miette::Result<String> {
     let e = match String::from_utf8(bytes) {
         Ok(s) => return Ok(s),
         Err(e) => e,
@@ -182,11 +188,14 @@ pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, SpecError> {
     Err(Problem::new(
         "encoding",
         SourceSpan::new(at.into(), '\u{FFFD}'.len_utf8()),
-        format!("the spec is not valid UTF-8: byte {at} (line {line}, column {column}) is {byte:#04x}"),
+        format!(
+            "the spec is not valid UTF-8: byte {at} (line {line}, column {column}) is {byte:#04x}"
+        ),
         "not UTF-8",
     )
     .help("save the spec as UTF-8 (`×` may also be written `x`)")
-    .with_source(name, &shown))
+    .with_source(name, &shown)
+    .into())
 }
 
 /// The closest of `candidates` to `word` (Jaro-Winkler ≥ 0.7), for "did you mean" hints.
