@@ -145,6 +145,22 @@ fn digit_names(n: usize) -> Vec<String> {
     (0..n).map(|i| i.to_string()).collect()
 }
 
+/// A progress bar on stderr with ETA, hidden when stderr is not a terminal (logs, pipes).
+fn progress_bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
 /// Runs kNN and returns (accuracy, seconds, predictions).
 #[allow(clippy::too_many_arguments)] // the data slices plus the three kNN settings
 fn timed_knn(
@@ -158,7 +174,17 @@ fn timed_knn(
     ties: knn::VoteTies,
 ) -> miette::Result<(f64, f64, Vec<u8>)> {
     let t = Instant::now();
-    let pred = knn::predict_with(train, labels, dim, queries, k, kernel, ties)?;
+    // Queries are independent: classifying them in chunks gives the same predictions
+    // and lets the bar move.
+    let n = queries.len() / dim.max(1);
+    let chunk = n.div_ceil(50).max(1);
+    let bar = progress_bar(n, "kNN queries");
+    let mut pred = Vec::with_capacity(n);
+    for q in queries.chunks(chunk * dim.max(1)) {
+        pred.extend(knn::predict_with(train, labels, dim, q, k, kernel, ties)?);
+        bar.inc((q.len() / dim.max(1)) as u64);
+    }
+    bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     Ok((knn::accuracy(&pred, query_labels), secs, pred))
 }
@@ -290,7 +316,10 @@ pub fn run_pca(mut a: PcaOptions) -> miette::Result<()> {
         return Err(miette::miette!("--dims must lie in 1..={dim}"));
     }
     let t = Instant::now();
+    let spinner = progress_bar(1, "PCA fit");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let model = pca::fit(&ds.train.images, dim, max_d)?;
+    spinner.finish_and_clear();
     let fit_secs = t.elapsed().as_secs_f64();
     println!(
         "PCA fit on {} training examples: {fit_secs:.2} s",
@@ -518,7 +547,14 @@ pub fn run_tsne(a: TsneOptions) -> miette::Result<()> {
         iterations: a.iterations,
         seed: a.seed,
     };
-    let emb = tsne::embed(&sub, dim, &params)?;
+    let bar = progress_bar(a.iterations, "t-SNE iterations");
+    let emb = tsne::embed_with_progress(&sub, dim, &params, &|done, kl| {
+        bar.set_position(done as u64);
+        if let Some(kl) = kl {
+            bar.set_message(format!("KL {kl:.3}"));
+        }
+    })?;
+    bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let pts: Vec<(f64, f64)> = emb.points.iter().map(|p| (p[0], p[1])).collect();
     plot::scatter_by_class(
