@@ -284,3 +284,41 @@ fn the_recipes_run_from_the_library_without_the_cli() {
     assert_eq!(v["test"]["mse_per_pixel"].as_f64(), Some(0.0));
     assert!(out.join("reconstructions.png").is_file());
 }
+
+#[test]
+fn confusion_title_names_the_model_and_the_dataset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("tiny");
+    std::fs::create_dir(&run).expect("mkdir");
+    std::fs::write(
+        run.join("tiny.arch"),
+        "net = F10[softmax]\ntrain {\n  dataset mnist\n}\n",
+    )
+    .expect("spec");
+    std::fs::write(
+        run.join("metrics.json"),
+        r#"{"model": "tiny", "epochs": []}"#,
+    )
+    .expect("metrics");
+    let classes: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    std::fs::write(
+        run.join("predictions.json"),
+        serde_json::json!({"split": "test", "classes": classes, "labels": [0, 1, 2, 3], "predictions": [0, 1, 2, 2]})
+            .to_string(),
+    )
+    .expect("predictions");
+    let out = archc(&["confusion", s(&run)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("confusion.json")).expect("json"))
+            .expect("parse");
+    // 1 of 4 wrong.
+    assert_eq!(
+        v["title"],
+        "tiny on MNIST: confusion matrix (test split, error 25.00%)"
+    );
+}

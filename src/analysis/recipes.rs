@@ -604,13 +604,15 @@ pub fn run_confusion(a: RunOptions) -> miette::Result<()> {
     let c = confusion::confusion(&p.classes, &p.labels, &p.predictions)?;
     let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
     let pairs = c.most_confused(a.top);
+    let title = format!(
+        "{}: confusion matrix ({} split, error {:.2}%)",
+        run_title(&a.run_dir),
+        p.split,
+        100.0 * c.error_rate()
+    );
     plot::heatmap(
         &figure(&out, "confusion", &a.format)?,
-        &format!(
-            "Confusion matrix ({} split, error {:.2}%)",
-            p.split,
-            100.0 * c.error_rate()
-        ),
+        &title,
         "predicted class",
         "true class",
         &c.counts,
@@ -618,7 +620,7 @@ pub fn run_confusion(a: RunOptions) -> miette::Result<()> {
     )?;
     io::write_json(
         &out.join("confusion.json"),
-        &json!({ "split": p.split, "error_rate": c.error_rate(), "confusion": c, "most_confused": pairs }),
+        &json!({ "title": title, "split": p.split, "error_rate": c.error_rate(), "confusion": c, "most_confused": pairs }),
     )?;
     println!(
         "{:<12} {:<12} {:>6} {:>8}",
@@ -662,6 +664,25 @@ pub fn run_filters(a: FiltersOptions) -> miette::Result<()> {
         feature_maps(&a, &path, &out)?;
     }
     Ok(())
+}
+
+/// "model on dataset" for figure titles, from the run's `metrics.json` and spec copy;
+/// as much of it as the run directory tells (its path when nothing).
+fn run_title(run_dir: &Path) -> String {
+    match run_model(run_dir) {
+        Ok(m) => {
+            let ds = match m.train.dataset {
+                DatasetName::Mnist => "MNIST",
+                DatasetName::Cifar10 => "CIFAR-10",
+                DatasetName::Svhn => "SVHN",
+            };
+            format!("{} on {ds}", m.name)
+        }
+        Err(_) => io::read_metrics(&run_dir.join("metrics.json"))
+            .ok()
+            .and_then(|m| m.model)
+            .unwrap_or_else(|| run_dir.display().to_string()),
+    }
 }
 
 /// The run's model: the spec copy in the run directory, and the model `metrics.json` names.
@@ -928,10 +949,7 @@ pub fn run_curves(a: RunOptions) -> miette::Result<()> {
     .into_iter()
     .filter(|s| !s.points.is_empty())
     .collect();
-    let model = m
-        .model
-        .clone()
-        .unwrap_or_else(|| a.run_dir.display().to_string());
+    let model = run_title(&a.run_dir);
     if !errors.is_empty() {
         plot::line_chart(
             &figure(&out, "errors", &a.format)?,
