@@ -24,6 +24,42 @@ pub fn temp_beside(dest: &Path) -> io::Result<PathBuf> {
     Ok(dir.join(format!(".{name}.{}.tmp{ext}", std::process::id())))
 }
 
+/// Creates the output folder `dir` (and its parents) up front, so that a bad `--out`
+/// fails before any work, with an error naming the path: the first ancestor that is a
+/// file, or the folder that cannot be created or written.
+pub fn prepare_dir(dir: &Path) -> miette::Result<()> {
+    if let Some(file) = dir.ancestors().find(|a| a.is_file()) {
+        return Err(miette::miette!(
+            help = "give --out a folder path",
+            "cannot use {} as output folder: {} is a file, not a folder",
+            dir.display(),
+            file.display()
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| miette::miette!("cannot create output folder {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".archc-write-test.{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| miette::miette!("cannot write into output folder {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// [`prepare_dir`] for the folder of an output file `path` (e.g. `--out grid.png`).
+pub fn prepare_file_dir(path: &Path) -> miette::Result<()> {
+    if path.is_dir() {
+        return Err(miette::miette!(
+            "cannot write {}: it is a folder; give a file name such as {}",
+            path.display(),
+            path.join("out.png").display()
+        ));
+    }
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => prepare_dir(d),
+        None => Ok(()),
+    }
+}
+
 /// Moves a completely written `tmp` over `dest`; removes `tmp` if that fails.
 pub fn commit(tmp: &Path, dest: &Path) -> io::Result<()> {
     std::fs::rename(tmp, dest).inspect_err(|_| {

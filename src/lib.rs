@@ -12,6 +12,7 @@ pub mod data;
 pub mod ir;
 pub mod kernels;
 pub mod lower;
+pub mod memory;
 pub mod plot;
 pub mod report;
 pub mod summary;

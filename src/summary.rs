@@ -103,7 +103,8 @@ pub fn table(model: &Model) -> String {
     out
 }
 
-/// `{"models": [{"name", "layers": [{"layer", "notation", "label", "output_shape", "params", "mult_adds"}], "total_params"}]}`.
+/// `{"models": [{"name", "layers": [{"layer", "notation", "label", "output_shape", "params", "mult_adds"}], "total_params",
+/// "training_memory": {"parameters", "optimizer", "activations", "batch", "data", "total"}}]}` (bytes).
 pub fn json(spec: &Spec) -> Value {
     let models: Vec<Value> = spec
         .models
@@ -129,6 +130,7 @@ pub fn json(spec: &Spec) -> Value {
                 "name": m.name,
                 "layers": layers,
                 "total_params": m.total_params(),
+                "training_memory": crate::memory::estimate(m),
             })
         })
         .collect();

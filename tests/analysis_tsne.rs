@@ -130,3 +130,34 @@ fn separated_clusters_stay_separated() {
 fn too_few_points_is_an_error() {
     assert!(tsne::embed(&[0.0; 20], 2, &tsne::TsneParams::default()).is_err());
 }
+
+#[test]
+fn progress_sees_every_iteration_and_the_final_kl() {
+    use archc::analysis::tsne::{embed, embed_with_progress, TsneParams, KL_EVERY};
+    use std::sync::Mutex;
+    // Two tight clusters of 20 points in 3-D.
+    let x: Vec<f32> = (0..40)
+        .flat_map(|i| {
+            let c = if i < 20 { 0.0 } else { 10.0 };
+            [c + (i % 5) as f32 * 0.1, c + (i % 7) as f32 * 0.1, c]
+        })
+        .collect();
+    let params = TsneParams {
+        perplexity: 5.0,
+        iterations: 120,
+        seed: 1,
+    };
+    let seen = Mutex::new(Vec::new());
+    let emb = embed_with_progress(&x, 3, &params, &|done, kl| {
+        seen.lock().unwrap().push((done, kl))
+    })
+    .expect("embed");
+    let seen = seen.into_inner().unwrap();
+    let done: Vec<usize> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(done, (1..=120).collect::<Vec<_>>());
+    let with_kl: Vec<usize> = seen.iter().filter(|s| s.1.is_some()).map(|s| s.0).collect();
+    assert_eq!(with_kl, [KL_EVERY, 2 * KL_EVERY, 120]);
+    assert_eq!(seen.last().unwrap().1, Some(emb.kl_divergence));
+    // Reporting changes nothing: the plain embedding is the same.
+    assert_eq!(embed(&x, 3, &params).expect("embed").points, emb.points);
+}

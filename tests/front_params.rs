@@ -227,7 +227,10 @@ fn json_has_the_agreed_shape() {
     assert_eq!(models.len(), 4);
     for m in models {
         let keys: Vec<&String> = m.as_object().expect("object").keys().collect();
-        assert_eq!(keys, vec!["layers", "name", "total_params"]);
+        assert_eq!(
+            keys,
+            vec!["layers", "name", "total_params", "training_memory"]
+        );
         let sum: u64 = m["layers"]
             .as_array()
             .expect("layers")

@@ -296,6 +296,7 @@ fn best_epoch_is_the_first_minimum_of_validation() {
 fn report_command_writes_readme_for_the_builtin_manifest() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("report");
+    std::fs::create_dir(dir.path().join("empty-runs")).expect("runs folder");
     let o = Command::new(env!("CARGO_BIN_EXE_archc"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["report", "--runs"])

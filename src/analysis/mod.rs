@@ -6,5 +6,6 @@ pub mod io;
 pub mod knn;
 pub mod linalg;
 pub mod pca;
+pub mod recipes;
 pub mod tsne;
 pub mod tsne_bh;

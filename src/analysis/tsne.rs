@@ -123,6 +123,21 @@ pub fn calibrate(d: &[f64], n: usize, perplexity: f64) -> (Vec<f64>, Vec<f64>) {
 
 /// Embeds `x` (`n × dim`) in 2-D.
 pub fn embed(x: &[f32], dim: usize, params: &TsneParams) -> miette::Result<Embedding> {
+    embed_with_progress(x, dim, params, &|_, _| {})
+}
+
+/// Iterations between two KL divergences passed to the progress callback.
+pub const KL_EVERY: usize = 50;
+
+/// [`embed`], calling `progress(iterations done, KL)` after every iteration; the KL
+/// divergence KL(P‖Q) is computed every [`KL_EVERY`] iterations and at the last one
+/// (`None` in between: it costs as much as a gradient).
+pub fn embed_with_progress(
+    x: &[f32],
+    dim: usize,
+    params: &TsneParams,
+    progress: &(dyn Fn(usize, Option<f64>) + Sync),
+) -> miette::Result<Embedding> {
     if dim == 0 || !x.len().is_multiple_of(dim) {
         return Err(miette::miette!(
             "t-SNE: {} values do not form rows of {dim}",
@@ -177,6 +192,7 @@ pub fn embed(x: &[f32], dim: usize, params: &TsneParams) -> miette::Result<Embed
             })
             .sum();
         let last = it + 1 == params.iterations;
+        let with_kl = last || (it + 1).is_multiple_of(KL_EVERY);
         let (grad, kls): (Vec<[f64; 2]>, Vec<f64>) = (0..n)
             .into_par_iter()
             .map(|i| {
@@ -193,16 +209,17 @@ pub fn embed(x: &[f32], dim: usize, params: &TsneParams) -> miette::Result<Embed
                     let m = (exaggeration * prow[j] - q) * num;
                     gx += m * a;
                     gy += m * b;
-                    if last {
+                    if with_kl {
                         klr += prow[j] * (prow[j] / q.max(1e-300)).ln();
                     }
                 }
                 ([4.0 * gx, 4.0 * gy], klr)
             })
             .unzip();
-        if last {
+        if with_kl {
             kl = kls.iter().sum();
         }
+        progress(it + 1, with_kl.then_some(kl));
         for i in 0..n {
             for c in 0..2 {
                 let g = grad[i][c];

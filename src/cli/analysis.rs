@@ -1,14 +1,11 @@
-//! `archc knn|pca|tsne|confusion|filters|recon|curves`: analysis commands. Each writes
-//! its numbers as JSON next to its figures in `--out DIR`.
+//! `archc knn|pca|tsne|confusion|filters|recon|curves`: argument parsing only; the
+//! experiments are `analysis::recipes`. Each writes its numbers as JSON next to its
+//! figures in `--out DIR`.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use serde_json::json;
-
-use crate::analysis::{confusion, io, knn, pca, tsne, tsne_bh};
-use crate::ir::{DatasetName, Split};
-use crate::plot::{self, ChartSpec, ImageRow, Series};
+use crate::analysis::{knn, recipes, tsne_bh};
+use crate::ir::DatasetName;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AnalysisCommand {
@@ -183,781 +180,76 @@ fn parse_dataset(s: &str) -> Result<DatasetName, String> {
     }
 }
 
-fn load(d: &DataArgs) -> miette::Result<crate::data::Dataset> {
-    let name = d
-        .dataset
-        .ok_or_else(|| miette::miette!("give --dataset (or --codes)"))?;
-    crate::data::load(
-        name,
-        Split {
-            train: d.train_size.unwrap_or(name.default_split().train),
-            ..name.default_split()
-        },
-        d.data.as_deref(),
-    )
-}
-
-/// Short dataset name for titles, flagging approximate data.
-fn dataset_label(ds: &crate::data::Dataset) -> String {
-    let base = match ds.name {
-        DatasetName::Mnist => "MNIST",
-        DatasetName::Cifar10 => "CIFAR-10",
-        DatasetName::Svhn => "SVHN",
-    };
-    if ds.provenance.contains("JPEG-approximate") {
-        format!("{base} (JPEG-approximate)")
-    } else {
-        base.to_string()
+impl From<DataArgs> for recipes::DataOptions {
+    fn from(a: DataArgs) -> Self {
+        recipes::DataOptions {
+            dataset: a.dataset,
+            data: a.data,
+            train_size: a.train_size,
+        }
     }
-}
-
-fn figure(out: &Path, stem: &str, format: &str) -> miette::Result<PathBuf> {
-    match format {
-        "png" | "svg" => Ok(out.join(format!("{stem}.{format}"))),
-        _ => Err(miette::miette!(
-            "--format must be png or svg, not '{format}'"
-        )),
-    }
-}
-
-fn digit_names(n: usize) -> Vec<String> {
-    (0..n).map(|i| i.to_string()).collect()
 }
 
 pub fn run(cmd: AnalysisCommand) -> miette::Result<()> {
     match cmd {
-        AnalysisCommand::Knn(a) => run_knn(a),
-        AnalysisCommand::Pca(a) => run_pca(a),
-        AnalysisCommand::Tsne(a) => run_tsne(a),
-        AnalysisCommand::Confusion(a) => run_confusion(a),
-        AnalysisCommand::Filters(a) => run_filters(a),
-        AnalysisCommand::Recon(a) => run_recon(a),
-        AnalysisCommand::Curves(a) => run_curves(a),
-    }
-}
-
-/// Runs kNN and returns (accuracy, seconds, predictions).
-#[allow(clippy::too_many_arguments)] // the data slices plus the three kNN settings
-fn timed_knn(
-    train: &[f32],
-    labels: &[u8],
-    dim: usize,
-    queries: &[f32],
-    query_labels: &[u8],
-    k: usize,
-    kernel: knn::Kernel,
-    ties: knn::VoteTies,
-) -> miette::Result<(f64, f64, Vec<u8>)> {
-    let t = Instant::now();
-    let pred = knn::predict_with(train, labels, dim, queries, k, kernel, ties)?;
-    let secs = t.elapsed().as_secs_f64();
-    Ok((knn::accuracy(&pred, query_labels), secs, pred))
-}
-
-fn limit(n: usize, lim: Option<usize>) -> usize {
-    lim.map_or(n, |l| l.min(n))
-}
-
-fn run_knn(a: KnnArgs) -> miette::Result<()> {
-    let (train, labels, dim, queries, qlabels, source, provenance) = if let Some(p) = &a.codes {
-        let c = io::read_codes(p)?;
-        let tr = c
-            .train
-            .ok_or_else(|| miette::miette!("{} has no train.codes", p.display()))?;
-        let te = c
-            .test
-            .ok_or_else(|| miette::miette!("{} has no test.codes", p.display()))?;
-        if tr.dim != te.dim {
-            return Err(miette::miette!(
-                "train codes have {} dims, test codes {}",
-                tr.dim,
-                te.dim
-            ));
-        }
-        (
-            tr.codes,
-            tr.labels,
-            tr.dim,
-            te.codes,
-            te.labels,
-            p.display().to_string(),
-            String::new(),
-        )
-    } else {
-        let ds = load(&a.data)?;
-        let dim = ds.train.example_size();
-        let label = dataset_label(&ds);
-        (
-            ds.train.images,
-            ds.train.labels,
-            dim,
-            ds.test.images,
-            ds.test.labels,
-            format!("{label} pixels"),
-            ds.provenance,
-        )
-    };
-    let nq = limit(qlabels.len(), a.limit_queries);
-    let (acc, secs, predictions) = timed_knn(
-        &train,
-        &labels,
-        dim,
-        &queries[..nq * dim],
-        &qlabels[..nq],
-        a.k,
-        a.kernel,
-        a.vote_ties,
-    )?;
-    let result = json!({
-        "source": source,
-        "provenance": provenance,
-        "k": a.k,
-        "train_size": labels.len(),
-        "queries": nq,
-        "dim": dim,
-        "accuracy": acc,
-        "error": 1.0 - acc,
-        "seconds": secs,
-        "ms_per_query": secs * 1e3 / nq.max(1) as f64,
-        "threads": rayon::current_num_threads(),
-        "kernel": format!("{:?}", a.kernel),
-        "tie_rules": match a.vote_ties {
-            knn::VoteTies::Nearer => "equal distances: lower training index first; equal votes: smaller summed distance, then smaller label",
-            knn::VoteTies::SmallestLabel => "equal distances: lower training index first; equal votes: smaller label (scikit-learn)",
-        },
-    });
-    io::write_json(&a.out.join("knn.json"), &result)?;
-    io::write_json(
-        &a.out.join("knn_predictions.json"),
-        &json!({ "labels": &qlabels[..nq], "predictions": predictions }),
-    )?;
-    println!(
-        "kNN k={} on {source}: accuracy {:.4} (error {:.2}%) over {nq} queries, train {}; {:.2} s ({:.3} ms/query)",
-        a.k,
-        acc,
-        100.0 * (1.0 - acc),
-        labels.len(),
-        secs,
-        secs * 1e3 / nq.max(1) as f64
-    );
-    Ok(())
-}
-
-fn run_pca(a: PcaArgs) -> miette::Result<()> {
-    let ds = load(&a.data)?;
-    let dim = ds.train.example_size();
-    let max_d = a.dims.iter().copied().max().unwrap_or(0).max(2);
-    if a.dims.contains(&0) || max_d > dim {
-        return Err(miette::miette!("--dims must lie in 1..={dim}"));
-    }
-    let t = Instant::now();
-    let model = pca::fit(&ds.train.images, dim, max_d)?;
-    let fit_secs = t.elapsed().as_secs_f64();
-    println!(
-        "PCA fit on {} training examples: {fit_secs:.2} s",
-        ds.train.len()
-    );
-    let nq = limit(ds.test.len(), a.limit_queries);
-    let total_var: f64 = model.eigenvalues.iter().sum();
-    let mut rows = Vec::new();
-    let mut recon_rows = vec![ImageRow {
-        label: "original".into(),
-        images: ds
-            .test
-            .images
-            .chunks(dim)
-            .take(10)
-            .map(|c| c.to_vec())
-            .collect(),
-    }];
-    let mut errs = Vec::new();
-    for &d in &a.dims {
-        let t = Instant::now();
-        let tr_codes = model.encode(&ds.train.images, d);
-        let te_codes = model.encode(&ds.test.images, d);
-        let te_recon = model.decode(&te_codes, d);
-        let tr_recon = model.decode(&tr_codes, d);
-        let code_secs = t.elapsed().as_secs_f64();
-        let test_err = pca::reconstruction_error(&ds.test.images, &te_recon, dim);
-        let train_err = pca::reconstruction_error(&ds.train.images, &tr_recon, dim);
-        let (acc, knn_secs, _) = timed_knn(
-            &tr_codes,
-            &ds.train.labels,
-            d,
-            &te_codes[..nq * d],
-            &ds.test.labels[..nq],
-            a.k,
-            knn::Kernel::Auto,
-            knn::VoteTies::Nearer,
-        )?;
-        let discarded: f64 = model.eigenvalues[d..].iter().sum();
-        println!(
-            "d'={d:>3}: test MSE/pixel {:.5}, SSE/image {:.3}, BCE/image {:.2}; kNN(k={}) accuracy {:.4}; codes {code_secs:.2} s, kNN {knn_secs:.2} s",
-            test_err.mse_per_pixel, test_err.sse_per_example, test_err.bce_per_example, a.k, acc
-        );
-        errs.push((d, test_err, acc));
-        recon_rows.push(ImageRow {
-            label: format!("d' = {d}"),
-            images: te_recon
-                .chunks(dim)
-                .take(10)
-                .map(|c| c.iter().map(|v| v.clamp(0.0, 1.0)).collect())
-                .collect(),
-        });
-        rows.push(json!({
-            "dims": d,
-            "test": test_err,
-            "train": train_err,
-            "train_sse_expected_from_eigenvalues": discarded,
-            "explained_variance": 1.0 - discarded / total_var,
-            "knn_k": a.k,
-            "knn_queries": nq,
-            "knn_accuracy": acc,
-            "knn_error": 1.0 - acc,
-            "knn_seconds": knn_secs,
-            "encode_decode_seconds": code_secs,
-        }));
-        if d == 2 {
-            let pts: Vec<(f64, f64)> = te_codes
-                .chunks(2)
-                .map(|c| (c[0] as f64, c[1] as f64))
-                .collect();
-            plot::scatter_by_class(
-                &figure(&a.out, "pca2d_test", &a.format)?,
-                &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
-                &pts,
-                &ds.test.labels,
-                &ds.classes,
-            )?;
-        }
-    }
-    if !a.dims.contains(&2) {
-        let te_codes = model.encode(&ds.test.images, 2);
-        let pts: Vec<(f64, f64)> = te_codes
-            .chunks(2)
-            .map(|c| (c[0] as f64, c[1] as f64))
-            .collect();
-        plot::scatter_by_class(
-            &figure(&a.out, "pca2d_test", &a.format)?,
-            &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
-            &pts,
-            &ds.test.labels,
-            &ds.classes,
-        )?;
-    }
-    if ds.test.shape.len() == 3 {
-        plot::image_rows(
-            &figure(&a.out, "pca_reconstructions", &a.format)?,
-            "PCA reconstructions of test images",
-            &ds.test.shape,
-            &recon_rows,
-        )?;
-    }
-    let cats: Vec<String> = errs.iter().map(|e| e.0.to_string()).collect();
-    let spec = |title: &str, y: &str| ChartSpec {
-        title: title.into(),
-        x_label: "code size d'".into(),
-        y_label: y.into(),
-        x_categories: Some(cats.clone()),
-        y_range: None,
-    };
-    plot::line_chart_with(
-        &figure(&a.out, "pca_error_vs_dims", &a.format)?,
-        &spec(
-            "PCA test reconstruction error",
-            "mean squared error per pixel",
-        ),
-        &[Series {
-            name: "test MSE".into(),
-            points: errs
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (i as f64, e.1.mse_per_pixel))
-                .collect(),
-        }],
-    )?;
-    plot::line_chart_with(
-        &figure(&a.out, "pca_knn_vs_dims", &a.format)?,
-        &spec(&format!("kNN (k = {}) on PCA codes", a.k), "test error (%)"),
-        &[Series {
-            name: "kNN test error".into(),
-            points: errs
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (i as f64, 100.0 * (1.0 - e.2)))
-                .collect(),
-        }],
-    )?;
-    io::write_json(
-        &a.out.join("pca.json"),
-        &json!({
-            "dataset": dataset_label(&ds),
-            "provenance": ds.provenance,
-            "train_size": ds.train.len(),
-            "test_size": ds.test.len(),
-            "fit_seconds": fit_secs,
-            "bce_clamp": pca::BCE_EPS,
-            "leading_eigenvalues": &model.eigenvalues[..max_d],
-            "total_variance": total_var,
-            "results": rows,
+        AnalysisCommand::Knn(a) => recipes::run_knn(recipes::KnnOptions {
+            data: a.data.into(),
+            codes: a.codes,
+            k: a.k,
+            limit_queries: a.limit_queries,
+            kernel: a.kernel,
+            vote_ties: a.vote_ties,
+            out: a.out,
         }),
-    )?;
-    Ok(())
-}
-
-fn run_tsne(a: TsneArgs) -> miette::Result<()> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    let (x, labels, dim, classes, what) = if let Some(p) = &a.codes {
-        let c = io::read_codes(p)?;
-        let te = c
-            .test
-            .ok_or_else(|| miette::miette!("{} has no test.codes", p.display()))?;
-        let n = te.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
-        (
-            te.codes,
-            te.labels,
-            te.dim,
-            digit_names(n.max(10)),
-            format!("codes of {}", p.display()),
-        )
-    } else {
-        let ds = load(&a.data)?;
-        let dim = ds.train.example_size();
-        let label = dataset_label(&ds);
-        if a.pca_dims > 0 && a.pca_dims < dim {
-            let model = pca::fit(&ds.train.images, dim, a.pca_dims)?;
-            let codes = model.encode(&ds.test.images, a.pca_dims);
-            (
-                codes,
-                ds.test.labels,
-                a.pca_dims,
-                ds.classes,
-                format!("{label} test pixels, PCA to {}", a.pca_dims),
-            )
-        } else {
-            (
-                ds.test.images,
-                ds.test.labels,
-                dim,
-                ds.classes,
-                format!("{label} test pixels"),
-            )
-        }
-    };
-    let mut idx: Vec<usize> = (0..labels.len()).collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
-    idx.shuffle(&mut rng);
-    idx.truncate(a.n.min(labels.len()));
-    idx.sort_unstable();
-    let sub: Vec<f32> = idx
-        .iter()
-        .flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied())
-        .collect();
-    let sub_labels: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
-    let t = Instant::now();
-    let params = tsne::TsneParams {
-        perplexity: a.perplexity,
-        iterations: a.iterations,
-        seed: a.seed,
-    };
-    let method = a.method.resolve(idx.len());
-    let emb = match method {
-        tsne_bh::Method::BarnesHut => tsne_bh::embed(&sub, dim, &params, a.theta)?,
-        _ => tsne::embed(&sub, dim, &params)?,
-    };
-    let method_name = match method {
-        tsne_bh::Method::BarnesHut => "barnes-hut",
-        _ => "exact",
-    };
-    let secs = t.elapsed().as_secs_f64();
-    let pts: Vec<(f64, f64)> = emb.points.iter().map(|p| (p[0], p[1])).collect();
-    plot::scatter_by_class(
-        &figure(&a.out, "tsne", &a.format)?,
-        &format!("t-SNE of {} points ({what})", idx.len()),
-        &pts,
-        &sub_labels,
-        &classes,
-    )?;
-    io::write_json(
-        &a.out.join("tsne.json"),
-        &json!({
-            "input": what,
-            "n": idx.len(),
-            "perplexity": a.perplexity,
-            "iterations": a.iterations,
-            "seed": a.seed,
-            "method": method_name,
-            "theta": (method == tsne_bh::Method::BarnesHut).then_some(a.theta),
-            "kl_divergence": emb.kl_divergence,
-            "seconds": secs,
-            "indices": idx,
-            "labels": sub_labels,
-            "points": emb.points,
+        AnalysisCommand::Pca(a) => recipes::run_pca(recipes::PcaOptions {
+            data: a.data.into(),
+            dims: a.dims,
+            k: a.k,
+            limit_queries: a.limit_queries,
+            out: a.out,
+            format: a.format,
         }),
-    )?;
-    println!(
-        "t-SNE ({method_name}) of {} points ({what}): KL {:.3}, {secs:.1} s",
-        idx.len(),
-        emb.kl_divergence
-    );
-    Ok(())
+        AnalysisCommand::Tsne(a) => recipes::run_tsne(recipes::TsneOptions {
+            data: a.data.into(),
+            codes: a.codes,
+            pca_dims: a.pca_dims,
+            n: a.n,
+            perplexity: a.perplexity,
+            iterations: a.iterations,
+            seed: a.seed,
+            method: a.method,
+            theta: a.theta,
+            out: a.out,
+            format: a.format,
+        }),
+        AnalysisCommand::Confusion(a) => recipes::run_confusion(a.into()),
+        AnalysisCommand::Filters(a) => recipes::run_filters(recipes::FiltersOptions {
+            run_dir: a.run_dir,
+            checkpoint: a.checkpoint,
+            out: a.out,
+            format: a.format,
+            data: a.data,
+            n: a.n,
+            seed: a.seed,
+            maps: a.maps,
+        }),
+        AnalysisCommand::Recon(a) => recipes::run_recon(recipes::ReconOptions {
+            run_dir: a.run_dir,
+            count: a.count,
+            out: a.out,
+            format: a.format,
+        }),
+        AnalysisCommand::Curves(a) => recipes::run_curves(a.into()),
+    }
 }
 
-fn run_confusion(a: RunArgs) -> miette::Result<()> {
-    let p = io::read_predictions(&a.run_dir.join("predictions.json"))?;
-    let c = confusion::confusion(&p.classes, &p.labels, &p.predictions)?;
-    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
-    let pairs = c.most_confused(a.top);
-    plot::heatmap(
-        &figure(&out, "confusion", &a.format)?,
-        &format!(
-            "Confusion matrix ({} split, error {:.2}%)",
-            p.split,
-            100.0 * c.error_rate()
-        ),
-        "predicted class",
-        "true class",
-        &c.counts,
-        &c.classes,
-    )?;
-    io::write_json(
-        &out.join("confusion.json"),
-        &json!({ "split": p.split, "error_rate": c.error_rate(), "confusion": c, "most_confused": pairs }),
-    )?;
-    println!(
-        "{:<12} {:<12} {:>6} {:>8}",
-        "true", "predicted", "count", "rate"
-    );
-    for q in &pairs {
-        println!(
-            "{:<12} {:<12} {:>6} {:>7.2}%",
-            q.true_name,
-            q.predicted_name,
-            q.count,
-            100.0 * q.rate
-        );
-    }
-    Ok(())
-}
-
-fn run_filters(a: FiltersArgs) -> miette::Result<()> {
-    let path = a.run_dir.join(&a.checkpoint);
-    let (w, shape, layer) = io::read_first_conv(&path)?;
-    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
-    plot::filters_figure(
-        &figure(&out, "filters", &a.format)?,
-        &format!(
-            "First convolution (layer {layer}): {}×{} filters, each normalised",
-            shape[2], shape[3]
-        ),
-        &w,
-        &shape,
-    )?;
-    io::write_json(
-        &out.join("filters.json"),
-        &json!({ "checkpoint": path.display().to_string(), "layer": layer, "shape": shape }),
-    )?;
-    println!(
-        "filters of layer {layer} {shape:?} drawn into {}",
-        out.display()
-    );
-    if a.n > 0 {
-        feature_maps(&a, &path, &out)?;
-    }
-    Ok(())
-}
-
-/// The run's model: the spec copy in the run directory, and the model `metrics.json` names.
-fn run_model(run_dir: &Path) -> miette::Result<crate::ir::Model> {
-    let metrics = io::read_metrics(&run_dir.join("metrics.json"))?;
-    let Some(name) = metrics.model else {
-        return Err(miette::miette!(
-            "{} does not name its model",
-            run_dir.join("metrics.json").display()
-        ));
-    };
-    let mut specs: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .map_err(|e| miette::miette!("cannot read {}: {e}", run_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "arch"))
-        .collect();
-    specs.sort();
-    if specs.is_empty() {
-        return Err(miette::miette!(
-            help = "`archc train` copies the spec into the run directory",
-            "{} holds no spec copy (*.arch)",
-            run_dir.display()
-        ));
-    }
-    for p in &specs {
-        if let Some(m) = crate::ir::load(p)?
-            .models
-            .into_iter()
-            .find(|m| m.name == name)
-        {
-            return Ok(m);
+impl From<RunArgs> for recipes::RunOptions {
+    fn from(a: RunArgs) -> Self {
+        recipes::RunOptions {
+            run_dir: a.run_dir,
+            out: a.out,
+            format: a.format,
+            top: a.top,
         }
     }
-    Err(miette::miette!(
-        "no model named {name:?} in {}",
-        specs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-}
-
-/// `feature_maps.png` + `.json` + `.safetensors`: the first convolution's output (after its
-/// activation, and after a standalone activation layer right behind it) on `a.n` training
-/// images chosen with `a.seed`.
-fn feature_maps(a: &FiltersArgs, checkpoint: &Path, out: &Path) -> miette::Result<()> {
-    use crate::ir::LayerKind;
-    use crate::train::checkpoint::Entry;
-    use rand::seq::index::sample;
-    use rand::SeedableRng;
-    let model = run_model(&a.run_dir)?;
-    let conv = model
-        .layers
-        .iter()
-        .position(|l| matches!(l.kind, LayerKind::Conv { .. }))
-        .ok_or_else(|| miette::miette!("model {} has no convolution layer", model.name))?;
-    let layer = match model.layers.get(conv + 1).map(|l| &l.kind) {
-        Some(LayerKind::Activation(_)) => conv + 1,
-        _ => conv,
-    };
-    let net = crate::train::Network::load(&model, checkpoint)?;
-    let ds = crate::data::load(model.train.dataset, model.train.split, a.data.as_deref())?;
-    let per: usize = model.input_shape.iter().product();
-    if ds.train.example_size() != per || ds.train.is_empty() {
-        return Err(miette::miette!(
-            "model {} takes {:?} inputs but {} training examples are {:?} ({} of them)",
-            model.name,
-            model.input_shape,
-            ds.provenance,
-            ds.train.shape,
-            ds.train.len()
-        ));
-    }
-    let n = a.n.min(ds.train.len());
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
-    let mut idx = sample(&mut rng, ds.train.len(), n).into_vec();
-    idx.sort_unstable();
-    let x: Vec<f32> = idx
-        .iter()
-        .flat_map(|&i| ds.train.image(i).iter().copied())
-        .collect();
-    let labels: Vec<u8> = idx.iter().map(|&i| ds.train.labels[i]).collect();
-    let maps = net.layer_output(layer, &x, n);
-    let ms = &model.layers[layer].output_shape;
-    let (c, h, w) = (ms[0], ms[1], ms[2]);
-    let shown = a.maps.clamp(1, c);
-    // The drawn subset: the first `shown` channels of each image.
-    let sub: Vec<f32> = maps
-        .chunks(c * h * w)
-        .flat_map(|m| m[..shown * h * w].iter().copied())
-        .collect();
-    // Inputs in grey (channel mean) in the first column: the figure's rows share one shape.
-    let ch = model.input_shape[0];
-    let (h0, w0) = (model.input_shape[1], model.input_shape[2]);
-    let grey: Vec<f32> = x
-        .chunks(per)
-        .flat_map(|img| {
-            (0..h0 * w0)
-                .map(move |p| (0..ch).map(|k| img[k * h0 * w0 + p]).sum::<f32>() / ch as f32)
-        })
-        .collect();
-    plot::feature_maps_figure(
-        &figure(out, "feature_maps", &a.format)?,
-        &format!(
-            "Layer {layer} feature maps ({shown} of {c}) on {} training images",
-            dataset_label(&ds)
-        ),
-        &sub,
-        &[n, shown, h, w],
-        Some((&grey, &[n, 1, h0, w0])),
-    )?;
-    // Per image: mean activation and fraction of exact zeros (ReLU sparsity) over all maps;
-    // the maps themselves are in the safetensors file.
-    let stats: Vec<serde_json::Value> = maps
-        .chunks(c * h * w)
-        .zip(&idx)
-        .map(|(m, &i)| {
-            let label = ds.train.labels[i];
-            let mean = m.iter().map(|&v| v as f64).sum::<f64>() / m.len() as f64;
-            let zero = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
-            let dead = m
-                .chunks(h * w)
-                .filter(|f| f.iter().all(|&v| v == 0.0))
-                .count();
-            json!({
-                "index": i,
-                "label": label,
-                "class": ds.classes.get(label as usize),
-                "mean_activation": mean,
-                "zero_fraction": zero,
-                "all_zero_maps": dead,
-            })
-        })
-        .collect();
-    let mut in_shape = vec![n];
-    in_shape.extend(&model.input_shape);
-    crate::train::checkpoint::save(
-        &out.join("feature_maps.safetensors"),
-        vec![
-            ("inputs".into(), Entry::F32(in_shape, x)),
-            ("maps".into(), Entry::F32(vec![n, c, h, w], maps)),
-            ("labels".into(), Entry::U8(vec![n], labels)),
-        ],
-    )?;
-    io::write_json(
-        &out.join("feature_maps.json"),
-        &json!({
-            "checkpoint": checkpoint.display().to_string(),
-            "model": model.name,
-            "layer": layer,
-            "notation": model.layers[layer].notation,
-            "dataset": ds.provenance,
-            "split": "train",
-            "seed": a.seed,
-            "indices": idx,
-            "shape": [n, c, h, w],
-            "shown_maps": shown,
-            "images": stats,
-        }),
-    )?;
-    println!(
-        "feature maps of layer {layer} ({c}×{h}×{w}) on {n} training images drawn into {}",
-        out.display()
-    );
-    Ok(())
-}
-
-fn run_recon(a: ReconArgs) -> miette::Result<()> {
-    let r = io::read_reconstructions(&a.run_dir.join("reconstructions.safetensors"))?;
-    let size: usize = r.shape.iter().product();
-    let shape = if r.shape.len() == 3 {
-        r.shape.clone()
-    } else if r.shape.len() == 1 && (size as f64).sqrt().fract() == 0.0 {
-        // Flattened square grey images (dense autoencoders).
-        let s = (size as f64).sqrt() as usize;
-        vec![1, s, s]
-    } else {
-        return Err(miette::miette!(
-            "cannot draw examples of shape {:?} as images",
-            r.shape
-        ));
-    };
-    let count = a.count.min(r.n);
-    let take = |v: &[f32]| -> Vec<Vec<f32>> {
-        v.chunks(size)
-            .take(count)
-            .map(|c| c.iter().map(|x| x.clamp(0.0, 1.0)).collect())
-            .collect()
-    };
-    let mut rows = Vec::new();
-    if let Some(noisy) = &r.noisy {
-        rows.push(ImageRow {
-            label: "noisy input".into(),
-            images: take(noisy),
-        });
-        rows.push(ImageRow {
-            label: "reconstructed".into(),
-            images: take(&r.outputs),
-        });
-        rows.push(ImageRow {
-            label: "clean".into(),
-            images: take(&r.inputs),
-        });
-    } else {
-        rows.push(ImageRow {
-            label: "original".into(),
-            images: take(&r.inputs),
-        });
-        rows.push(ImageRow {
-            label: "reconstructed".into(),
-            images: take(&r.outputs),
-        });
-    }
-    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
-    plot::image_rows(
-        &figure(&out, "reconstructions", &a.format)?,
-        "Test reconstructions",
-        &shape,
-        &rows,
-    )?;
-    let err = pca::reconstruction_error(&r.inputs, &r.outputs, size);
-    io::write_json(
-        &out.join("reconstructions.json"),
-        &json!({ "n": r.n, "test": err }),
-    )?;
-    println!(
-        "{} test reconstructions: MSE/pixel {:.5}, SSE/image {:.3}, BCE/image {:.2}",
-        r.n, err.mse_per_pixel, err.sse_per_example, err.bce_per_example
-    );
-    Ok(())
-}
-
-fn run_curves(a: RunArgs) -> miette::Result<()> {
-    let m = io::read_metrics(&a.run_dir.join("metrics.json"))?;
-    let out = a.out.clone().unwrap_or_else(|| a.run_dir.clone());
-    let series = |name: &str, f: &dyn Fn(&io::EpochMetrics) -> Option<f64>, scale: f64| Series {
-        name: name.into(),
-        points: m
-            .epochs
-            .iter()
-            .filter_map(|e| f(e).map(|v| (e.epoch as f64, scale * v)))
-            .collect(),
-    };
-    let errors: Vec<Series> = [
-        series("train", &|e| e.train_error, 100.0),
-        series("validation", &|e| e.val_error, 100.0),
-        series("test", &|e| e.test_error, 100.0),
-    ]
-    .into_iter()
-    .filter(|s| !s.points.is_empty())
-    .collect();
-    let model = m
-        .model
-        .clone()
-        .unwrap_or_else(|| a.run_dir.display().to_string());
-    if !errors.is_empty() {
-        plot::line_chart(
-            &figure(&out, "errors", &a.format)?,
-            &format!("Error per epoch: {model}"),
-            "epoch",
-            "error (%)",
-            &errors,
-        )?;
-    }
-    let losses: Vec<Series> = [
-        series("train", &|e| e.train_loss, 1.0),
-        series("validation", &|e| e.val_loss, 1.0),
-        series("test", &|e| e.test_loss, 1.0),
-    ]
-    .into_iter()
-    .filter(|s| !s.points.is_empty())
-    .collect();
-    if !losses.is_empty() {
-        plot::line_chart(
-            &figure(&out, "loss", &a.format)?,
-            &format!("Loss per epoch: {model}"),
-            "epoch",
-            "loss",
-            &losses,
-        )?;
-    }
-    if errors.is_empty() {
-        return Err(miette::miette!(
-            "{} has no error values per epoch",
-            a.run_dir.join("metrics.json").display()
-        ));
-    }
-    println!(
-        "learning curves of {} epochs drawn into {}",
-        m.epochs.len(),
-        out.display()
-    );
-    Ok(())
 }

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::data::{self, Dataset, Examples};
 
+/// Most images `data show` draws in one grid (more would make an unreadable, huge PNG).
+const MAX_SHOW: usize = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Text,
@@ -41,7 +44,7 @@ pub enum DataCommand {
         data: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "train")]
         split: SplitName,
-        /// Number of images.
+        /// Number of images (1 to 100).
         #[arg(long, default_value_t = 5)]
         n: usize,
         /// Output PNG (default: <dataset>-<split>.png).
@@ -122,6 +125,20 @@ pub fn run(cmd: DataCommand) -> miette::Result<()> {
             out,
             seed,
         } => {
+            if n == 0 || n > MAX_SHOW {
+                return Err(miette::miette!(
+                    "--n must lie in 1..={MAX_SHOW} (a grid of {n} images)"
+                ));
+            }
+            let split_name = match split {
+                SplitName::Train => "train",
+                SplitName::Validation => "validation",
+                SplitName::Test => "test",
+            };
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!("{}-{split_name}.png", dataset.to_lowercase()))
+            });
+            crate::atomic::prepare_file_dir(&out)?;
             let (ds, _) = load(&dataset, data.as_deref())?;
             let (ex, split_name) = match split {
                 SplitName::Train => (&ds.train, "train"),
@@ -146,9 +163,6 @@ pub fn run(cmd: DataCommand) -> miette::Result<()> {
                     ds.classes.get(l).cloned().unwrap_or_else(|| l.to_string())
                 })
                 .collect();
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from(format!("{}-{split_name}.png", dataset.to_lowercase()))
-            });
             let short = match ds.name {
                 crate::ir::DatasetName::Mnist => "MNIST",
                 crate::ir::DatasetName::Cifar10 if ds.provenance.contains("JPEG") => {

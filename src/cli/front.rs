@@ -27,7 +27,18 @@ pub fn summary(args: SummaryArgs) -> miette::Result<()> {
     let spec = crate::ir::load(&args.spec)?;
     match args.format {
         Format::Text => {
-            let tables: Vec<String> = spec.models.iter().map(crate::summary::table).collect();
+            // Each table, then the training-memory estimate under it.
+            let tables: Vec<String> = spec
+                .models
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}{}\n",
+                        crate::summary::table(m),
+                        crate::memory::estimate(m).line()
+                    )
+                })
+                .collect();
             print!("{}", tables.join("\n"));
         }
         Format::Json => {

@@ -41,9 +41,10 @@ pub struct ItemArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// Folder of the run directories (where `runs/…` paths of the manifest point).
-    #[arg(long, default_value = "runs")]
-    pub runs: PathBuf,
+    /// Folder of the run directories (where `runs/…` paths of the manifest point; default
+    /// `runs`, which may not exist yet; a folder given explicitly must exist).
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
     /// Output folder: README.md and figures/.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
@@ -54,8 +55,17 @@ pub struct ReportArgs {
 
 pub fn report(args: ReportArgs) -> Result<()> {
     let manifest = Manifest::load(args.manifest.as_deref())?;
+    // A mistyped --runs would otherwise give a report of items "not run yet".
+    if let Some(r) = args.runs.as_ref().filter(|r| !r.is_dir()) {
+        return Err(miette::miette!(
+            help = "give the --out folder of `archc train`",
+            "run folder {} does not exist",
+            r.display()
+        ));
+    }
+    crate::atomic::prepare_dir(&args.out)?;
     let opts = report::Options {
-        runs: args.runs,
+        runs: args.runs.unwrap_or_else(|| PathBuf::from("runs")),
         out: args.out,
     };
     let s = report::generate(&manifest, &opts)?;

@@ -73,6 +73,10 @@ pub fn run(args: TrainArgs) -> miette::Result<()> {
             args.spec.display()
         ));
     }
+    for model in &models {
+        crate::memory::refuse_if_too_large(model)?;
+    }
+    crate::atomic::prepare_dir(&args.out)?;
     train::interrupt::install();
     let command: Vec<String> = std::env::args().collect();
     let mut loaded: Vec<(

@@ -113,8 +113,43 @@ pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> miette::Result<Path
     };
     match source::find_folder(name, &roots, has) {
         Ok(d) => Ok(d),
-        Err(looked) => Ok(source::download(name, roots.first(), &looked)?),
+        Err(looked) => {
+            if let Some(e) = incomplete(name, &looked) {
+                return Err(e.into());
+            }
+            Ok(source::download(name, roots.first(), &looked)?)
+        }
     }
+}
+
+/// The files `name` needs in its folder (each raw or `.gz`).
+fn required_files(name: DatasetName) -> Vec<&'static str> {
+    match name {
+        DatasetName::Mnist => mnist::FILES.to_vec(),
+        DatasetName::Cifar10 => cifar::TRAIN_FILES
+            .iter()
+            .copied()
+            .chain([cifar::TEST_FILE])
+            .collect(),
+        DatasetName::Svhn => vec![svhn::TRAIN, svhn::TEST],
+    }
+}
+
+/// The first looked-at folder holding some but not all of `name`'s files, as an error
+/// naming the missing ones: downloading the whole dataset again would hide the problem.
+fn incomplete(name: DatasetName, looked: &[PathBuf]) -> Option<source::DataError> {
+    let files = required_files(name);
+    looked.iter().find_map(|dir| {
+        let (present, missing): (Vec<&str>, Vec<&str>) = files
+            .iter()
+            .partition(|f| source::find_file(dir, f).is_some());
+        (!present.is_empty()).then(|| source::DataError::Incomplete {
+            dataset: source::dataset_key(name).into(),
+            dir: dir.clone(),
+            missing: missing.join(", "),
+            present: format!("{} of {}", present.len(), files.len()),
+        })
+    })
 }
 
 /// Train = first `split.train`, validation = last `split.validation` of the training file.

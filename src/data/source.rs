@@ -52,6 +52,17 @@ pub enum DataError {
     #[error("{file}: {detail}")]
     #[diagnostic(code(archc::data::io))]
     Io { file: PathBuf, detail: String },
+    #[error("{dataset} in {dir} is incomplete: missing {missing}")]
+    #[diagnostic(
+        code(archc::data::incomplete),
+        help("the folder holds {present} of the dataset's files; put the missing ones next to them (raw or .gz); nothing was downloaded")
+    )]
+    Incomplete {
+        dataset: String,
+        dir: PathBuf,
+        missing: String,
+        present: String,
+    },
 }
 
 pub fn io_err(file: &Path, e: impl std::fmt::Display) -> DataError {

@@ -19,7 +19,7 @@ pub fn compile(name: &str, source: &str) -> miette::Result<Spec> {
 
 /// Read a spec file and compile it; the spec is named after the file stem.
 pub fn load(path: &Path) -> miette::Result<Spec> {
-    let source = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         miette::miette!(
             code = "archc::read",
             help = "give the path of a `.arch` file, e.g. specs/cifar_base.arch",
@@ -27,6 +27,7 @@ pub fn load(path: &Path) -> miette::Result<Spec> {
             path.display()
         )
     })?;
+    let source = crate::syntax::diag::decode(&path.display().to_string(), bytes)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -75,15 +75,127 @@ impl Problem {
     }
 
     pub fn with_source(self, name: &str, source: &str) -> SpecError {
+        let (shown, span) = clip_long_lines(source, self.span);
+        let mut label = self.label;
+        if shown.len() != source.len() {
+            // Columns in the cut line are not the file's: say where the span really is.
+            let at = self.span.offset().min(source.len());
+            let at = (0..=at)
+                .rev()
+                .find(|&i| source.is_char_boundary(i))
+                .unwrap_or(0);
+            let line = source[..at].matches('\n').count() + 1;
+            let column = source[source[..at].rfind('\n').map_or(0, |n| n + 1)..at]
+                .chars()
+                .count()
+                + 1;
+            label = format!("{label} (line {line}, column {column})");
+        }
         SpecError {
             code: self.code,
-            message: self.message,
-            label: self.label,
-            span: self.span,
-            help: self.help,
-            src: NamedSource::new(name, source.to_string()),
+            message: clip_middle(self.message),
+            label,
+            span,
+            help: self.help.map(clip_middle),
+            src: NamedSource::new(name, shown),
         }
     }
+}
+
+/// Lines longer than this are cut around the span when a diagnostic shows them: a
+/// 1 MB line would otherwise be echoed whole.
+pub const MAX_SHOWN_LINE: usize = 160;
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A message that quotes a huge word from the spec, cut in the middle to
+/// [`MAX_SHOWN_LINE`] bytes.
+fn clip_middle(text: String) -> String {
+    if text.len() <= MAX_SHOWN_LINE {
+        return text;
+    }
+    let head = floor_boundary(&text, MAX_SHOWN_LINE * 2 / 3);
+    let tail = floor_boundary(&text, text.len() - MAX_SHOWN_LINE / 3);
+    format!("{}…{}", &text[..head], &text[tail..])
+}
+
+/// The source as a diagnostic shows it, with every line over [`MAX_SHOWN_LINE`] bytes
+/// cut to a window (around the span on the span's line, the line's head elsewhere)
+/// and marked by `…`; returns the span moved to the same text in the cut source.
+pub fn clip_long_lines(source: &str, span: SourceSpan) -> (String, SourceSpan) {
+    if source.lines().all(|l| l.len() <= MAX_SHOWN_LINE) {
+        return (source.to_string(), span);
+    }
+    let start = span.offset().min(source.len());
+    let mut out = String::new();
+    let (mut new_start, mut new_len) = (None, span.len());
+    let mut pos = 0;
+    for line in source.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let line_start = pos;
+        pos += line.len();
+        let has_span = new_start.is_none() && start < pos;
+        if body.len() <= MAX_SHOWN_LINE {
+            if has_span {
+                new_start = Some(out.len() + (start - line_start));
+            }
+            out.push_str(line);
+            continue;
+        }
+        let at = (start - line_start).min(body.len());
+        let a = if has_span {
+            floor_boundary(body, at.saturating_sub(MAX_SHOWN_LINE / 2))
+        } else {
+            0
+        };
+        let b = floor_boundary(body, a + MAX_SHOWN_LINE);
+        if a > 0 {
+            out.push('…');
+        }
+        if has_span {
+            new_start = Some(out.len() + at - a);
+            new_len = new_len.min(b.saturating_sub(at));
+        }
+        out.push_str(&body[a..b]);
+        if b < body.len() {
+            out.push('…');
+        }
+        out.push_str(&line[body.len()..]);
+    }
+    let new_start = new_start.unwrap_or(out.len());
+    (out, SourceSpan::new(new_start.into(), new_len))
+}
+
+/// Spec bytes → text; invalid UTF-8 is a diagnostic that names its byte position.
+pub fn decode(name: &str, bytes: Vec<u8>) -> miette::Result<String> {
+    let e = match String::from_utf8(bytes) {
+        Ok(s) => return Ok(s),
+        Err(e) => e,
+    };
+    let at = e.utf8_error().valid_up_to();
+    let byte = e.as_bytes()[at];
+    // Lossy decoding keeps every byte before `at` in place and turns the bad sequence
+    // into one U+FFFD, so the span can point at it.
+    let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+    let line = shown[..at].matches('\n').count() + 1;
+    let column = at - shown[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+    Err(Problem::new(
+        "encoding",
+        SourceSpan::new(at.into(), '\u{FFFD}'.len_utf8()),
+        format!(
+            "the spec is not valid UTF-8: byte {at} (line {line}, column {column}) is {byte:#04x}"
+        ),
+        "not UTF-8",
+    )
+    .help("save the spec as UTF-8 (`×` may also be written `x`)")
+    .with_source(name, &shown)
+    .into())
 }
 
 /// The closest of `candidates` to `word` (Jaro-Winkler ≥ 0.7), for "did you mean" hints.

@@ -19,8 +19,48 @@ fn span_of(p: &Pair<Rule>) -> SourceSpan {
     SourceSpan::new(s.start().into(), s.end() - s.start())
 }
 
+/// The deepest nesting of `(…)` groups a spec may use. pest recurses once per level
+/// (several frames each), so thousands of levels would overflow the stack before any
+/// check on the tree could run: the raw text is checked first.
+pub const MAX_GROUP_DEPTH: usize = 16;
+
+/// Rejects group nesting deeper than [`MAX_GROUP_DEPTH`], counted on the raw text
+/// (comments skipped) so that pest never sees it.
+fn check_group_depth(source: &str) -> Result<(), Problem> {
+    let (mut depth, mut in_comment, mut prev) = (0usize, false, '\0');
+    for (i, c) in source.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+        } else {
+            match c {
+                '#' => in_comment = true,
+                '/' if prev == '/' => in_comment = true,
+                '(' => {
+                    depth += 1;
+                    if depth > MAX_GROUP_DEPTH {
+                        return Err(Problem::new(
+                            "nesting",
+                            SourceSpan::new(i.into(), 1),
+                            format!("groups nest more than {MAX_GROUP_DEPTH} deep"),
+                            format!("group at depth {depth}"),
+                        )
+                        .help(format!(
+                            "at most {MAX_GROUP_DEPTH} levels of `(…)` are allowed: repeat with `n×(…)` or `(…)^n` instead of nesting"
+                        )));
+                    }
+                }
+                ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    Ok(())
+}
+
 /// Parse a spec into its syntax tree.
 pub fn parse(source: &str) -> Result<File, Problem> {
+    check_group_depth(source)?;
     // Track literal tokens too, so errors can say "expected `}`" (a global pest switch).
     pest::set_error_detail(true);
     let mut pairs = ArchParser::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
