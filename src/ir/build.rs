@@ -1,7 +1,9 @@
 //! Syntax tree → IR: expands sweeps, repetitions and mirrored decoders, interprets
 //! annotations (with defaults), infers shapes and validates the result.
 
-use super::shape::{elements, infer, same_padding};
+use super::layers::{self, Annotations, Bare, Main, Mirror, Pad};
+use super::names;
+use super::shape::{elements, fmt_shape, LayerProblem};
 use super::*;
 use crate::syntax::ast::*;
 use crate::syntax::diag::{suggest, Problem};
@@ -252,120 +254,18 @@ fn sweep_points<'a>(sweeps: &[&'a Sweep]) -> R<Vec<Env<'a>>> {
 // ---------------------------------------------------------------------------
 // Building one model.
 
+/// The largest count a spec may write (sizes, repetitions, epochs): anything larger is
+/// a typo or would not fit in memory, and keeping counts this small keeps every product
+/// of a few of them within 64 bits.
+const MAX_COUNT: f64 = 1e9;
+
 struct Cx<'a, 'e> {
     env: &'e Env<'a>,
     defaults: &'e HashMap<char, Vec<&'a Annot>>,
 }
 
-const LETTERS: &[&str] = &["C", "P", "F", "U", "D", "B", "A", "N"];
-const LETTER_HELP: &str = "layer letters: C convolution, P pooling, F dense, U upsampling, D dropout, B batch norm, A activation, N input noise";
-
 fn bad(code: &'static str, span: SourceSpan, msg: impl Into<String>, label: &str) -> Problem {
     Problem::new(code, span, msg, label)
-}
-
-/// Pending padding: resolved against the input size once it is known.
-#[derive(Clone, Copy)]
-enum Pad {
-    Valid,
-    Same,
-    N(usize),
-}
-
-/// The annotations of one layer, after defaults and parameters.
-#[derive(Default)]
-struct Opts {
-    kernel: Option<[usize; 2]>,
-    stride: Option<[usize; 2]>,
-    pad: Option<(Pad, String)>,
-    act: Option<Activation>,
-    init: Option<Init>,
-    wd: Option<f32>,
-    dropout: Option<f32>,
-    pool: Option<PoolKind>,
-    noise: Option<String>,
-    keep: Option<f32>,
-    sigma: Option<f32>,
-    clip: bool,
-    momentum: Option<f32>,
-    eps: Option<f32>,
-    rate: Option<f32>,
-    /// Filters (C) or units (F) given as `filters=`/`units=`, e.g. in `defaults`.
-    size: Option<usize>,
-}
-
-fn activation(s: &str) -> Option<Activation> {
-    Some(match s {
-        "linear" => Activation::Linear,
-        "relu" => Activation::Relu,
-        "sigmoid" => Activation::Sigmoid,
-        "tanh" => Activation::Tanh,
-        "softmax" => Activation::Softmax,
-        _ => return None,
-    })
-}
-
-fn act_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Linear => "linear",
-        Activation::Relu => "relu",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Softmax => "softmax",
-    }
-}
-
-fn init_of(s: &str) -> Option<Init> {
-    Some(match s {
-        "glorot_uniform" => Init::GlorotUniform,
-        "he_normal" => Init::HeNormal,
-        "he_uniform" => Init::HeUniform,
-        _ => return None,
-    })
-}
-
-/// Annotation keys (`key=value`) and bare words each letter accepts.
-fn accepted(letter: char) -> (&'static [&'static str], &'static [&'static str]) {
-    const ACTS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax"];
-    match letter {
-        'C' => (
-            &[
-                "filters", "kernel", "stride", "pad", "act", "init", "wd", "dropout",
-            ],
-            &[
-                "same",
-                "valid",
-                "linear",
-                "relu",
-                "sigmoid",
-                "tanh",
-                "softmax",
-                "glorot_uniform",
-                "he_normal",
-                "he_uniform",
-            ],
-        ),
-        'F' => (
-            &["units", "act", "init", "wd", "dropout"],
-            &[
-                "linear",
-                "relu",
-                "sigmoid",
-                "tanh",
-                "softmax",
-                "glorot_uniform",
-                "he_normal",
-                "he_uniform",
-            ],
-        ),
-        'P' => (&["size", "stride", "pad"], &["max", "avg", "same", "valid"]),
-        'U' => (&["factor"], &[]),
-        'D' => (&["rate"], &[]),
-        'B' => (&["momentum", "eps"], &[]),
-        'A' => (&["act"], ACTS),
-        'N' => (&["keep", "sigma"], &["mask", "gaussian", "clip"]),
-        _ => (&[], &[]),
-    }
 }
 
 impl<'a> Cx<'a, '_> {
@@ -428,8 +328,18 @@ impl<'a> Cx<'a, '_> {
 
     fn count(&self, v: &Value, what: &str) -> R<usize> {
         let x = self.num(v, what)?;
-        if x >= 1.0 && x.fract() == 0.0 && x <= 1e9 {
+        if x >= 1.0 && x.fract() == 0.0 && x <= MAX_COUNT {
             Ok(x as usize)
+        } else if x > MAX_COUNT {
+            Err(bad(
+                "too_large",
+                v.span,
+                format!("{what} {x} is too large: archc accepts at most 1,000,000,000"),
+                "too large",
+            )
+            .help(format!(
+                "a {what} this large would not fit in memory; write a realistic size"
+            )))
         } else {
             Err(bad(
                 "expected_count",
@@ -530,10 +440,10 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
-    /// Fold the defaults for `letter` and then the layer's own annotations into `Opts`.
-    fn opts(&self, letter: char, annots: &[&Annot]) -> R<Opts> {
-        let (keys, words) = accepted(letter);
-        let mut o = Opts::default();
+    /// Fold the defaults for `letter` and then the layer's own annotations together.
+    fn opts(&self, row: &layers::Letter, annots: &[&Annot]) -> R<Annotations> {
+        let (letter, keys, words) = (row.letter, row.keys, row.words);
+        let mut o = Annotations::default();
         for a in annots {
             match &a.key {
                 None => {
@@ -543,25 +453,27 @@ impl<'a> Cx<'a, '_> {
                             if !words.contains(&w.as_str()) {
                                 return Err(self.unknown_annotation(letter, w, v.span));
                             }
-                            if let Some(act) = activation(w) {
+                            if let Some(act) = names::activation(w) {
                                 o.act = Some(act);
-                            } else if let Some(i) = init_of(w) {
+                            } else if let Some(i) = names::init(w) {
                                 o.init = Some(i);
+                            } else if let Some(p) = names::lookup(names::POOLS, w) {
+                                o.pool = Some(p);
                             } else {
                                 match w.as_str() {
                                     "same" | "valid" => o.pad = Some(self.pad(&v)?),
-                                    "max" => o.pool = Some(PoolKind::Max),
-                                    "avg" => o.pool = Some(PoolKind::Avg),
                                     "clip" => o.clip = true,
                                     other => o.noise = Some(other.to_string()),
                                 }
                             }
                         }
-                        _ if matches!(letter, 'C' | 'P') => {
-                            o.kernel = Some(self.pair2(&v, "kernel size")?)
+                        _ if matches!(row.bare, Bare::Pair(_)) => {
+                            let Bare::Pair(what) = row.bare else {
+                                unreachable!()
+                            };
+                            o.kernel = Some(self.pair2(&v, what)?)
                         }
-                        _ if letter == 'U' => o.kernel = Some(self.pair2(&v, "upsampling factor")?),
-                        _ if letter == 'D' => {
+                        _ if row.bare == Bare::Rate => {
                             o.rate = Some(self.fraction(&v, "dropout rate", false)?)
                         }
                         _ => {
@@ -601,20 +513,20 @@ impl<'a> Cx<'a, '_> {
                         "act" => {
                             let (w, span) = self.word(v, "activation")?;
                             o.act = Some(
-                                activation(&w)
+                                names::activation(&w)
                                     .ok_or_else(|| self.unknown_annotation('A', &w, span))?,
                             )
                         }
                         "init" => {
                             let (w, span) = self.word(v, "initialisation")?;
-                            o.init = Some(init_of(&w).ok_or_else(|| {
+                            o.init = Some(names::init(&w).ok_or_else(|| {
                                 bad(
                                     "unknown_annotation",
                                     span,
                                     format!("unknown initialisation `{w}`"),
                                     "unknown name",
                                 )
-                                .help(suggest(&w, &["glorot_uniform", "he_normal", "he_uniform"]))
+                                .help(suggest(&w, &names::all(names::INITS)))
                             })?)
                         }
                         "filters" | "units" => o.size = Some(self.count(v, key)?),
@@ -634,7 +546,7 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn unknown_annotation(&self, letter: char, w: &str, span: SourceSpan) -> Problem {
-        let (_, words) = accepted(letter);
+        let words = layers::letter(letter).map_or(&[][..], |r| r.words);
         bad(
             "unknown_annotation",
             span,
@@ -703,20 +615,20 @@ impl<'a> Cx<'a, '_> {
     /// One written layer → its IR layers (a trailing `dropout=` adds a Dropout layer).
     fn layers_of(&self, l: &LayerAst, input: &[usize]) -> R<Vec<Layer>> {
         let letter = l.letter.node;
-        if !LETTERS.contains(&letter.to_string().as_str()) {
-            return Err(bad(
+        let row = layers::letter(letter).ok_or_else(|| {
+            bad(
                 "unknown_letter",
                 l.letter.span,
                 format!("unknown layer letter `{letter}`"),
                 "unknown layer",
             )
-            .help(LETTER_HELP));
-        }
+            .help(layers::letter_help())
+        })?;
         let mut annots: Vec<&Annot> = self.defaults.get(&letter).cloned().unwrap_or_default();
         annots.extend(l.annots.iter());
-        let mut o = self.opts(letter, &annots)?;
+        let mut o = self.opts(row, &annots)?;
         if let Some(k) = &l.kernel {
-            if !matches!(letter, 'C' | 'P') {
+            if !row.window {
                 return Err(bad(
                     "unknown_annotation",
                     k.span,
@@ -728,7 +640,7 @@ impl<'a> Cx<'a, '_> {
             o.kernel = Some(self.pair2(k, "kernel size")?);
         }
         if let Some(s) = &l.stride {
-            if !matches!(letter, 'C' | 'P') {
+            if !row.window {
                 return Err(bad(
                     "unknown_annotation",
                     s.span,
@@ -739,237 +651,35 @@ impl<'a> Cx<'a, '_> {
             }
             o.stride = Some(self.pair2(s, "stride")?);
         }
-        let main_count = |what: &str| -> R<Option<usize>> {
-            l.main.as_ref().map(|v| self.count(v, what)).transpose()
-        };
-        let missing = |what: &str, example: &str| {
-            bad(
-                "missing_annotation",
-                l.span,
-                format!("{letter} needs {what}"),
-                "incomplete layer",
-            )
-            .help(format!("write e.g. {example}"))
-        };
-        let no_main = || -> R<()> {
-            match &l.main {
-                Some(v) => Err(bad(
+        match (row.main, &l.main) {
+            (_, None) => {}
+            (Main::Count(what), Some(v)) => o.count = Some(self.count(v, what)?),
+            (Main::Rate, Some(v)) => o.rate = Some(self.fraction(v, "dropout rate", false)?),
+            (Main::None, Some(v)) => {
+                return Err(bad(
                     "unknown_annotation",
                     v.span,
                     format!("{letter} takes no number"),
                     "unexpected",
                 )
-                .help(format!("write `{letter}` alone, options go in `[…]`"))),
-                None => Ok(()),
+                .help(format!("write `{letter}` alone, options go in `[…]`")))
             }
-        };
-        let act = o.act.unwrap_or(Activation::Linear);
-        let init = o.init.unwrap_or(Init::GlorotUniform);
-        let wd = o.wd.unwrap_or(0.0);
-        let extras = |a: Activation, init: Init, wd: f32| {
-            let mut s = format!(" {}", act_name(a));
-            if init != Init::GlorotUniform {
-                s += &format!(
-                    " init={}",
-                    serde_json::to_value(init)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                );
-            }
-            if wd > 0.0 {
-                s += &format!(" wd={wd}");
-            }
-            s
-        };
-        let (kind, notation) = match letter {
-            'C' => {
-                let filters = main_count("filter count")?
-                    .or(o.size)
-                    .ok_or_else(|| missing("a filter count", "`C64@3x3`"))?;
-                let kernel = o.kernel.ok_or_else(|| {
-                    missing(
-                        "a kernel size",
-                        &format!("`C{filters}@3x3` or `C{filters}[3x3]`, or `defaults C[3x3]`"),
-                    )
-                })?;
-                let stride = o.stride.unwrap_or([1, 1]);
-                let (pad, pad_text) = o.pad.clone().unwrap_or((Pad::Valid, "valid".into()));
-                let padding = self.resolve_pad(pad, input, kernel, stride, l)?;
-                let note = format!(
-                    "C{filters}@{}x{}/{} {pad_text}{}",
-                    kernel[0],
-                    kernel[1],
-                    stride_text(stride),
-                    extras(act, init, wd)
-                );
-                (
-                    LayerKind::Conv {
-                        filters,
-                        kernel,
-                        stride,
-                        padding,
-                        activation: act,
-                        init,
-                        weight_decay: wd,
-                    },
-                    note,
-                )
-            }
-            'P' => {
-                let size = match main_count("pool size")? {
-                    Some(n) => [n, n],
-                    None => o.kernel.unwrap_or([2, 2]),
-                };
-                let stride = o.stride.unwrap_or(size);
-                let kind = o.pool.unwrap_or(PoolKind::Max);
-                let (pad, pad_text) = o.pad.clone().unwrap_or((Pad::Valid, "valid".into()));
-                let padding = self.resolve_pad(pad, input, size, stride, l)?;
-                let pad_note = if pad_text == "valid" {
-                    String::new()
-                } else {
-                    format!(" {pad_text}")
-                };
-                let note = format!(
-                    "P{}x{}/{} {}{pad_note}",
-                    size[0],
-                    size[1],
-                    stride_text(stride),
-                    if kind == PoolKind::Max { "max" } else { "avg" }
-                );
-                (
-                    LayerKind::Pool {
-                        kind,
-                        size,
-                        stride,
-                        padding,
-                    },
-                    note,
-                )
-            }
-            'F' => {
-                let units = main_count("unit count")?
-                    .or(o.size)
-                    .ok_or_else(|| missing("a unit count", "`F512[relu]`"))?;
-                (
-                    LayerKind::Dense {
-                        units,
-                        activation: act,
-                        init,
-                        weight_decay: wd,
-                    },
-                    format!("F{units}{}", extras(act, init, wd)),
-                )
-            }
-            'U' => {
-                let factor = match main_count("upsampling factor")? {
-                    Some(n) => [n, n],
-                    None => o.kernel.unwrap_or([2, 2]),
-                };
-                (
-                    LayerKind::Upsample { factor },
-                    format!("U{}x{}", factor[0], factor[1]),
-                )
-            }
-            'D' => {
-                let rate = match &l.main {
-                    Some(v) => self.fraction(v, "dropout rate", false)?,
-                    None => o.rate.ok_or_else(|| missing("a rate", "`D0.25`"))?,
-                };
-                (LayerKind::Dropout { rate }, format!("D{rate}"))
-            }
-            'B' => {
-                no_main()?;
-                // Keras defaults: momentum 0.99, epsilon 1e-3.
-                let momentum = o.momentum.unwrap_or(0.99);
-                let epsilon = o.eps.unwrap_or(1e-3);
-                (LayerKind::BatchNorm { momentum, epsilon }, "B".to_string())
-            }
-            'A' => {
-                no_main()?;
-                let a = o.act.ok_or_else(|| missing("an activation", "`A[relu]`"))?;
-                (LayerKind::Activation(a), format!("A {}", act_name(a)))
-            }
-            'N' => {
-                no_main()?;
-                let noise = match o.noise.as_deref() {
-                    Some("mask") => Noise::Mask {
-                        keep: o.keep.ok_or_else(|| {
-                            missing("the keep probability", "`N[mask keep=0.75]`")
-                        })?,
-                    },
-                    Some(_) => Noise::Gaussian {
-                        sigma: o
-                            .sigma
-                            .ok_or_else(|| missing("sigma", "`N[gaussian sigma=0.3]`"))?,
-                        clip: o.clip,
-                    },
-                    None => {
-                        return Err(missing(
-                            "a noise kind",
-                            "`N[mask keep=0.75]` or `N[gaussian sigma=0.3]`",
-                        ))
-                    }
-                };
-                (LayerKind::Noise(noise), noise_text(&noise))
-            }
-            _ => unreachable!("letters checked above"),
-        };
+        }
+        let (kind, notation) = (row.construct)(&o, input).map_err(|p| at(p, l.span))?;
         let mut out = vec![self.layer(kind, notation, l, input)?];
         if let Some(rate) = o.dropout {
             let shape = out[0].output_shape.clone();
-            let mut d = self.layer(LayerKind::Dropout { rate }, format!("D{rate}"), l, &shape)?;
+            let (kind, notation) = layers::dropout(rate);
+            let mut d = self.layer(kind, notation, l, &shape)?;
             d.label = None;
             out.push(d);
         }
         Ok(out)
     }
 
-    fn resolve_pad(
-        &self,
-        pad: Pad,
-        input: &[usize],
-        k: [usize; 2],
-        s: [usize; 2],
-        l: &LayerAst,
-    ) -> R<[usize; 2]> {
-        Ok(match pad {
-            Pad::Valid => [0, 0],
-            Pad::N(n) => [n, n],
-            Pad::Same => {
-                let [_, h, w] = input else {
-                    // Not an image: the shape rule reports it.
-                    return Ok([0, 0]);
-                };
-                match (same_padding(*h, k[0], s[0]), same_padding(*w, k[1], s[1])) {
-                    (Some(a), Some(b)) => [a, b],
-                    _ => {
-                        return Err(bad(
-                            "asymmetric_same",
-                            l.span,
-                            format!("`same` padding for a {}×{} window with stride {}×{} on {h}×{w} needs uneven padding", k[0], k[1], s[0], s[1]),
-                            "no symmetric padding",
-                        )
-                        .help("archc pads symmetrically: use an odd kernel, or give the padding explicitly with `pad=N`"))
-                    }
-                }
-            }
-        })
-    }
-
     fn layer(&self, kind: LayerKind, notation: String, l: &LayerAst, input: &[usize]) -> R<Layer> {
-        let c = infer(&kind, input)
-            .map_err(|p| Problem::new(p.code, l.span, p.message, "this layer").help(p.help))?;
-        Ok(Layer {
-            kind,
-            notation,
-            span: l.span,
-            label: l.label.as_ref().map(|s| s.node.clone()),
-            input_shape: input.to_vec(),
-            output_shape: c.output,
-            params: c.params,
-            mult_adds: c.mult_adds,
-        })
+        let label = l.label.as_ref().map(|s| s.node.clone());
+        Layer::new(kind, notation, l.span, label, input).map_err(|p| at(p, l.span))
     }
 
     fn chain_layers(&self, chain: &'a Chain, input: &[usize], layers: &mut Vec<Layer>) -> R<()> {
@@ -995,22 +705,19 @@ impl<'a> Cx<'a, '_> {
         span: SourceSpan,
     ) -> R<Vec<Layer>> {
         let refs: Vec<&Annot> = annots.iter().collect();
-        let o = self.opts('A', &refs)?;
+        let o = self.opts(layers::letter('A').expect("A is a letter"), &refs)?;
         let out_act = o.act.unwrap_or(Activation::Sigmoid);
         let mut dense = Vec::new();
         for l in enc {
-            match l.kind {
-                LayerKind::Dense {
+            match layers::mirror(&l.kind) {
+                Mirror::Dense {
                     units,
                     activation,
                     init,
                     weight_decay,
                 } => dense.push((units, activation, init, weight_decay)),
-                LayerKind::Dropout { .. }
-                | LayerKind::Noise(_)
-                | LayerKind::BatchNorm { .. }
-                | LayerKind::Activation(_) => {}
-                _ => {
+                Mirror::Skip => {}
+                Mirror::Reject => {
                     return Err(bad(
                         "mirror_conv",
                         span,
@@ -1045,25 +752,13 @@ impl<'a> Cx<'a, '_> {
             .unwrap_or_else(|| input.to_vec());
         let mut out = Vec::new();
         for (units, activation, init, weight_decay) in plan {
-            let kind = LayerKind::Dense {
-                units,
-                activation,
-                init,
-                weight_decay,
-            };
-            let c = infer(&kind, &shape)
+            let kind = layers::dense(units, activation, init, weight_decay);
+            // The mirrored notation names the activation only.
+            let notation = format!("F{units} {}", names::activation_name(activation));
+            let layer = Layer::new(kind, notation, span, None, &shape)
                 .map_err(|p| Problem::new(p.code, span, p.message, "mirror").help(p.help))?;
-            out.push(Layer {
-                kind,
-                notation: format!("F{units} {}", act_name(activation)),
-                span,
-                label: None,
-                input_shape: shape.clone(),
-                output_shape: c.output.clone(),
-                params: c.params,
-                mult_adds: c.mult_adds,
-            });
-            shape = c.output;
+            shape = layer.output_shape.clone();
+            out.push(layer);
         }
         Ok(out)
     }
@@ -1082,7 +777,7 @@ impl<'a> Cx<'a, '_> {
         let input_shape = match parts.input {
             Some(v) => {
                 let v = self.resolve(v)?;
-                match &v.node {
+                let shape = match &v.node {
                     ValueKind::Dims(ds) if ds.len() == 3 => ds
                         .iter()
                         .map(|d| self.count(d, "input size"))
@@ -1097,12 +792,11 @@ impl<'a> Cx<'a, '_> {
                         )
                         .help("e.g. `input 784` or `input 1x28x28`"))
                     }
-                }
+                };
+                check_input(&shape, t.dataset, v.span)?;
+                shape
             }
-            None => match t.dataset {
-                DatasetName::Mnist => vec![784],
-                DatasetName::Cifar10 | DatasetName::Svhn => vec![3, 32, 32],
-            },
+            None => t.dataset.default_input(),
         };
         let mut layers = Vec::new();
         let mut code_layer = None;
@@ -1138,18 +832,13 @@ impl<'a> Cx<'a, '_> {
             Target::Labels
         });
         let last = layers.last().expect("a chain has at least one layer");
-        let last_act = layers.iter().rev().find_map(|l| match l.kind {
-            LayerKind::Conv { activation, .. }
-            | LayerKind::Dense { activation, .. }
-            | LayerKind::Activation(activation) => Some(activation),
-            _ => None,
-        });
+        let last_act = layers.iter().rev().find_map(Layer::activation);
         let out_elems = elements(&last.output_shape);
         match target {
             Target::Labels => {
-                let classes = 10;
+                let classes = t.dataset.classes();
                 if last.output_shape != [classes] {
-                    return Err(bad("output_size", last.span, format!("the network outputs {} values but {} has {classes} classes", fmt_shape(&last.output_shape), dataset_name(t.dataset)), "last layer")
+                    return Err(bad("output_size", last.span, format!("the network outputs {} values but {} has {classes} classes", fmt_shape(&last.output_shape), names::dataset_name(t.dataset)), "last layer")
                         .help(format!("end a classifier with `F{classes}[softmax]`; for an autoencoder write `target input` in the train section")));
                 }
             }
@@ -1213,15 +902,15 @@ impl<'a> Cx<'a, '_> {
                     span,
                     format!(
                         "{} needs a {} output, but the last activation is {}",
-                        loss_name(loss),
-                        act_name(need),
-                        last_act.map_or("linear", act_name)
+                        names::loss_name(loss),
+                        names::activation_name(need),
+                        last_act.map_or("linear", names::activation_name)
                     ),
                     "loss and output disagree",
                 )
                 .help(format!(
                     "end the network with `[{}]`, or choose another loss",
-                    act_name(need)
+                    names::activation_name(need)
                 )));
             }
         }
@@ -1270,45 +959,33 @@ impl<'a> Cx<'a, '_> {
     }
 }
 
-fn stride_text(s: [usize; 2]) -> String {
-    if s[0] == s[1] {
-        s[0].to_string()
-    } else {
-        format!("{}x{}", s[0], s[1])
+/// A declared input must be the dataset's examples: its image `C×H×W`, or flattened.
+fn check_input(shape: &[usize], dataset: DatasetName, span: SourceSpan) -> R<()> {
+    let image = dataset.image_shape();
+    let flat = image.iter().product::<usize>();
+    if shape == image || shape == [flat] {
+        return Ok(());
     }
-}
-
-fn noise_text(n: &Noise) -> String {
-    match n {
-        Noise::Mask { keep } => format!("N mask keep={keep}"),
-        Noise::Gaussian { sigma, clip } => format!(
-            "N gaussian sigma={sigma}{}",
-            if *clip { " clip" } else { "" }
+    Err(bad(
+        "input_dataset",
+        span,
+        format!(
+            "the input is {} but {} examples are {} images",
+            fmt_shape(shape),
+            names::dataset_name(dataset),
+            fmt_shape(&image)
         ),
-    }
+        "disagrees with the dataset",
+    )
+    .help(format!(
+        "write `input {}` (or `input {flat}` for flat vectors), or remove the `input` line",
+        image.map(|d| d.to_string()).join("x")
+    )))
 }
 
-pub(crate) fn fmt_shape(s: &[usize]) -> String {
-    s.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("×")
-}
-
-fn dataset_name(d: DatasetName) -> &'static str {
-    match d {
-        DatasetName::Mnist => "mnist",
-        DatasetName::Cifar10 => "cifar10",
-        DatasetName::Svhn => "svhn",
-    }
-}
-
-fn loss_name(l: Loss) -> &'static str {
-    match l {
-        Loss::CrossEntropy => "cross_entropy",
-        Loss::BinaryCrossEntropy => "binary_cross_entropy",
-        Loss::MeanSquaredError => "mse",
-    }
+/// A layer's problem at the layer's span.
+fn at(p: LayerProblem, span: SourceSpan) -> Problem {
+    Problem::new(p.code, span, p.message, p.label).help(p.help)
 }
 
 fn canonical_key(k: &str) -> &str {
@@ -1465,20 +1142,15 @@ impl<'a> Cx<'a, '_> {
         })?;
         let (v, rest) = head(e)?;
         let (w, wspan) = self.word(v, "dataset")?;
-        let dataset = match w.as_str() {
-            "mnist" => DatasetName::Mnist,
-            "cifar10" => DatasetName::Cifar10,
-            "svhn" => DatasetName::Svhn,
-            _ => {
-                return Err(bad(
-                    "unknown_option",
-                    wspan,
-                    format!("unknown dataset `{w}`"),
-                    "unknown name",
-                )
-                .help(suggest(&w, &["mnist", "cifar10", "svhn"])))
-            }
-        };
+        let dataset = names::dataset(&w).ok_or_else(|| {
+            bad(
+                "unknown_option",
+                wspan,
+                format!("unknown dataset `{w}`"),
+                "unknown name",
+            )
+            .help(suggest(&w, &names::all(names::DATASETS)))
+        })?;
         // The validation split is the end of the training file.
         let mut split = dataset.default_split();
         let o = self.options(rest, &["split"], &[], "dataset")?;
@@ -1495,13 +1167,9 @@ impl<'a> Cx<'a, '_> {
                         train: self.count(a, "training examples")?,
                         validation: self.count(b, "validation examples")?,
                     };
-                    let total = match dataset {
-                        DatasetName::Mnist => 60000,
-                        DatasetName::Cifar10 => 50000,
-                        DatasetName::Svhn => 73257,
-                    };
+                    let total = dataset.training_file_len();
                     if split.train + split.validation > total {
-                        return Err(bad("bad_split", r.span, format!("{} + {} examples, but the {} training file has {total}", split.train, split.validation, dataset_name(dataset)), "too many")
+                        return Err(bad("bad_split", r.span, format!("{} + {} examples, but the {} training file has {total}", split.train, split.validation, names::dataset_name(dataset)), "too many")
                             .help("the validation examples come from the end of the training file; shrink one of the two"));
                     }
                 }
@@ -1543,19 +1211,15 @@ impl<'a> Cx<'a, '_> {
                     let (v, rest) = head(e)?;
                     self.options(rest, &[], &[], "target")?;
                     let (w, s) = self.word(v, "target")?;
-                    t.target = Some(match w.as_str() {
-                        "labels" => Target::Labels,
-                        "input" => Target::Input,
-                        _ => {
-                            return Err(bad(
-                                "unknown_option",
-                                s,
-                                format!("unknown target `{w}`"),
-                                "unknown name",
-                            )
-                            .help(suggest(&w, &["labels", "input"])))
-                        }
-                    });
+                    t.target = Some(names::lookup(names::TARGETS, &w).ok_or_else(|| {
+                        bad(
+                            "unknown_option",
+                            s,
+                            format!("unknown target `{w}`"),
+                            "unknown name",
+                        )
+                        .help(suggest(&w, &names::all(names::TARGETS)))
+                    })?);
                 }
                 "loss" => {
                     let (v, rest) = head(e)?;
@@ -1678,22 +1342,14 @@ impl<'a> Cx<'a, '_> {
 
     fn loss(&self, v: &Value) -> R<Loss> {
         let (w, s) = self.word(v, "loss")?;
-        Ok(match w.as_str() {
-            "cross_entropy" | "categorical_cross_entropy" => Loss::CrossEntropy,
-            "binary_cross_entropy" | "bce" => Loss::BinaryCrossEntropy,
-            "mse" | "mean_squared_error" => Loss::MeanSquaredError,
-            _ => {
-                return Err(bad(
-                    "unknown_option",
-                    s,
-                    format!("unknown loss `{w}`"),
-                    "unknown name",
-                )
-                .help(suggest(
-                    &w,
-                    &["cross_entropy", "binary_cross_entropy", "bce", "mse"],
-                )))
-            }
+        names::loss(&w).ok_or_else(|| {
+            bad(
+                "unknown_option",
+                s,
+                format!("unknown loss `{w}`"),
+                "unknown name",
+            )
+            .help(suggest(&w, &names::all(names::LOSSES)))
         })
     }
 
@@ -1737,7 +1393,7 @@ impl<'a> Cx<'a, '_> {
                 format!("unknown noise `{w}`"),
                 "unknown name",
             )
-            .help(suggest(&w, &["mask", "gaussian"]))),
+            .help(suggest(&w, names::NOISES))),
         }
     }
 
@@ -1825,10 +1481,7 @@ impl<'a> Cx<'a, '_> {
                     format!("unknown optimizer `{w}`"),
                     "unknown name",
                 )
-                .help(suggest(
-                    &w,
-                    &["sgd", "rmsprop", "adagrad", "adadelta", "adam"],
-                )))
+                .help(suggest(&w, names::OPTIMIZERS)))
             }
         };
         Ok(opt)
@@ -1887,7 +1540,7 @@ impl<'a> Cx<'a, '_> {
                     format!("unknown schedule `{w}`"),
                     "unknown name",
                 )
-                .help(suggest(&w, &["constant", "step", "cosine"])))
+                .help(suggest(&w, names::SCHEDULES)))
             }
         })
     }
