@@ -11,6 +11,8 @@ pub const LETTER: Letter = Letter {
     name: "batch norm",
     keys: &["momentum", "eps"],
     words: &[],
+    activations: false,
+    inits: false,
     main: Main::None,
     bare: Bare::None,
     window: false,

@@ -9,6 +9,8 @@ pub const LETTER: Letter = Letter {
     name: "dropout",
     keys: &["rate"],
     words: &[],
+    activations: false,
+    inits: false,
     main: Main::Rate,
     bare: Bare::Rate,
     window: false,

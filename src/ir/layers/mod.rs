@@ -49,14 +49,32 @@ pub struct Letter {
     pub name: &'static str,
     /// Keys accepted as `key=value`.
     pub keys: &'static [&'static str],
-    /// Bare words accepted inside `[…]`.
+    /// Bare words accepted inside `[…]` besides activation and initialiser names.
     pub words: &'static [&'static str],
+    /// Whether an activation name (`relu`, …) is accepted.
+    pub activations: bool,
+    /// Whether an initialiser name (`he_normal`, …) is accepted.
+    pub inits: bool,
     pub main: Main,
     pub bare: Bare,
     /// Whether `@kernel` and `/stride` may follow the number.
     pub window: bool,
     /// The layer kind and its canonical notation from the folded annotations.
     pub construct: fn(&Annotations, &[usize]) -> Result<(LayerKind, String), LayerProblem>,
+}
+
+impl Letter {
+    /// Every bare word the letter accepts: its own, then activations, then initialisers.
+    pub fn words(&self) -> Vec<&'static str> {
+        let mut w = self.words.to_vec();
+        if self.activations {
+            w.extend(names::all(names::ACTIVATIONS));
+        }
+        if self.inits {
+            w.extend(names::all(names::INITS));
+        }
+        w
+    }
 }
 
 /// The notation's letters, in the order the help lists them.
@@ -206,6 +224,8 @@ pub fn dense(units: usize, activation: Activation, init: Init, weight_decay: f32
         weight_decay,
     }
 }
+
+pub use dense::notation as dense_notation;
 
 /// An inverted-dropout layer with its notation.
 pub fn dropout(rate: f32) -> (LayerKind, String) {

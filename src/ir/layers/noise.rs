@@ -9,6 +9,8 @@ pub const LETTER: Letter = Letter {
     name: "input noise",
     keys: &["keep", "sigma"],
     words: &["mask", "gaussian", "clip"],
+    activations: false,
+    inits: false,
     main: Main::None,
     bare: Bare::None,
     window: false,

@@ -9,6 +9,8 @@ pub const LETTER: Letter = Letter {
     name: "pooling",
     keys: &["size", "stride", "pad"],
     words: &["max", "avg", "same", "valid"],
+    activations: false,
+    inits: false,
     main: Main::Count("pool size"),
     bare: Bare::Pair("kernel size"),
     window: true,

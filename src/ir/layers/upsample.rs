@@ -9,6 +9,8 @@ pub const LETTER: Letter = Letter {
     name: "upsampling",
     keys: &["factor"],
     words: &[],
+    activations: false,
+    inits: false,
     main: Main::Count("upsampling factor"),
     bare: Bare::Pair("upsampling factor"),
     window: false,
