@@ -7,7 +7,7 @@ use super::*;
 impl<'a> Cx<'a, '_> {
     /// Fold the defaults for `letter` and then the layer's own annotations together.
     fn opts(&self, row: &layers::Letter, annots: &[&Annot]) -> R<Annotations> {
-        let (letter, keys, words) = (row.letter, row.keys, row.words());
+        let (letter, keys, words) = (row.letter, row.syntax.keys, row.syntax.words());
         let mut o = Annotations::default();
         for a in annots {
             match &a.key {
@@ -32,13 +32,13 @@ impl<'a> Cx<'a, '_> {
                                 }
                             }
                         }
-                        _ if matches!(row.bare, Bare::Pair(_)) => {
-                            let Bare::Pair(what) = row.bare else {
+                        _ if matches!(row.syntax.bare, Bare::Pair(_)) => {
+                            let Bare::Pair(what) = row.syntax.bare else {
                                 unreachable!()
                             };
                             o.kernel = Some(self.pair2(&v, what)?)
                         }
-                        _ if row.bare == Bare::Rate => {
+                        _ if row.syntax.bare == Bare::Rate => {
                             o.rate = Some(self.fraction(&v, "dropout rate", false)?)
                         }
                         _ => {
@@ -111,7 +111,7 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn unknown_annotation(&self, letter: char, w: &str, span: SourceSpan) -> Problem {
-        let words = layers::letter(letter).map_or(Vec::new(), |r| r.words());
+        let words = layers::letter(letter).map_or(Vec::new(), |r| r.syntax.words());
         bad(
             "unknown_annotation",
             span,
@@ -193,7 +193,7 @@ impl<'a> Cx<'a, '_> {
         annots.extend(l.annots.iter());
         let mut o = self.opts(row, &annots)?;
         if let Some(k) = &l.kernel {
-            if !row.window {
+            if !row.syntax.window {
                 return Err(bad(
                     "unknown_annotation",
                     k.span,
@@ -205,7 +205,7 @@ impl<'a> Cx<'a, '_> {
             o.kernel = Some(self.pair2(k, "kernel size")?);
         }
         if let Some(s) = &l.stride {
-            if !row.window {
+            if !row.syntax.window {
                 return Err(bad(
                     "unknown_annotation",
                     s.span,
@@ -216,7 +216,7 @@ impl<'a> Cx<'a, '_> {
             }
             o.stride = Some(self.pair2(s, "stride")?);
         }
-        match (row.main, &l.main) {
+        match (row.syntax.main, &l.main) {
             (_, None) => {}
             (Main::Count(what), Some(v)) => o.count = Some(self.count(v, what)?),
             (Main::Rate, Some(v)) => o.rate = Some(self.fraction(v, "dropout rate", false)?),

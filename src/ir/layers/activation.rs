@@ -1,19 +1,17 @@
 //! `A`: a standalone activation.
 
-use super::{identity, missing, Annotations, Bare, Letter, Main};
+use super::{identity, missing, Annotations, Letter, Syntax};
 use crate::ir::shape::{Counts, LayerProblem, ShapeProblem};
 use crate::ir::{names, LayerKind};
 
 pub const LETTER: Letter = Letter {
     letter: 'A',
     name: "activation",
-    keys: &["act"],
-    words: &[],
-    activations: true,
-    inits: false,
-    main: Main::None,
-    bare: Bare::None,
-    window: false,
+    syntax: Syntax {
+        keys: &["act"],
+        activations: true,
+        ..Syntax::NONE
+    },
     construct,
 };
 

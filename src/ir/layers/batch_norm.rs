@@ -1,7 +1,7 @@
 //! `B`: batch normalisation over channels (images) or features (flat), with learned
 //! scale γ and shift β, and running mean and variance for evaluation.
 
-use super::{Annotations, Bare, Letter, Main};
+use super::{Annotations, Letter, Syntax};
 use crate::ir::params::{Fill, ParamLayout, Store};
 use crate::ir::shape::{prod, Counts, LayerProblem, ShapeProblem};
 use crate::ir::LayerKind;
@@ -9,13 +9,10 @@ use crate::ir::LayerKind;
 pub const LETTER: Letter = Letter {
     letter: 'B',
     name: "batch norm",
-    keys: &["momentum", "eps"],
-    words: &[],
-    activations: false,
-    inits: false,
-    main: Main::None,
-    bare: Bare::None,
-    window: false,
+    syntax: Syntax {
+        keys: &["momentum", "eps"],
+        ..Syntax::NONE
+    },
     construct,
 };
 

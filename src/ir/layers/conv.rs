@@ -1,6 +1,8 @@
 //! `C`: 2-D convolution, weights `[filters, in_channels, kh, kw]`, bias `[filters]`.
 
-use super::{missing, resolve_pad, stride_text, weights_text, Annotations, Bare, Letter, Main};
+use super::{
+    missing, resolve_pad, stride_text, weights_text, Annotations, Bare, Letter, Main, Syntax,
+};
 use crate::ir::params::{Fill, ParamLayout, Store};
 use crate::ir::shape::{image, prod, slide, Counts, LayerProblem, ShapeProblem};
 use crate::ir::{Activation, Init, LayerKind};
@@ -8,15 +10,17 @@ use crate::ir::{Activation, Init, LayerKind};
 pub const LETTER: Letter = Letter {
     letter: 'C',
     name: "convolution",
-    keys: &[
-        "filters", "kernel", "stride", "pad", "act", "init", "wd", "dropout",
-    ],
-    words: &["same", "valid"],
-    activations: true,
-    inits: true,
-    main: Main::Count("filter count"),
-    bare: Bare::Pair("kernel size"),
-    window: true,
+    syntax: Syntax {
+        keys: &[
+            "filters", "kernel", "stride", "pad", "act", "init", "wd", "dropout",
+        ],
+        words: &["same", "valid"],
+        activations: true,
+        inits: true,
+        main: Main::Count("filter count"),
+        bare: Bare::Pair("kernel size"),
+        window: true,
+    },
     construct,
 };
 

@@ -1,6 +1,6 @@
 //! `F`: fully connected; flattens its input. Weights `[in, units]` (Keras layout), bias `[units]`.
 
-use super::{missing, weights_text, Annotations, Bare, Letter, Main};
+use super::{missing, weights_text, Annotations, Letter, Main, Syntax};
 use crate::ir::params::{Fill, ParamLayout, Store};
 use crate::ir::shape::{fmt_shape, problem, prod, Counts, LayerProblem, ShapeProblem};
 use crate::ir::{Activation, Init, LayerKind};
@@ -8,13 +8,13 @@ use crate::ir::{Activation, Init, LayerKind};
 pub const LETTER: Letter = Letter {
     letter: 'F',
     name: "dense",
-    keys: &["units", "act", "init", "wd", "dropout"],
-    words: &[],
-    activations: true,
-    inits: true,
-    main: Main::Count("unit count"),
-    bare: Bare::None,
-    window: false,
+    syntax: Syntax {
+        keys: &["units", "act", "init", "wd", "dropout"],
+        activations: true,
+        inits: true,
+        main: Main::Count("unit count"),
+        ..Syntax::NONE
+    },
     construct,
 };
 

@@ -1,19 +1,18 @@
 //! `D`: inverted dropout: at training time zero with probability `rate`, scale the rest by 1/(1-rate).
 
-use super::{identity, missing, Annotations, Bare, Letter, Main};
+use super::{identity, missing, Annotations, Bare, Letter, Main, Syntax};
 use crate::ir::shape::{Counts, LayerProblem, ShapeProblem};
 use crate::ir::LayerKind;
 
 pub const LETTER: Letter = Letter {
     letter: 'D',
     name: "dropout",
-    keys: &["rate"],
-    words: &[],
-    activations: false,
-    inits: false,
-    main: Main::Rate,
-    bare: Bare::Rate,
-    window: false,
+    syntax: Syntax {
+        keys: &["rate"],
+        main: Main::Rate,
+        bare: Bare::Rate,
+        ..Syntax::NONE
+    },
     construct,
 };
 

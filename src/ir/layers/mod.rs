@@ -42,11 +42,8 @@ pub enum Bare {
     None,
 }
 
-/// One row of the letter table.
-pub struct Letter {
-    pub letter: char,
-    /// What the letter is, for the "layer letters" help.
-    pub name: &'static str,
+/// How a letter is written: what may follow it and what its `[…]` may hold.
+pub struct Syntax {
     /// Keys accepted as `key=value`.
     pub keys: &'static [&'static str],
     /// Bare words accepted inside `[…]` besides activation and initialiser names.
@@ -59,11 +56,20 @@ pub struct Letter {
     pub bare: Bare,
     /// Whether `@kernel` and `/stride` may follow the number.
     pub window: bool,
-    /// The layer kind and its canonical notation from the folded annotations.
-    pub construct: fn(&Annotations, &[usize]) -> Result<(LayerKind, String), LayerProblem>,
 }
 
-impl Letter {
+impl Syntax {
+    /// A letter that takes nothing; rows override what their letter accepts.
+    pub const NONE: Syntax = Syntax {
+        keys: &[],
+        words: &[],
+        activations: false,
+        inits: false,
+        main: Main::None,
+        bare: Bare::None,
+        window: false,
+    };
+
     /// Every bare word the letter accepts: its own, then activations, then initialisers.
     pub fn words(&self) -> Vec<&'static str> {
         let mut w = self.words.to_vec();
@@ -76,6 +82,19 @@ impl Letter {
         w
     }
 }
+
+/// One row of the letter table.
+pub struct Letter {
+    pub letter: char,
+    /// What the letter is, for the "layer letters" help.
+    pub name: &'static str,
+    pub syntax: Syntax,
+    pub construct: Construct,
+}
+
+/// Builds the layer kind and its canonical notation from the folded annotations and
+/// the input shape.
+pub type Construct = fn(&Annotations, &[usize]) -> Result<(LayerKind, String), LayerProblem>;
 
 /// The notation's letters, in the order the help lists them.
 pub const LETTERS: &[Letter] = &[

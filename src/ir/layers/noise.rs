@@ -1,19 +1,17 @@
 //! `N`: training-time input corruption (denoising); identity at evaluation.
 
-use super::{identity, missing, Annotations, Bare, Letter, Main};
+use super::{identity, missing, Annotations, Letter, Syntax};
 use crate::ir::shape::{Counts, LayerProblem, ShapeProblem};
 use crate::ir::{LayerKind, Noise};
 
 pub const LETTER: Letter = Letter {
     letter: 'N',
     name: "input noise",
-    keys: &["keep", "sigma"],
-    words: &["mask", "gaussian", "clip"],
-    activations: false,
-    inits: false,
-    main: Main::None,
-    bare: Bare::None,
-    window: false,
+    syntax: Syntax {
+        keys: &["keep", "sigma"],
+        words: &["mask", "gaussian", "clip"],
+        ..Syntax::NONE
+    },
     construct,
 };
 

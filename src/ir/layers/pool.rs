@@ -1,19 +1,20 @@
 //! `P`: max or average pooling over `size` windows with `stride`, no padding unless given.
 
-use super::{resolve_pad, stride_text, Annotations, Bare, Letter, Main};
+use super::{resolve_pad, stride_text, Annotations, Bare, Letter, Main, Syntax};
 use crate::ir::shape::{image, prod, slide, Counts, LayerProblem, ShapeProblem};
 use crate::ir::{names, LayerKind, PoolKind};
 
 pub const LETTER: Letter = Letter {
     letter: 'P',
     name: "pooling",
-    keys: &["size", "stride", "pad"],
-    words: &["max", "avg", "same", "valid"],
-    activations: false,
-    inits: false,
-    main: Main::Count("pool size"),
-    bare: Bare::Pair("kernel size"),
-    window: true,
+    syntax: Syntax {
+        keys: &["size", "stride", "pad"],
+        words: &["max", "avg", "same", "valid"],
+        main: Main::Count("pool size"),
+        bare: Bare::Pair("kernel size"),
+        window: true,
+        ..Syntax::NONE
+    },
     construct,
 };
 

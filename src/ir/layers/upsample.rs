@@ -1,19 +1,18 @@
 //! `U`: nearest-neighbour upsampling by an integer factor.
 
-use super::{Annotations, Bare, Letter, Main};
+use super::{Annotations, Bare, Letter, Main, Syntax};
 use crate::ir::shape::{image, prod, Counts, LayerProblem, ShapeProblem};
 use crate::ir::LayerKind;
 
 pub const LETTER: Letter = Letter {
     letter: 'U',
     name: "upsampling",
-    keys: &["factor"],
-    words: &[],
-    activations: false,
-    inits: false,
-    main: Main::Count("upsampling factor"),
-    bare: Bare::Pair("upsampling factor"),
-    window: false,
+    syntax: Syntax {
+        keys: &["factor"],
+        main: Main::Count("upsampling factor"),
+        bare: Bare::Pair("upsampling factor"),
+        ..Syntax::NONE
+    },
     construct,
 };
 
