@@ -19,8 +19,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::ir::{LayerKind, Loss, Model, Optimizer, Target};
-use crate::lower::{init_slots, ops, ForwardGraph, TrainGraph, Weights};
+use crate::ir::names::optimizer_name;
+use crate::ir::{Layer, Loss, Model, Optimizer, Target};
+use crate::lower::{self, init_slots, ops, ForwardGraph, TrainGraph, Weights};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -94,27 +95,16 @@ pub struct OpTime {
 fn op_mult_adds(model: &Model) -> Vec<(String, u64)> {
     let mut v = Vec::new();
     for l in &model.layers {
-        match l.kind {
-            LayerKind::Conv { kernel, .. } => {
-                let [ci, h, w] = l.input_shape[..] else {
-                    continue;
-                };
-                let co = l.output_shape[0];
-                let shape = format!("{ci}→{co} {h}x{w} k{}", kernel[0]);
-                for name in ["Conv", "ConvBackInput", "ConvParamGrad"] {
-                    v.push((format!("{name} {shape}"), l.mult_adds));
-                }
-            }
-            LayerKind::Dense { units, .. } => {
-                let inputs: usize = l.input_shape.iter().product();
-                for name in ["Dense", "DenseBackInput", "DenseParamGrad"] {
-                    v.push((format!("{name} {inputs}→{units}"), l.mult_adds));
-                }
-            }
-            _ => {}
+        for op in lower::gemm_ops(l) {
+            v.push((op.profile_name(), l.mult_adds));
         }
     }
     v
+}
+
+/// Whether a layer's multiply-adds run as GEMMs (conv and dense), the flops counted here.
+fn is_gemm(l: &Layer) -> bool {
+    !lower::gemm_ops(l).is_empty()
 }
 
 /// Flops of one training step per image, as described in the module doc.
@@ -122,8 +112,7 @@ pub fn train_flops_per_image(model: &Model) -> u64 {
     let mut macs = 0u64;
     let mut seen_param = false;
     for l in &model.layers {
-        let parameterised = matches!(l.kind, LayerKind::Conv { .. } | LayerKind::Dense { .. });
-        if !parameterised {
+        if !is_gemm(l) {
             continue;
         }
         // Forward and backward-weights; backward-input except for the first layer.
@@ -141,7 +130,7 @@ pub fn infer_flops_per_image(model: &Model) -> u64 {
     model
         .layers
         .iter()
-        .filter(|l| matches!(l.kind, LayerKind::Conv { .. } | LayerKind::Dense { .. }))
+        .filter(|l| is_gemm(l))
         .map(|l| 2 * l.mult_adds)
         .sum()
 }
@@ -343,16 +332,6 @@ pub fn bench_model(
         params,
         profile,
     })
-}
-
-fn optimizer_name(opt: &Optimizer) -> &'static str {
-    match opt {
-        Optimizer::Sgd { .. } => "sgd",
-        Optimizer::RmsProp { .. } => "rmsprop",
-        Optimizer::Adagrad { .. } => "adagrad",
-        Optimizer::Adadelta { .. } => "adadelta",
-        Optimizer::Adam { .. } => "adam",
-    }
 }
 
 /// The results as an aligned text table.

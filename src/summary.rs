@@ -1,6 +1,6 @@
 //! Shape and parameter tables of compiled models, as text and as JSON.
 
-use crate::ir::{build::fmt_shape, Model, Spec};
+use crate::ir::{shape::fmt_shape, Model, Spec};
 use serde_json::{json, Value};
 
 /// Thousands separators: 2141514 → "2,141,514".
@@ -23,7 +23,7 @@ fn layer_ids(model: &Model) -> Vec<String> {
         .layers
         .iter()
         .map(|l| {
-            let letter = l.notation.chars().next().unwrap_or('?');
+            let letter = l.letter();
             let n = counts.entry(letter).or_insert(0);
             *n += 1;
             format!("{letter}{n}")

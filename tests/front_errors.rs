@@ -75,6 +75,8 @@ fn cases() -> Vec<(&'static str, &'static str, String)> {
         ("expected_number", "expected_number", cifar("sweep a in {relu}\nnet = C$a@3x3 × F10[softmax]")),
         ("expected_name", "expected_name", "net = F10[softmax]\ntrain {\n  dataset 10\n}\n".into()),
         ("too_large", "too_large", cifar("net = C1000000000@3x3 × C1000000000@3x3 × F10[softmax]")),
+        ("count_too_large", "too_large", mnist("net = F1e12 × F10[softmax]")),
+        ("input_disagrees_with_dataset", "input_dataset", "input 3x32x32\nnet = F100 × F10[softmax]\ntrain {\n  dataset mnist\n}\n".into()),
         ("bad_seed", "out_of_range", "net = F10[softmax]\ntrain {\n  dataset cifar10\n  seed -1\n}\n".into()),
         ("too_many", "too_many", cifar("net = (D0.1)^5000 × F10[softmax]")),
     ]

@@ -746,7 +746,7 @@ fn run_model(run_dir: &Path) -> miette::Result<crate::ir::Model> {
 /// activation, and after a standalone activation layer right behind it) on `a.n` training
 /// images chosen with `a.seed`.
 fn feature_maps(a: &FiltersOptions, checkpoint: &Path, out: &Path) -> miette::Result<()> {
-    use crate::ir::LayerKind;
+    use crate::ir::layers::{is_activation, is_conv};
     use crate::train::checkpoint::Entry;
     use rand::seq::index::sample;
     use rand::SeedableRng;
@@ -754,10 +754,11 @@ fn feature_maps(a: &FiltersOptions, checkpoint: &Path, out: &Path) -> miette::Re
     let conv = model
         .layers
         .iter()
-        .position(|l| matches!(l.kind, LayerKind::Conv { .. }))
+        .position(|l| is_conv(&l.kind))
         .ok_or_else(|| miette::miette!("model {} has no convolution layer", model.name))?;
-    let layer = match model.layers.get(conv + 1).map(|l| &l.kind) {
-        Some(LayerKind::Activation(_)) => conv + 1,
+    // A standalone activation right behind the convolution belongs to its feature maps.
+    let layer = match model.layers.get(conv + 1) {
+        Some(next) if is_activation(&next.kind) => conv + 1,
         _ => conv,
     };
     let net = crate::train::Network::load(&model, checkpoint)?;

@@ -172,12 +172,13 @@ fn parse_kernel(s: &str) -> Result<knn::Kernel, String> {
 }
 
 fn parse_dataset(s: &str) -> Result<DatasetName, String> {
-    match s.to_ascii_lowercase().replace('-', "").as_str() {
-        "mnist" => Ok(DatasetName::Mnist),
-        "cifar10" => Ok(DatasetName::Cifar10),
-        "svhn" => Ok(DatasetName::Svhn),
-        _ => Err(format!("unknown dataset '{s}' (mnist, cifar10, svhn)")),
-    }
+    let names = crate::ir::names::DATASETS;
+    crate::ir::names::lookup(names, &s.to_ascii_lowercase().replace('-', "")).ok_or_else(|| {
+        format!(
+            "unknown dataset '{s}' ({})",
+            crate::ir::names::all(names).join(", ")
+        )
+    })
 }
 
 impl From<DataArgs> for recipes::DataOptions {

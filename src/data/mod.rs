@@ -82,14 +82,18 @@ pub struct Dataset {
 
 /// Parses a dataset name as written on the command line.
 pub fn parse_name(s: &str) -> miette::Result<DatasetName> {
+    let names = crate::ir::names::DATASETS;
     match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-        "mnist" => Ok(DatasetName::Mnist),
-        "cifar10" | "cifar" => Ok(DatasetName::Cifar10),
-        "svhn" => Ok(DatasetName::Svhn),
-        _ => Err(miette::miette!(
-            help = "known datasets: mnist, cifar10, svhn",
-            "unknown dataset '{s}'"
-        )),
+        "cifar" => Ok(DatasetName::Cifar10),
+        other => crate::ir::names::lookup(names, other).ok_or_else(|| {
+            miette::miette!(
+                help = format!(
+                    "known datasets: {}",
+                    crate::ir::names::all(names).join(", ")
+                ),
+                "unknown dataset '{s}'"
+            )
+        }),
     }
 }
 

@@ -103,11 +103,7 @@ struct Manifest {
 const MANIFEST: &str = include_str!("../../data/manifest.json");
 
 pub fn dataset_key(name: DatasetName) -> &'static str {
-    match name {
-        DatasetName::Mnist => "mnist",
-        DatasetName::Cifar10 => "cifar10",
-        DatasetName::Svhn => "svhn",
-    }
+    crate::ir::names::dataset_name(name)
 }
 
 /// The manifest entry of a dataset (embedded at compile time, so always present).

@@ -2,7 +2,8 @@
 //!
 //! The front end (`syntax` → `ir::build`) produces a [`Spec`]; everything downstream
 //! (summary tables, lowering to luminal, training, analysis) reads only these plain
-//! types. Shapes exclude the batch dimension. Image tensors are channel-first
+//! types. Shapes exclude the batch dimension.
+//! What archc knows about each layer kind lives in [`layers`], one file per letter. Image tensors are channel-first
 //! `[C, H, W]`; flat tensors are `[D]`.
 
 use miette::SourceSpan;
@@ -287,6 +288,11 @@ impl Model {
 }
 
 pub mod build;
+pub mod layers;
+pub mod names;
+pub mod params;
 pub mod shape;
+
+pub use params::ParamLayout;
 
 pub use build::{compile, load};

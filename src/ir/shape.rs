@@ -1,10 +1,9 @@
-//! Shape rule, parameter count and multiply-adds of every layer kind, in one place.
+//! The arithmetic the layers' shape rules share: sliding windows, `same` padding,
+//! overflow-checked products. Each layer's own rule lives in `ir::layers`.
 //!
 //! Shapes exclude the batch: images are `[C, H, W]`, flat tensors `[D]`.
 //! Parameter counts are the trainable ones (Keras also lists BatchNorm's moving mean
 //! and variance, 2·channels non-trainable numbers; we do not count those).
-
-use super::{LayerKind, PoolKind};
 
 /// What a layer does to one example.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,18 +13,24 @@ pub struct Counts {
     pub mult_adds: u64,
 }
 
-/// Why a layer cannot take its input; the builder adds the span.
+/// Why a layer cannot be built or cannot take its input; the builder adds the span.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShapeProblem {
+pub struct LayerProblem {
     pub code: &'static str,
     pub message: String,
+    /// What the diagnostic's label says at the layer.
+    pub label: &'static str,
     pub help: String,
 }
 
-fn problem(code: &'static str, message: String, help: String) -> ShapeProblem {
-    ShapeProblem {
+/// A problem with the layer's input shape.
+pub type ShapeProblem = LayerProblem;
+
+pub(crate) fn problem(code: &'static str, message: String, help: String) -> ShapeProblem {
+    LayerProblem {
         code,
         message,
+        label: "this layer",
         help,
     }
 }
@@ -51,7 +56,7 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> Option<usize>
 }
 
 /// Output length of a sliding window: `floor((in + 2p - k) / s) + 1`, `None` if the window does not fit.
-fn window(input: usize, kernel: usize, stride: usize, pad: usize) -> Option<usize> {
+pub(crate) fn window(input: usize, kernel: usize, stride: usize, pad: usize) -> Option<usize> {
     let padded = pad.checked_mul(2)?.checked_add(input)?;
     (padded >= kernel && stride > 0).then(|| (padded - kernel) / stride + 1)
 }
@@ -62,7 +67,7 @@ pub fn elements(shape: &[usize]) -> Option<usize> {
 }
 
 /// Product that reports overflow instead of wrapping (absurd sizes are a user error).
-fn prod(xs: &[usize]) -> Result<usize, ShapeProblem> {
+pub(crate) fn prod(xs: &[usize]) -> Result<usize, ShapeProblem> {
     xs.iter()
         .try_fold(1usize, |a, &b| a.checked_mul(b))
         .ok_or_else(|| {
@@ -74,14 +79,14 @@ fn prod(xs: &[usize]) -> Result<usize, ShapeProblem> {
         })
 }
 
-fn fmt_shape(s: &[usize]) -> String {
+pub fn fmt_shape(s: &[usize]) -> String {
     s.iter()
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join("×")
 }
 
-fn image(input: &[usize], what: &str) -> Result<[usize; 3], ShapeProblem> {
+pub(crate) fn image(input: &[usize], what: &str) -> Result<[usize; 3], ShapeProblem> {
     match *input {
         [c, h, w] => Ok([c, h, w]),
         _ => Err(problem(
@@ -92,7 +97,7 @@ fn image(input: &[usize], what: &str) -> Result<[usize; 3], ShapeProblem> {
     }
 }
 
-fn slide(
+pub(crate) fn slide(
     what: &str,
     [_, h, w]: [usize; 3],
     k: [usize; 2],
@@ -111,79 +116,4 @@ fn slide(
                 .into(),
         )),
     }
-}
-
-/// The shape rule, trainable parameters and forward multiply-adds of `kind` on `input`.
-pub fn infer(kind: &LayerKind, input: &[usize]) -> Result<Counts, ShapeProblem> {
-    let elements = prod(input)?;
-    let same = |params: usize, mult_adds: u64| Counts {
-        output: input.to_vec(),
-        params,
-        mult_adds,
-    };
-    Ok(match *kind {
-        LayerKind::Conv {
-            filters,
-            kernel,
-            stride,
-            padding,
-            ..
-        } => {
-            let img = image(input, "convolution")?;
-            let [oh, ow] = slide("convolution", img, kernel, stride, padding)?;
-            let fan_in = prod(&[kernel[0], kernel[1], img[0]])?;
-            Counts {
-                output: vec![filters, oh, ow],
-                params: prod(&[fan_in + 1, filters])?,
-                mult_adds: prod(&[fan_in, filters, oh, ow])? as u64,
-            }
-        }
-        LayerKind::Pool {
-            kind,
-            size,
-            stride,
-            padding,
-        } => {
-            let img = image(input, "pooling")?;
-            let [oh, ow] = slide("pooling", img, size, stride, padding)?;
-            // Average pooling adds every window element; max pooling only compares.
-            let per_output = match kind {
-                PoolKind::Avg => prod(&size)?,
-                PoolKind::Max => 0,
-            };
-            Counts {
-                output: vec![img[0], oh, ow],
-                params: 0,
-                mult_adds: prod(&[per_output, img[0], oh, ow])? as u64,
-            }
-        }
-        LayerKind::Dense { units, .. } => {
-            if elements == 0 {
-                return Err(problem(
-                    "empty_flatten",
-                    format!("cannot flatten an empty input {}", fmt_shape(input)),
-                    "an earlier layer shrank the image to nothing".into(),
-                ));
-            }
-            Counts {
-                output: vec![units],
-                params: prod(&[elements + 1, units])?,
-                mult_adds: prod(&[elements, units])? as u64,
-            }
-        }
-        LayerKind::Upsample { factor } => {
-            let [c, h, w] = image(input, "upsampling")?;
-            Counts {
-                output: vec![c, prod(&[h, factor[0]])?, prod(&[w, factor[1]])?],
-                params: 0,
-                mult_adds: 0,
-            }
-        }
-        LayerKind::BatchNorm { .. } => {
-            // Scale and shift per channel (images) or per feature (flat); at inference
-            // one multiply-add per element.
-            same(prod(&[2, input[0]])?, elements as u64)
-        }
-        LayerKind::Dropout { .. } | LayerKind::Activation(_) | LayerKind::Noise(_) => same(0, 0),
-    })
 }

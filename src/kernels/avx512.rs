@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 
 const MR: usize = 14;
-const NR: usize = super::gemm::TILE_N;
+const NR: usize = super::TILE_N;
 /// Depth of one packed block: a 14×KC A panel plus a KC×32 B panel (≈ 46 KB) stay in L1.
 const KC: usize = 256;
 /// Rows of A packed at once (≈ 150 KB, L2-resident).

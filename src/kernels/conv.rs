@@ -301,7 +301,7 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     // When K is not a multiple of the GEMM's 32-column tile, dbias rides along for
     // free as one more column of dW against a row of ones under col: the accumulator
     // is [C_out, K + 1] and its last column is Σ dY. Otherwise dbias is summed apart.
-    let fold = !d.identity && !d.k.is_multiple_of(super::gemm::TILE_N);
+    let fold = !d.identity && !d.k.is_multiple_of(super::TILE_N);
     let kx = d.k + usize::from(fold);
     let acc_len = g.out_channels * kx + if fold { 0 } else { g.out_channels };
     // Adds sample n's contribution to acc = [dW (| dbias) ; dbias if not folded].

@@ -37,9 +37,6 @@ impl<'a> View<'a> {
     }
 }
 
-/// Column tile of the AVX-512 kernel: padding C's width up to a multiple of it is free.
-pub(crate) const TILE_N: usize = 32;
-
 /// The destination pointer, shared by threads that write disjoint blocks.
 struct DstPtr(*mut f32);
 // SAFETY: only used for disjoint writes while the `&mut` it came from is held.

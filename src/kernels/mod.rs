@@ -19,6 +19,10 @@
 //! - Fused element-wise helpers at the end save passes over memory in the glue.
 
 #[cfg(target_arch = "x86_64")]
+/// Column tile of the AVX-512 GEMM kernel (`avx512`, used by `gemm`): padding C's width
+/// up to a multiple of it is free. Here so that neither of the two imports the other's.
+pub(crate) const TILE_N: usize = 32;
+
 mod avx512;
 mod conv;
 mod gemm;

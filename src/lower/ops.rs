@@ -29,14 +29,7 @@ pub const HYPER_ITER: usize = 1;
 /// Length of the hyper-parameter tensor.
 pub const HYPER_LEN: usize = 2;
 
-/// Which value an optimizer node produces (its inputs are listed in `lower::add_update`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptOut {
-    /// The updated parameters.
-    Weights,
-    /// The updated optimizer slot `k` (momentum, accumulator, …).
-    Slot(usize),
-}
+pub use super::optim::{opt_slots, replaced_input, update, OptOut};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -134,7 +127,7 @@ pub enum Op {
     Penalty { terms: Vec<(f32, usize)> },
     /// (grad, params) → grad + 2λ·w on the first `len` entries (L2 weight decay).
     DecayGrad { lambda: f32, len: usize },
-    /// One output of an optimizer update; inputs per `lower::add_update`.
+    /// One output of an optimizer update; inputs per `optim::update`.
     Update { opt: Optimizer, out: OptOut },
 }
 
@@ -179,7 +172,7 @@ fn par_map(buf: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
 /// d[i] = f(d[i], a[i]) in parallel chunks. Zipped slices rather than indexing, so
 /// the loop has no bounds checks and vectorises (the optimizer updates are
 /// memory-bound passes over every parameter).
-fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+pub(super) fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     assert_eq!(d.len(), a.len(), "update operand length");
     d.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK))
@@ -187,7 +180,7 @@ fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
 }
 
 /// d[i] = f(d[i], a[i], b[i]), as [`zip1`].
-fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
+pub(super) fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
     assert!(
         d.len() == a.len() && d.len() == b.len(),
         "update operand length"
@@ -202,7 +195,7 @@ fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + 
 }
 
 /// d[i] = f(d[i], a[i], b[i], c[i]), as [`zip1`].
-fn zip3(
+pub(super) fn zip3(
     d: &mut [f32],
     a: &[f32],
     b: &[f32],
@@ -378,12 +371,13 @@ pub fn take_profile() -> Vec<(String, f64, usize)> {
 }
 
 impl Op {
-    fn kind_name(&self) -> String {
+    /// The name the profile reports this op under: its kind, and for GEMM-backed ops
+    /// the layer shape (conv layers differ a lot in GEMM efficiency).
+    pub fn profile_name(&self) -> String {
         let d = format!("{self:?}");
         let name = d.split([' ', '{', '(']).next().unwrap_or("").to_string();
         match self {
             Op::Update { out, .. } => format!("Update::{out:?}"),
-            // Per layer shape: conv layers differ a lot in GEMM efficiency.
             Op::Conv { geom: g, .. }
             | Op::ConvBackInput { geom: g }
             | Op::ConvParamGrad { geom: g } => format!(
@@ -406,7 +400,7 @@ impl Operator for Op {
         let start = std::time::Instant::now();
         let out = self.run(inp);
         let dt = start.elapsed().as_secs_f64();
-        let name = self.kind_name();
+        let name = self.profile_name();
         let mut p = PROFILE.lock().unwrap_or_else(|e| e.into_inner());
         match p.iter_mut().find(|e| e.0 == name) {
             Some(e) => {
@@ -922,116 +916,4 @@ pub fn prob_loss_grad(loss: Loss, row: usize, p: &[f32], t: &[f32]) -> Vec<f32> 
         Loss::MeanSquaredError => return loss_grad(loss, row, p, t),
     }
     g
-}
-
-/// Number of state slots each optimizer keeps per parameter vector.
-pub fn opt_slots(opt: &Optimizer) -> usize {
-    match opt {
-        Optimizer::Sgd { momentum, .. } => usize::from(*momentum != 0.0),
-        Optimizer::RmsProp { .. } | Optimizer::Adagrad { .. } => 1,
-        Optimizer::Adadelta { .. } | Optimizer::Adam { .. } => 2,
-    }
-}
-
-/// One optimizer output, following Keras 2.x `keras/optimizers.py` (`get_updates`).
-/// Wiring (graph inputs, in order), always starting with w, g and ending with hyper:
-/// - SGD, no momentum:     Weights (w, g, hyper)
-/// - SGD, momentum μ:      Slot0 v' = μv − lr·g (w, g, v, hyper);
-///   Weights w + v' or, Nesterov, w + μv' − lr·g (w, g, v', hyper)
-/// - RMSprop:  Slot0 a' = ρa + (1−ρ)g² (w, g, a, hyper);
-///   Weights w − lr_t·g/(√a' + ε), lr_t = lr/(1 + decay·iterations) (w, g, a', hyper)
-/// - Adagrad:  Slot0 a' = a + g² ; Weights w − lr·g/(√a' + ε) (same wiring as RMSprop)
-/// - Adadelta: Slot0 a' = ρa + (1−ρ)g² (w, g, a, hyper);
-///   Δ = g·√(d + ε)/√(a' + ε); Weights w − lr·Δ (w, g, a', d, hyper);
-///   Slot1 d' = ρd + (1−ρ)Δ² (w, g, a', d, hyper)
-/// - Adam:     t = iterations + 1; Slot0 m' = β₁m + (1−β₁)g (w, g, m, hyper);
-///   Slot1 v' = β₂v + (1−β₂)g² (w, g, v, hyper);
-///   Weights w − lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m'/(√v' + ε) (w, g, m', v', hyper)
-///
-/// The output overwrites the value it replaces (w, or the slot being updated), whose
-/// position in that list is [`replaced_input`]: `ins` is the list without hyper, with
-/// an empty slice at that position, and `dst` holds the replaced value on entry.
-pub fn update(
-    opt: &Optimizer,
-    which: OptOut,
-    ins: &[&[f32]],
-    hyper: &[f32],
-    mut dst: Vec<f32>,
-) -> Vec<f32> {
-    let (lr, iters) = (hyper[HYPER_LR], hyper[HYPER_ITER]);
-    let empty: &[f32] = &[];
-    let at = |k: usize| ins.get(k).copied().unwrap_or(empty);
-    let (g, s1, s2) = (at(1), at(2), at(3));
-    let d = &mut dst;
-    match (*opt, which) {
-        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => zip1(d, g, |w, g| w - lr * g),
-        (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |v, g| momentum * v - lr * g)
-        }
-        (
-            Optimizer::Sgd {
-                momentum, nesterov, ..
-            },
-            OptOut::Weights,
-        ) => {
-            if nesterov {
-                zip2(d, g, s1, |w, g, v| w + momentum * v - lr * g)
-            } else {
-                zip1(d, s1, |w, v| w + v)
-            }
-        }
-        (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
-        | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |a, g| rho * a + (1.0 - rho) * g * g)
-        }
-        (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
-            let lr_t = lr / (1.0 + decay * iters);
-            zip2(d, g, s1, |w, g, a| w - lr_t * g / (a.sqrt() + epsilon))
-        }
-        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => zip1(d, g, |a, g| a + g * g),
-        (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
-            zip2(d, g, s1, |w, g, a| w - lr * g / (a.sqrt() + epsilon))
-        }
-        (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => {
-            zip3(d, g, s1, s2, |w, g, a, dd| {
-                w - lr * g * (dd + epsilon).sqrt() / (a + epsilon).sqrt()
-            })
-        }
-        (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => {
-            zip2(d, g, s1, |dv, g, a| {
-                let step = g * (dv + epsilon).sqrt() / (a + epsilon).sqrt();
-                rho * dv + (1.0 - rho) * step * step
-            })
-        }
-        (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |m, g| beta1 * m + (1.0 - beta1) * g)
-        }
-        (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
-            zip1(d, g, |v, g| beta2 * v + (1.0 - beta2) * g * g)
-        }
-        (
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                epsilon,
-                ..
-            },
-            OptOut::Weights,
-        ) => {
-            let t = iters + 1.0;
-            let lr_t = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
-            zip2(d, s1, s2, |w, m, v| w - lr_t * m / (v.sqrt() + epsilon))
-        }
-        (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
-    }
-    dst
-}
-
-/// Position, in an update node's inputs, of the value its output replaces (see [`update`]).
-pub fn replaced_input(opt: &Optimizer, which: OptOut) -> usize {
-    match (opt, which) {
-        (_, OptOut::Weights) => 0,
-        (Optimizer::Adadelta { .. }, OptOut::Slot(1)) => 3,
-        (_, OptOut::Slot(_)) => 2,
-    }
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::ir::{LayerKind, Model};
+use crate::ir::params::Store;
+use crate::ir::Model;
 use crate::lower::{Slots, Weights};
 
 /// A named tensor to serialise: f32 or u8 data with its shape.
@@ -88,49 +89,22 @@ pub fn load_with_metadata(
     Ok((out, meta))
 }
 
-/// The named pieces of layer `i`'s parameter and running-statistics vectors.
+/// The named pieces of layer `i`'s parameter and running-statistics vectors, from its
+/// parameter layout: (name, shape, from running?, offset).
 fn pieces(model: &Model, i: usize) -> Vec<(String, Vec<usize>, bool, usize)> {
-    // (name, shape, from running?, offset)
-    let l = &model.layers[i];
-    let name = |s: &str| format!("layers.{i}.{s}");
-    match l.kind {
-        LayerKind::Dense { units, .. } => {
-            let fan_in: usize = l.input_shape.iter().product();
-            vec![
-                (name("weight"), vec![fan_in, units], false, 0),
-                (name("bias"), vec![units], false, fan_in * units),
-            ]
-        }
-        LayerKind::Conv {
-            filters, kernel, ..
-        } => {
-            let ci = l.input_shape[0];
-            vec![
-                (
-                    name("weight"),
-                    vec![filters, ci, kernel[0], kernel[1]],
-                    false,
-                    0,
-                ),
-                (
-                    name("bias"),
-                    vec![filters],
-                    false,
-                    filters * ci * kernel[0] * kernel[1],
-                ),
-            ]
-        }
-        LayerKind::BatchNorm { .. } => {
-            let c = l.input_shape[0];
-            vec![
-                (name("gamma"), vec![c], false, 0),
-                (name("beta"), vec![c], false, c),
-                (name("running_mean"), vec![c], true, 0),
-                (name("running_var"), vec![c], true, c),
-            ]
-        }
-        _ => vec![],
-    }
+    model.layers[i]
+        .layout()
+        .pieces
+        .into_iter()
+        .map(|p| {
+            (
+                format!("layers.{i}.{}", p.name),
+                p.shape,
+                p.store == Store::Running,
+                p.offset,
+            )
+        })
+        .collect()
 }
 
 pub fn save_weights(path: &Path, model: &Model, w: &Weights) -> Result<()> {

@@ -33,7 +33,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::{self, Dataset, Examples};
-use crate::ir::{LayerKind, Loss, Model, Noise, Optimizer, Schedule, Target};
+use crate::ir::{layers, Loss, Model, Noise, Optimizer, Schedule, Target};
 use crate::lower::{self, ops, ForwardGraph, TrainGraph, Weights};
 pub use network::Network;
 pub use run_dir::{EpochMetrics, Metrics, Provenance, ResumeState, RunRecord};
@@ -125,7 +125,7 @@ const NOISE: u64 = 3;
 /// `Noise` layer (a `Noise` layer elsewhere is rejected).
 pub fn input_noise(model: &Model) -> Result<Option<Noise>> {
     for (i, l) in model.layers.iter().enumerate() {
-        if let LayerKind::Noise(n) = l.kind {
+        if let Some(n) = layers::noise_of(&l.kind) {
             if i != 0 {
                 return Err(miette!(
                     help = "put the noise layer first: it corrupts the network's input",
@@ -255,14 +255,7 @@ pub fn argmax(v: &[f32]) -> usize {
 fn penalty(model: &Model, w: &Weights) -> f64 {
     let mut s = 0.0;
     for (l, p) in model.layers.iter().zip(&w.params) {
-        let lambda = match l.kind {
-            LayerKind::Dense { weight_decay, .. } | LayerKind::Conv { weight_decay, .. } => {
-                weight_decay
-            }
-            _ => 0.0,
-        };
-        if lambda > 0.0 {
-            let (n, _) = lower::param_split(&l.kind, &l.input_shape).unwrap();
+        if let Some((lambda, n)) = l.layout().decay() {
             s += lambda as f64 * p[..n].iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
         }
     }
@@ -692,11 +685,14 @@ fn pretrain(
     opts: &Options,
 ) -> Result<Weights> {
     use crate::ir::{Activation, Init, Layer};
+    let stage_problem = |i: usize, p: crate::ir::shape::LayerProblem| {
+        miette!("pre-training stage of layer {i}: {}", p.message)
+    };
     let hidden: Vec<usize> = model
         .layers
         .iter()
         .enumerate()
-        .filter(|(i, l)| matches!(l.kind, LayerKind::Dense { .. }) && i + 1 < model.layers.len())
+        .filter(|(i, l)| layers::is_dense(&l.kind) && i + 1 < model.layers.len())
         .map(|(i, _)| i)
         .collect();
     for &i in &hidden {
@@ -711,23 +707,27 @@ fn pretrain(
             Loss::BinaryCrossEntropy => Activation::Sigmoid,
             _ => Activation::Linear,
         };
-        let mut enc_layer = layer.clone();
-        enc_layer.input_shape = vec![d_in];
-        let decoder = Layer {
-            kind: LayerKind::Dense {
-                units: d_in,
-                activation: decoder_act,
-                init: Init::GlorotUniform,
-                weight_decay: 0.0,
-            },
-            notation: format!("F{d_in} {decoder_act:?} (pre-training decoder)"),
-            span: layer.span,
-            label: None,
-            input_shape: layer.output_shape.clone(),
-            output_shape: vec![d_in],
-            params: layer.output_shape.iter().product::<usize>() * d_in + d_in,
-            mult_adds: 0,
-        };
+        // The stage: this layer on the flattened codes, and a dense decoder back to them.
+        let enc_layer = Layer::new(
+            layer.kind,
+            layer.notation.clone(),
+            layer.span,
+            layer.label.clone(),
+            &[d_in],
+        )
+        .map_err(|p| stage_problem(i, p))?;
+        let decoder_init = Init::GlorotUniform;
+        let decoder = Layer::new(
+            layers::dense(d_in, decoder_act, decoder_init, 0.0),
+            format!(
+                "{} (pre-training decoder)",
+                layers::dense_notation(d_in, decoder_act, decoder_init, 0.0)
+            ),
+            layer.span,
+            None,
+            &layer.output_shape,
+        )
+        .map_err(|p| stage_problem(i, p))?;
         let mut train_cfg = model.train.clone();
         train_cfg.target = Target::Input;
         train_cfg.loss = pre.loss;
@@ -783,10 +783,7 @@ fn readout(
     opts: &Options,
 ) -> Result<Weights> {
     // Autoencoders have no read-out: their error is the reconstruction loss.
-    let found = model
-        .layers
-        .iter()
-        .rposition(|l| matches!(l.kind, LayerKind::Dense { .. }));
+    let found = model.layers.iter().rposition(|l| layers::is_dense(&l.kind));
     let Some(o) = found.filter(|_| model.train.target == Target::Labels) else {
         return Ok(weights);
     };
