@@ -544,7 +544,9 @@ pub fn heatmap<DB: DrawingBackend>(
     let n = class_names.len();
     let (w, h) = root.dim_in_pixel();
     let (left, top) = (140i32, 90i32);
-    let cell = ((w as i32 - left - 20).min(h as i32 - top - 40) / n as i32).max(8);
+    // The right margin holds each row's rate of correct predictions (recall).
+    let rates_w = 80i32;
+    let cell = ((w as i32 - left - 20 - rates_w).min(h as i32 - top - 40) / n as i32).max(8);
     let black = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK);
     let centre = Pos::new(HPos::Center, VPos::Center);
     // Axis descriptions: predicted classes across the top, true classes down the side.
@@ -585,8 +587,27 @@ pub fn heatmap<DB: DrawingBackend>(
         ))
         .map_err(e)?;
     }
+    let rates_x = left + n as i32 * cell + rates_w / 2;
+    root.draw(&Text::new(
+        "correct".to_string(),
+        (rates_x, top - 10),
+        black.pos(centre),
+    ))
+    .map_err(e)?;
     for (i, row) in counts.iter().enumerate() {
         let total: u64 = row.iter().sum();
+        let right = row.get(i).copied().unwrap_or(0);
+        let row_rate = if total > 0 {
+            format!("{:.1}%", 100.0 * right as f64 / total as f64)
+        } else {
+            "–".to_string()
+        };
+        root.draw(&Text::new(
+            row_rate,
+            (rates_x, top + i as i32 * cell + cell / 2),
+            black.pos(centre),
+        ))
+        .map_err(e)?;
         for (j, &v) in row.iter().enumerate() {
             let rate = if total > 0 {
                 v as f64 / total as f64
