@@ -219,6 +219,11 @@ pub struct EpochMetrics {
     pub test_error: Option<f64>,
     #[serde(default)]
     pub seconds: Option<f64>,
+    /// Denoising models: losses from corrupted inputs (`train::evaluate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_noisy_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_noisy_loss: Option<f64>,
 }
 
 /// `metrics.json` of one run, read leniently (the analysis commands and the report share it).
@@ -234,6 +239,9 @@ pub struct Metrics {
     /// Test error after greedy pre-training and the read-out, before fine-tuning (3.3b–d).
     #[serde(default)]
     pub pretrain_test_error: Option<f64>,
+    /// Autoencoders: test reconstruction errors in PCA's units (`train::evaluate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<crate::train::evaluate::Reconstruction>,
 }
 
 pub fn read_metrics(path: &Path) -> miette::Result<Metrics> {

@@ -37,6 +37,7 @@
 //!   the run that trains the output layer on the frozen pre-trained features.
 
 pub mod checkpoint;
+pub mod evaluate;
 pub mod network;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,11 @@ pub struct EpochMetrics {
     pub test_loss: Option<f64>,
     pub test_error: Option<f64>,
     pub seconds: f64,
+    /// Denoising models: losses from corrupted inputs, see [`evaluate`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_noisy_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_noisy_loss: Option<f64>,
 }
 
 /// `metrics.json`.
@@ -81,6 +87,9 @@ pub struct Metrics {
     /// the hidden layers. Fine-tuning does not start from the read-out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_test_error: Option<f64>,
+    /// Autoencoders: test reconstruction errors in PCA's units, see [`evaluate`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<evaluate::Reconstruction>,
 }
 
 /// Counters for `--resume`, stored in `state.safetensors` (copied to `state.json` for people).
@@ -389,6 +398,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     }
     check_data(model, data)?;
     let noise = input_noise(model)?;
+    let noisy = evaluate::NoisySplits::new(model, data, noise);
     let epochs = opts.epochs.unwrap_or(model.train.epochs);
     let cfg = &model.train;
     let opt = cfg.optimizer;
@@ -399,6 +409,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         dataset: data.provenance.clone(),
         params: weights.count(),
         pretrain_test_error: None,
+        reconstruction: None,
     };
     let mut state = ResumeState {
         epochs_done: 0,
@@ -494,6 +505,9 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         eval.set_weights(w);
         let (val_loss, val_error) = evaluate(model, &mut eval, &data.validation, pen);
         let (test_loss, test_error) = evaluate(model, &mut eval, &data.test, pen);
+        let (val_noisy_loss, test_noisy_loss) = noisy
+            .as_ref()
+            .map_or((None, None), |s| s.losses(model, &mut eval, data, pen));
         weights = eval.take_weights();
         slots = sl;
         let m = EpochMetrics {
@@ -506,12 +520,13 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
             test_loss: opt_f64(test_loss),
             test_error,
             seconds: started.elapsed().as_secs_f64(),
+            val_noisy_loss,
+            test_noisy_loss,
         };
         if opts.verbose {
             print_epoch(&m, epochs);
         }
-        // Best by validation loss (training loss when there is no validation split).
-        let key = m.val_loss.unwrap_or(m.train_loss);
+        let key = evaluate::selection_loss(&m);
         if state.best_val_loss.is_none_or(|b| key < b) {
             state.best_val_loss = Some(key);
             checkpoint::save_weights(&out.join("best.safetensors"), model, &weights)?;
@@ -534,7 +549,9 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     }
     curves(out, model, &metrics);
     if opts.final_outputs {
-        finish_outputs(model, data, &weights, out)?;
+        let outputs_from = evaluate::output_weights(model, out, &weights)?;
+        finish_outputs(model, data, &outputs_from, out)?;
+        evaluate::record_reconstruction(model, data, noise, out, &mut metrics)?;
     }
     Ok(metrics)
 }
