@@ -77,7 +77,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
 fn takes_data(args: &[String]) -> bool {
     matches!(
         args.first().map(String::as_str),
-        Some("train" | "knn" | "pca" | "tsne" | "data" | "filters")
+        Some("train" | "knn" | "pca" | "tsne" | "data" | "filters" | "ae-vs-pca")
     )
 }
 
