@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod front;
+pub mod jobs;
 pub mod report;
 pub mod train;
 

@@ -35,6 +35,27 @@ pub struct ItemArgs {
     /// Manifest file (default: the `experiments.toml` built into archc).
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    /// Print one independent `archc train SPEC --model NAME` command per model (for a
+    /// Slurm array or GNU parallel) instead of running anything.
+    #[arg(long, conflicts_with_all = ["dry_run", "quick"])]
+    pub jobs: bool,
+    /// Run every command at a tiny size (1 epoch, 200 examples) into `runs-quick/`: checks
+    /// that the item's pipeline works, without touching `runs/`.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// Runs folder of `archc item --quick`.
+pub const QUICK_RUNS: &str = "runs-quick";
+
+impl ItemArgs {
+    fn runs_dir(&self) -> &'static str {
+        if self.quick {
+            QUICK_RUNS
+        } else {
+            "runs"
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,7 +191,7 @@ fn run_one(exe: &Path, c: &CommandLine, args: &[String]) -> Result<()> {
 
 /// True when `archc train SPEC` has nothing left to do: every model of the spec has a
 /// `metrics.json` with all its epochs (the spec's, or `--epochs`).
-fn train_finished(args: &[String], epochs: Option<usize>) -> bool {
+fn train_finished(args: &[String], epochs: Option<usize>, runs: &str) -> bool {
     if args.first().map(String::as_str) != Some("train") {
         return false;
     }
@@ -181,7 +202,7 @@ fn train_finished(args: &[String], epochs: Option<usize>) -> bool {
         return false;
     };
     s.models.iter().all(|model| {
-        let p = Path::new("runs").join(&model.name).join("metrics.json");
+        let p = Path::new(runs).join(&model.name).join("metrics.json");
         match crate::report::results::read_metrics(&p) {
             crate::report::results::Read::Ok(m) => {
                 m.epochs.len() >= epochs.unwrap_or(model.train.epochs)
@@ -225,7 +246,7 @@ fn run_item(
         let need = m
             .get(n)
             .ok_or_else(|| miette!("item {} needs unknown item {n}", item.id))?;
-        let o = item_outputs(need, Path::new("runs"));
+        let o = item_outputs(need, Path::new(args.runs_dir()));
         if !o.complete() {
             println!(
                 "# item {} needs item {n}, {} of whose {} outputs are missing (e.g. {}); {} it first",
@@ -246,8 +267,16 @@ fn run_item(
         );
     }
     for c in item.command_lines() {
+        let c = if args.quick {
+            super::jobs::quick(&c, QUICK_RUNS)
+        } else {
+            c
+        };
+        let epochs = args
+            .epochs
+            .or(args.quick.then_some(super::jobs::QUICK_EPOCHS));
         let a = effective_args(&c, args.data.as_deref(), args.epochs, args.limit);
-        if !args.force && train_finished(&a, args.epochs) {
+        if !args.force && train_finished(&a, epochs, args.runs_dir()) {
             println!(
                 "# skipped, every model has finished (--force reruns): {}",
                 c.display()
@@ -288,6 +317,21 @@ pub fn item(args: ItemArgs) -> Result<()> {
             "no item `{id}`"
         )
     })?;
+    if args.jobs {
+        let extra: Vec<String> = args
+            .data
+            .iter()
+            .flat_map(|d| ["--data".to_string(), d.display().to_string()])
+            .collect();
+        for line in super::jobs::jobs(item, &extra)? {
+            println!("{line}");
+        }
+        eprintln!(
+            "# then: `archc item {}` (skips the finished trainings, runs the analyses) and `archc report`",
+            item.id
+        );
+        return Ok(());
+    }
     let exe = std::env::current_exe()
         .map_err(|e| miette!("cannot find the archc executable to run the commands: {e}"))?;
     run_item(&m, item, &args, &exe, &mut Progress::default())
