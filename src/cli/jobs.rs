@@ -17,8 +17,8 @@ use crate::report::{CommandLine, Item};
 pub const QUICK_LIMIT: usize = 200;
 /// Epochs of `--quick` training.
 pub const QUICK_EPOCHS: usize = 1;
-/// Points of a `--quick` t-SNE map.
-pub const QUICK_TSNE: usize = 60;
+/// Points of a `--quick` t-SNE map (more than 3 × the perplexity of 30).
+pub const QUICK_TSNE: usize = 100;
 
 /// `s` with a leading `runs/` (or exactly `runs`) moved to `dir`.
 fn move_runs(s: &str, dir: &str) -> String {

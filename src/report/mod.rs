@@ -3,6 +3,7 @@
 //! Every number comes from a result file; nothing is invented.
 
 pub mod manifest;
+pub mod observations;
 pub mod results;
 
 use std::collections::BTreeMap;
@@ -472,6 +473,10 @@ impl Gen<'_> {
                 self.result_path(item, &r);
             }
         }
+        let has_runs = item_outputs(item, &self.opts.runs).present > 0;
+        let (obs, warnings) = observations::section(&item.id, &self.opts.runs, has_runs);
+        self.md += &obs;
+        self.stats.warnings.extend(warnings);
     }
 }
 
