@@ -83,11 +83,9 @@ pub fn jobs(item: &Item, extra: &[String]) -> miette::Result<Vec<String>> {
             if !has(&a, "--model") {
                 a.push("--model".into());
                 a.push(m.name.clone());
-            } else if s.models.len() > 1 {
+            } else if out.contains(&display(&a, extra)) {
                 // The manifest already picked one model: keep its line once.
-                if out.contains(&display(&a, extra)) {
-                    continue;
-                }
+                continue;
             }
             out.push(display(&a, extra));
         }

@@ -196,9 +196,11 @@ pub fn record_reconstruction(
         .epochs
         .iter()
         .map(|m| (m.epoch, selection_loss(m)))
+        // The first lowest, as the training loop keeps it (`key < best`).
         .fold(None, |b: Option<(usize, f64)>, (e, v)| match b {
-            Some((_, bv)) if !(v < bv) => b,
-            _ => Some((e, v)),
+            Some((_, bv)) if v < bv => Some((e, v)),
+            None => Some((e, v)),
+            _ => b,
         });
     let Some((epoch, _)) = best else {
         return Ok(());
