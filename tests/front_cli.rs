@@ -60,7 +60,7 @@ fn summary_text_has_one_table_per_model() {
     let out = archc(&["summary", "specs/mnist_ae_basic.arch"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.matches("total").count(), 4, "{text}");
-    // d' = 64: (784+1)·64 + (64+1)·784 = 50240 + 50960.
+    assert_eq!(text.matches("total").count(), 6, "{text}"); // d' = 2, 4, 8, 16, 32, 64
+                                                            // d' = 64: (784+1)·64 + (64+1)·784 = 50240 + 50960.
     assert!(text.contains("101,200"), "{text}");
 }

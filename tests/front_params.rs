@@ -114,7 +114,7 @@ fn mnist_mlp_by_hand() {
 #[test]
 fn basic_autoencoder_sweep() {
     let s = spec("mnist_ae_basic");
-    let ds: Vec<usize> = vec![2, 8, 32, 64];
+    let ds: Vec<usize> = vec![2, 4, 8, 16, 32, 64];
     assert_eq!(s.models.len(), ds.len());
     for (m, d) in s.models.iter().zip(ds) {
         assert_eq!(m.name, format!("mnist_ae_basic[d'={d}]"));
@@ -224,7 +224,7 @@ fn mult_adds_by_hand() {
 fn json_has_the_agreed_shape() {
     let j = archc::summary::json(&spec("mnist_ae_basic"));
     let models = j["models"].as_array().expect("models");
-    assert_eq!(models.len(), 4);
+    assert_eq!(models.len(), 6);
     for m in models {
         let keys: Vec<&String> = m.as_object().expect("object").keys().collect();
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Analysis of datasets, codes and trained runs: kNN, PCA, t-SNE, confusion matrices,
 //! and readers for the files `archc train` writes.
 
+pub mod ae_vs_pca;
 pub mod confusion;
 pub mod io;
 pub mod knn;

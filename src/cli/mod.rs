@@ -2,10 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod ae_vs_pca;
 pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod front;
+pub mod jobs;
 pub mod report;
 pub mod runs;
 pub mod train;
@@ -40,6 +42,8 @@ pub enum Command {
     /// Analysis of datasets, codes and trained networks.
     #[command(flatten)]
     Analysis(analysis::AnalysisCommand),
+    /// Autoencoders against PCA at the same code size: table and figures (3.1e, 3.1g).
+    AeVsPca(ae_vs_pca::AeVsPcaArgs),
     /// Run the commands of one MISSION item (`--list` lists them).
     Item(report::ItemArgs),
     /// Write the report (README.md with tables and figures) of every item.
@@ -71,6 +75,7 @@ pub fn run(cli: Cli) -> miette::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Data(c) => data::run(c),
         Command::Analysis(c) => analysis::run(c),
+        Command::AeVsPca(a) => ae_vs_pca::run(a),
         Command::Item(a) => report::item(a),
         Command::Report(a) => report::report(a),
         Command::Runs(a) => runs::run(a),

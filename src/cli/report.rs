@@ -37,6 +37,27 @@ pub struct ItemArgs {
     /// Manifest file (default: the `experiments.toml` built into archc).
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    /// Print one independent `archc train SPEC --model NAME` command per model (for a
+    /// Slurm array or GNU parallel) instead of running anything.
+    #[arg(long, conflicts_with_all = ["dry_run", "quick"])]
+    pub jobs: bool,
+    /// Run every command at a tiny size (1 epoch, 200 examples) into `runs-quick/`: checks
+    /// that the item's pipeline works, without touching `runs/`.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// Runs folder of `archc item --quick`.
+pub const QUICK_RUNS: &str = "runs-quick";
+
+impl ItemArgs {
+    fn runs_dir(&self) -> &'static str {
+        if self.quick {
+            QUICK_RUNS
+        } else {
+            "runs"
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,7 +110,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
 fn takes_data(args: &[String]) -> bool {
     matches!(
         args.first().map(String::as_str),
-        Some("train" | "knn" | "pca" | "tsne" | "data" | "filters")
+        Some("train" | "knn" | "pca" | "tsne" | "data" | "filters" | "ae-vs-pca")
     )
 }
 
@@ -180,9 +201,9 @@ fn run_one(exe: &Path, c: &CommandLine, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The models of `archc train SPEC` with their run folders under `runs/`; `None` for
+/// The models of `archc train SPEC` with their run folders under `runs`; `None` for
 /// other commands.
-fn train_runs(args: &[String]) -> Option<Vec<(crate::ir::Model, PathBuf)>> {
+fn train_runs(args: &[String], runs: &str) -> Option<Vec<(crate::ir::Model, PathBuf)>> {
     if args.first().map(String::as_str) != Some("train") {
         return None;
     }
@@ -191,7 +212,7 @@ fn train_runs(args: &[String]) -> Option<Vec<(crate::ir::Model, PathBuf)>> {
         s.models
             .into_iter()
             .map(|m| {
-                let dir = Path::new("runs").join(run_dir::folder_name(&m.name));
+                let dir = Path::new(runs).join(run_dir::folder_name(&m.name));
                 (m, dir)
             })
             .collect(),
@@ -215,8 +236,13 @@ fn run_limit(dir: &Path) -> Option<Option<usize>> {
 /// True when `archc train SPEC` has nothing left to do: every model of the spec has a
 /// `metrics.json` with all its epochs (the spec's, or `--epochs`), made with the same
 /// `--limit` as asked now (a limited run is never the result of a full item).
-fn train_finished(args: &[String], epochs: Option<usize>, limit: Option<usize>) -> bool {
-    let Some(runs) = train_runs(args) else {
+fn train_finished(
+    args: &[String],
+    epochs: Option<usize>,
+    limit: Option<usize>,
+    runs: &str,
+) -> bool {
+    let Some(runs) = train_runs(args, runs) else {
         return false;
     };
     runs.iter().all(|(model, dir)| {
@@ -233,8 +259,13 @@ fn train_finished(args: &[String], epochs: Option<usize>, limit: Option<usize>) 
 
 /// `--resume` for a train command, so unfinished runs continue; `--force` where a run
 /// was made with another `--limit` (or when the item is forced).
-fn continue_flag(args: &[String], limit: Option<usize>, force: bool) -> Option<&'static str> {
-    let runs = train_runs(args)?;
+fn continue_flag(
+    args: &[String],
+    limit: Option<usize>,
+    force: bool,
+    runs: &str,
+) -> Option<&'static str> {
+    let runs = train_runs(args, runs)?;
     let other_limit = runs
         .iter()
         .any(|(_, dir)| run_limit(dir).is_some_and(|l| l != limit));
@@ -279,7 +310,7 @@ fn run_item(
         let need = m
             .get(n)
             .ok_or_else(|| miette!("item {} needs unknown item {n}", item.id))?;
-        let o = item_outputs(need, Path::new("runs"));
+        let o = item_outputs(need, Path::new(args.runs_dir()));
         if !o.complete() {
             println!(
                 "# item {} needs item {n}, {} of whose {} outputs are missing (e.g. {}); {} it first",
@@ -300,9 +331,21 @@ fn run_item(
         );
     }
     for c in item.command_lines() {
+        let c = if args.quick {
+            super::jobs::quick(&c, QUICK_RUNS)
+        } else {
+            c
+        };
+        let epochs = args
+            .epochs
+            .or(args.quick.then_some(super::jobs::QUICK_EPOCHS));
+        let limit = args
+            .limit
+            .or(args.quick.then_some(super::jobs::QUICK_LIMIT));
+        let runs = args.runs_dir();
         let mut a = effective_args(&c, args.data.as_deref(), args.epochs, args.limit);
-        let finished = train_finished(&a, args.epochs, args.limit);
-        if let Some(flag) = continue_flag(&a, args.limit, args.force) {
+        let finished = train_finished(&a, epochs, limit, runs);
+        if let Some(flag) = continue_flag(&a, limit, args.force, runs) {
             a.push(flag.into());
         }
         if !args.force && finished {
@@ -346,6 +389,21 @@ pub fn item(args: ItemArgs) -> Result<()> {
             "no item `{id}`"
         )
     })?;
+    if args.jobs {
+        let extra: Vec<String> = args
+            .data
+            .iter()
+            .flat_map(|d| ["--data".to_string(), d.display().to_string()])
+            .collect();
+        for line in super::jobs::jobs(item, &extra)? {
+            println!("{line}");
+        }
+        eprintln!(
+            "# then: `archc item {}` (skips the finished trainings, runs the analyses) and `archc report`",
+            item.id
+        );
+        return Ok(());
+    }
     let exe = std::env::current_exe()
         .map_err(|e| miette!("cannot find the archc executable to run the commands: {e}"))?;
     run_item(&m, item, &args, &exe, &mut Progress::default())

@@ -3,6 +3,7 @@
 //! Every number comes from a result file; nothing is invented.
 
 pub mod manifest;
+pub mod observations;
 pub mod results;
 
 use std::collections::BTreeMap;
@@ -474,6 +475,10 @@ impl Gen<'_> {
                 self.result_path(item, &r);
             }
         }
+        let has_runs = item_outputs(item, &self.opts.runs).present > 0;
+        let (obs, warnings) = observations::section(&item.id, &self.opts.runs, has_runs);
+        self.md += &obs;
+        self.stats.warnings.extend(warnings);
     }
 }
 
@@ -571,40 +576,79 @@ fn classifier_table(runs: &[&Run], at: Option<usize>) -> String {
     s
 }
 
+/// Autoencoder runs: losses at the best epoch, the reconstruction errors in PCA's units
+/// (`metrics.json`'s `reconstruction`, whole test split, best weights) and, for denoising
+/// models, the same from noisy inputs (the best epoch is then chosen by the noisy loss).
 fn autoencoder_table(runs: &[&Run]) -> String {
-    let head: Vec<String> = [
+    let noisy = runs
+        .iter()
+        .any(|r| r.metrics.epochs.iter().any(|e| e.val_noisy_loss.is_some()));
+    let mut head: Vec<String> = [
         "model",
         "params",
         "code size",
-        "compression",
+        "compression 1 − d'/d",
         "epochs",
         "best epoch",
         "val loss (best)",
         "test loss at best",
         "final test loss",
-        "s/epoch",
+        "test MSE/pixel",
+        "test BCE/image",
     ]
     .map(String::from)
     .to_vec();
+    if noisy {
+        head.extend(
+            [
+                "noisy val loss (best)",
+                "noisy test loss at best",
+                "noisy test MSE/pixel",
+                "noisy test BCE/image",
+            ]
+            .map(String::from),
+        );
+    }
+    head.push("s/epoch".into());
     let mut s = md_row(&head);
     s += &md_rule(head.len());
     for r in runs {
-        let (code, ratio) = match r.code {
-            Some((c, input)) if c > 0 => (c.to_string(), format!("{:.2}", input as f64 / c as f64)),
+        let (code, compression) = match r.code {
+            Some((c, input)) if c > 0 => (
+                c.to_string(),
+                format!(
+                    "{:.1} % ({input}/{c} = {:.2}×)",
+                    100.0 * (1.0 - c as f64 / input as f64),
+                    input as f64 / c as f64
+                ),
+            ),
             _ => ("–".into(), "–".into()),
         };
-        s += &md_row(&[
+        let rec = r.metrics.reconstruction;
+        let mut row = vec![
             format!("`{}`", r.name),
             r.params(),
             code,
-            ratio,
+            compression,
             r.epochs(),
             r.best().epoch.to_string(),
             fmt_opt(r.best().val_loss, 4),
             fmt_opt(r.best().test_loss, 4),
             fmt_opt(r.last().test_loss, 4),
-            fmt_opt(r.summary.mean_seconds, 1),
-        ]);
+            fmt_opt(rec.map(|x| x.test.mse_per_pixel), 5),
+            fmt_opt(rec.map(|x| x.test.bce_per_image), 2),
+        ];
+        if noisy {
+            let n = rec.and_then(|x| x.test_noisy);
+            row.extend([
+                fmt_opt(r.best().val_noisy_loss, 4),
+                fmt_opt(r.best().test_noisy_loss, 4),
+                fmt_opt(n.map(|x| x.mse_per_pixel), 5),
+                fmt_opt(n.map(|x| x.bce_per_image), 2),
+            ]);
+        }
+        row.push(fmt_opt(r.summary.mean_seconds, 1));
+        s += &md_row(&row);
     }
     s
 }

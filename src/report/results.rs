@@ -43,6 +43,7 @@ pub fn read_json(path: &Path) -> Read<Value> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Criterion {
     ValError,
+    ValNoisyLoss,
     ValLoss,
     TrainLoss,
 }
@@ -51,6 +52,7 @@ impl Criterion {
     pub fn describe(self) -> &'static str {
         match self {
             Criterion::ValError => "validation error",
+            Criterion::ValNoisyLoss => "validation loss from noisy inputs (denoising)",
             Criterion::ValLoss => "validation loss",
             Criterion::TrainLoss => "training loss (no validation values)",
         }
@@ -93,6 +95,8 @@ pub fn summarize(m: &Metrics) -> Option<RunSummary> {
     };
     let (best, criterion) = if let Some(i) = classifier.then(|| pick(&|e| e.val_error)).flatten() {
         (i, Criterion::ValError)
+    } else if let Some(i) = pick(&|e| e.val_noisy_loss) {
+        (i, Criterion::ValNoisyLoss)
     } else if let Some(i) = pick(&|e| e.val_loss) {
         (i, Criterion::ValLoss)
     } else {

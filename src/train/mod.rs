@@ -19,6 +19,7 @@
 //! The run directory's files are defined in [`run_dir`].
 
 pub mod checkpoint;
+pub mod evaluate;
 pub mod interrupt;
 pub mod lock;
 pub mod network;
@@ -393,6 +394,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
             }
         }
     }
+    let noisy = evaluate::NoisySplits::new(model, data, noise);
     let cfg = &model.train;
     let opt = cfg.optimizer;
     let mut weights = Weights::init(model, cfg.seed);
@@ -402,6 +404,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         dataset: Some(data.provenance.clone()),
         params: Some(weights.count() as u64),
         pretrain_test_error: None,
+        reconstruction: None,
     };
     let mut state = ResumeState {
         epochs_done: 0,
@@ -530,6 +533,9 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         eval.set_weights(w);
         let (val_loss, val_error) = evaluate(model, &mut eval, &data.validation, pen);
         let (test_loss, test_error) = evaluate(model, &mut eval, &data.test, pen);
+        let (val_noisy_loss, test_noisy_loss) = noisy
+            .as_ref()
+            .map_or((None, None), |s| s.losses(model, &mut eval, data, pen));
         weights = eval.take_weights();
         slots = sl;
         let m = EpochMetrics {
@@ -542,12 +548,13 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
             test_loss: opt_f64(test_loss),
             test_error,
             seconds: Some(started.elapsed().as_secs_f64()),
+            val_noisy_loss,
+            test_noisy_loss,
         };
         if opts.verbose {
             print_epoch(&m, epochs);
         }
-        // Best by validation loss (training loss when there is no validation split).
-        let key = m.val_loss.unwrap_or(loss_sum / n as f64);
+        let key = evaluate::selection_loss(&m);
         if state.best_val_loss.is_none_or(|b| key < b) {
             state.best_val_loss = Some(key);
             checkpoint::save_weights(&out.join(run_dir::BEST), model, &weights)?;
@@ -569,7 +576,9 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         write_json(&out.join(run_dir::STATE_JSON), &state)?;
     }
     if opts.final_outputs {
-        finish_outputs(model, data, &weights, out)?;
+        let outputs_from = evaluate::output_weights(model, out, &weights)?;
+        finish_outputs(model, data, &outputs_from, out)?;
+        evaluate::record_reconstruction(model, data, noise, out, &mut metrics)?;
     }
     record.finished = Some(run_dir::now_utc());
     write_json(&out.join(run_dir::RECORD), &record)?;

@@ -83,6 +83,11 @@ pub struct EpochMetrics {
     pub test_error: Option<f64>,
     #[serde(default)]
     pub seconds: Option<f64>,
+    /// Denoising models: losses from corrupted inputs, see [`super::evaluate`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_noisy_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_noisy_loss: Option<f64>,
 }
 
 /// `metrics.json`.
@@ -102,6 +107,9 @@ pub struct Metrics {
     /// to the hidden layers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_test_error: Option<f64>,
+    /// Autoencoders: test reconstruction errors in PCA's units, see [`super::evaluate`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<super::evaluate::Reconstruction>,
 }
 
 impl Metrics {
