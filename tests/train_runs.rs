@@ -8,7 +8,7 @@ mod engine_util;
 use std::path::Path;
 
 use archc::data::Dataset;
-use archc::ir::{Activation, Loss, Model, Pretrain, Target};
+use archc::ir::{Activation, Loss, Model, PoolKind, Pretrain, Target};
 use archc::train::{self, lock, run_dir, Options, RunRecord};
 use engine_util::*;
 
@@ -106,10 +106,11 @@ fn a_crash_during_pretraining_resumes_the_stages() {
     );
 }
 
-/// A small conv net with a cosine schedule on 1×6×6 images.
+/// A small conv net with a cosine schedule on 1×6×6 images. The spec gives the training
+/// section (an MNIST spec must take 1×28×28 inputs); the net is rebuilt for 1×6×6.
 fn conv_model(epochs: usize) -> (Model, Dataset) {
-    let m = compile(&format!(
-        "input 1x6x6
+    let spec = compile(&format!(
+        "input 1x28x28
 net = C3@3x3[relu] × P2 × F10[softmax]
 train {{
   dataset mnist split=60/20
@@ -121,6 +122,17 @@ train {{
 }}
 "
     ));
+    let mut m = model(
+        &[1, 6, 6],
+        &[
+            conv(3, 3, 1, 0, Activation::Relu),
+            pool(PoolKind::Max, 2, 2, 0),
+            dense(10, Activation::Softmax),
+        ],
+        Loss::CrossEntropy,
+    );
+    m.name = spec.name;
+    m.train = spec.train;
     let mut data = separable(36, 10, [60, 20, 20], 5);
     for ex in [&mut data.train, &mut data.validation, &mut data.test] {
         ex.shape = vec![1, 6, 6];
