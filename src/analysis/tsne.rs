@@ -220,24 +220,7 @@ pub fn embed_with_progress(
             kl = kls.iter().sum();
         }
         progress(it + 1, with_kl.then_some(kl));
-        for i in 0..n {
-            for c in 0..2 {
-                let g = grad[i][c];
-                gains[i][c] = if (g > 0.0) != (update[i][c] > 0.0) {
-                    gains[i][c] + 0.2
-                } else {
-                    (gains[i][c] * 0.8).max(0.01)
-                };
-                update[i][c] = momentum * update[i][c] - lr * gains[i][c] * g;
-                y[i][c] += update[i][c];
-            }
-        }
-        // Keep the embedding centred.
-        let (mx, my) = y.iter().fold((0.0, 0.0), |a, p| (a.0 + p[0], a.1 + p[1]));
-        for p in y.iter_mut() {
-            p[0] -= mx / n as f64;
-            p[1] -= my / n as f64;
-        }
+        descend(&mut y, &mut update, &mut gains, &grad, momentum, lr);
     }
     if y.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
         return Err(miette::miette!("t-SNE diverged (non-finite coordinates)"));
@@ -246,4 +229,35 @@ pub fn embed_with_progress(
         points: y,
         kl_divergence: kl,
     })
+}
+
+/// One step of the reference optimiser, shared by the exact and Barnes-Hut methods:
+/// momentum with per-coordinate gains (+0.2 when the gradient changes sign against the
+/// last update, ×0.8 otherwise, at least 0.01), then the embedding is re-centred.
+pub(super) fn descend(
+    y: &mut [[f64; 2]],
+    update: &mut [[f64; 2]],
+    gains: &mut [[f64; 2]],
+    grad: &[[f64; 2]],
+    momentum: f64,
+    lr: f64,
+) {
+    for i in 0..y.len() {
+        for c in 0..2 {
+            let g = grad[i][c];
+            gains[i][c] = if (g > 0.0) != (update[i][c] > 0.0) {
+                gains[i][c] + 0.2
+            } else {
+                (gains[i][c] * 0.8).max(0.01)
+            };
+            update[i][c] = momentum * update[i][c] - lr * gains[i][c] * g;
+            y[i][c] += update[i][c];
+        }
+    }
+    let n = y.len() as f64;
+    let (mx, my) = y.iter().fold((0.0, 0.0), |a, p| (a.0 + p[0], a.1 + p[1]));
+    for p in y.iter_mut() {
+        p[0] -= mx / n;
+        p[1] -= my / n;
+    }
 }

@@ -18,7 +18,7 @@ use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
 use super::knn;
-use super::tsne::{Embedding, TsneParams};
+use super::tsne::{self, Embedding, TsneParams};
 
 /// Which t-SNE the CLI runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -498,23 +498,7 @@ pub fn embed(x: &[f32], dim: usize, params: &TsneParams, theta: f64) -> miette::
         if it + 1 == params.iterations {
             kl = kl_divergence(&p, &y, z);
         }
-        for i in 0..n {
-            for c in 0..2 {
-                let g = grad[i][c];
-                gains[i][c] = if (g > 0.0) != (update[i][c] > 0.0) {
-                    gains[i][c] + 0.2
-                } else {
-                    (gains[i][c] * 0.8).max(0.01)
-                };
-                update[i][c] = momentum * update[i][c] - lr * gains[i][c] * g;
-                y[i][c] += update[i][c];
-            }
-        }
-        let (mx, my) = y.iter().fold((0.0, 0.0), |a, p| (a.0 + p[0], a.1 + p[1]));
-        for p in y.iter_mut() {
-            p[0] -= mx / n as f64;
-            p[1] -= my / n as f64;
-        }
+        tsne::descend(&mut y, &mut update, &mut gains, &grad, momentum, lr);
     }
     if y.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
         return Err(miette::miette!("t-SNE diverged (non-finite coordinates)"));
