@@ -389,21 +389,9 @@ pub fn run_pca(mut a: PcaOptions) -> miette::Result<()> {
             "knn_seconds": knn_secs,
             "encode_decode_seconds": code_secs,
         }));
-        if d == 2 {
-            let pts: Vec<(f64, f64)> = te_codes
-                .chunks(2)
-                .map(|c| (c[0] as f64, c[1] as f64))
-                .collect();
-            plot::scatter_by_class(
-                &figure(&a.out, "pca2d_test", &a.format)?,
-                &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
-                &pts,
-                &ds.test.labels,
-                &ds.classes,
-            )?;
-        }
     }
-    if !a.dims.contains(&2) {
+    // The 2-D scatter whether or not 2 is among the dimensions measured.
+    {
         let te_codes = model.encode(&ds.test.images, 2);
         let pts: Vec<(f64, f64)> = te_codes
             .chunks(2)
