@@ -176,8 +176,10 @@ pub fn embed_with_progress(
     for it in 0..params.iterations {
         let exaggeration = if it < exaggeration_iters { 12.0 } else { 1.0 };
         let momentum = if it < exaggeration_iters { 0.5 } else { 0.8 };
-        // Z = Σ_{k≠l} 1 / (1 + ‖y_k − y_l‖²).
-        let z: f64 = (0..n)
+        // Z = Σ_{k≠l} 1 / (1 + ‖y_k − y_l‖²). Row sums in parallel, added in row order:
+        // rayon's own sum splits adaptively, so its rounding (and, amplified over the
+        // iterations, the map) would change from run to run.
+        let z_rows: Vec<f64> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let yi = y[i];
@@ -190,7 +192,8 @@ pub fn embed_with_progress(
                 }
                 s
             })
-            .sum();
+            .collect();
+        let z: f64 = z_rows.iter().sum();
         let last = it + 1 == params.iterations;
         let with_kl = last || (it + 1).is_multiple_of(KL_EVERY);
         let (grad, kls): (Vec<[f64; 2]>, Vec<f64>) = (0..n)
