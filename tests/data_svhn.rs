@@ -2,171 +2,13 @@
 //! uncompressed and zlib-compressed elements, small-element names, big-endian, streaming,
 //! truncation and bad labels.
 
-use std::io::Write;
 use std::path::Path;
 
 use archc::data::{self, mat::MatFile, svhn};
 use archc::ir::{DatasetName, Split};
 
-const MI_INT8: u32 = 1;
-const MI_UINT8: u32 = 2;
-const MI_INT32: u32 = 5;
-const MI_UINT32: u32 = 6;
-const MI_DOUBLE: u32 = 9;
-const MI_MATRIX: u32 = 14;
-const MI_COMPRESSED: u32 = 15;
-const MX_DOUBLE: u32 = 6;
-const MX_UINT8: u32 = 9;
-
-struct W {
-    big: bool,
-}
-
-impl W {
-    fn u32(&self, v: u32) -> [u8; 4] {
-        if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    }
-    /// One sub-element: small format when ≤ 4 bytes (and `small`), else tag + data + padding.
-    fn elem(&self, t: u32, data: &[u8], small: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        if small && data.len() <= 4 {
-            out.extend(self.u32(((data.len() as u32) << 16) | t));
-            let mut d = data.to_vec();
-            d.resize(4, 0);
-            out.extend(d);
-        } else {
-            out.extend(self.u32(t));
-            out.extend(self.u32(data.len() as u32));
-            out.extend(data);
-            while !out.len().is_multiple_of(8) {
-                out.push(0);
-            }
-        }
-        out
-    }
-    fn matrix(
-        &self,
-        name: &str,
-        class: u32,
-        dims: &[usize],
-        data_type: u32,
-        data: &[u8],
-    ) -> Vec<u8> {
-        let mut body = Vec::new();
-        let mut flags = self.u32(class).to_vec();
-        flags.extend([0; 4]);
-        body.extend(self.elem(MI_UINT32, &flags, false));
-        let d: Vec<u8> = dims.iter().flat_map(|&x| self.u32(x as u32)).collect();
-        body.extend(self.elem(MI_INT32, &d, false));
-        body.extend(self.elem(MI_INT8, name.as_bytes(), true));
-        body.extend(self.elem(data_type, data, false));
-        self.elem(MI_MATRIX, &body, false)
-    }
-    fn compressed(&self, element: &[u8]) -> Vec<u8> {
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(element).unwrap();
-        let z = z.finish().unwrap();
-        let mut out = self.u32(MI_COMPRESSED).to_vec();
-        out.extend(self.u32(z.len() as u32));
-        out.extend(z);
-        out
-    }
-    fn header(&self) -> Vec<u8> {
-        let mut h = b"MATLAB 5.0 MAT-file, written by archc tests".to_vec();
-        h.resize(116, b' ');
-        h.extend([0; 8]);
-        h.extend(if self.big {
-            0x0100u16.to_be_bytes()
-        } else {
-            0x0100u16.to_le_bytes()
-        });
-        h.extend(if self.big { b"MI" } else { b"IM" });
-        h
-    }
-}
-
-/// Pixel (row i, column j, channel k) of image n.
-fn pixel(i: usize, j: usize, k: usize, n: usize) -> u8 {
-    ((i + 2 * j + 5 * k + 11 * n) % 256) as u8
-}
-
-fn label(n: usize) -> u8 {
-    (n % 10 + 1) as u8 // 1..10
-}
-
-/// An SVHN-like file with `n` images of h×w×3. Variants: compressed, y first, y stored as
-/// uint8 (as MATLAB does for small integer doubles), big-endian.
-fn svhn_file(
-    n: usize,
-    h: usize,
-    w: usize,
-    compressed: bool,
-    y_first: bool,
-    y_u8: bool,
-    big: bool,
-) -> Vec<u8> {
-    let wr = W { big };
-    // Column-major: i fastest, then j, then k, then n.
-    let mut x = Vec::with_capacity(h * w * 3 * n);
-    for nn in 0..n {
-        for k in 0..3 {
-            for j in 0..w {
-                for i in 0..h {
-                    x.push(pixel(i, j, k, nn));
-                }
-            }
-        }
-    }
-    let ys: Vec<u8> = (0..n).map(label).collect();
-    let (yt, yb): (u32, Vec<u8>) = if y_u8 {
-        (MI_UINT8, ys.clone())
-    } else {
-        (
-            MI_DOUBLE,
-            ys.iter()
-                .flat_map(|&v| {
-                    if big {
-                        (v as f64).to_be_bytes()
-                    } else {
-                        (v as f64).to_le_bytes()
-                    }
-                })
-                .collect(),
-        )
-    };
-    let xe = wr.matrix("X", MX_UINT8, &[h, w, 3, n], MI_UINT8, &x);
-    let ye = wr.matrix("y", MX_DOUBLE, &[n, 1], yt, &yb);
-    // A variable with a long (non-small) name, to be ignored.
-    let other: Vec<u8> = [1.5f64, 2.5]
-        .iter()
-        .flat_map(|v| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        })
-        .collect();
-    let oe = wr.matrix("ignored_variable", MX_DOUBLE, &[1, 2], MI_DOUBLE, &other);
-    let mut out = wr.header();
-    let order = if y_first {
-        [&oe, &ye, &xe]
-    } else {
-        [&xe, &oe, &ye]
-    };
-    for e in order {
-        if compressed {
-            out.extend(wr.compressed(e));
-        } else {
-            out.extend(e);
-        }
-    }
-    out
-}
+mod mat_writer;
+use mat_writer::{label, pixel, svhn_file, MI_UINT8, MX_DOUBLE, MX_UINT8, W};
 
 fn check_examples(ex: &data::Examples, first: usize, h: usize, w: usize) {
     assert_eq!(ex.shape, vec![3, h, w]);
@@ -344,4 +186,46 @@ fn bad_labels_and_headers_are_errors() {
     assert!(expect_err(&p).contains("endian indicator"));
     std::fs::write(&p, b"MATLAB").unwrap();
     assert!(expect_err(&p).contains("128 bytes"));
+}
+
+#[test]
+fn a_small_file_shrinks_the_split_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("svhn");
+    std::fs::create_dir(&dir).unwrap();
+    for (f, n) in [("train_32x32.mat", 40), ("test_32x32.mat", 7)] {
+        std::fs::write(
+            dir.join(f),
+            svhn_file(n, 32, 32, false, false, false, false),
+        )
+        .unwrap();
+    }
+    let spec_split = DatasetName::Svhn.default_split();
+    // A result must use the spec's split: the error names both sizes.
+    let err = data::load(DatasetName::Svhn, spec_split, Some(tmp.path())).unwrap_err();
+    let msg = format!("{err}");
+    assert!(
+        msg.contains(&spec_split.train.to_string()) && msg.contains("has 40"),
+        "{msg}"
+    );
+    // Shrunk: the last tenth validates, the rest trains, in file order.
+    let ds = data::load_with(
+        DatasetName::Svhn,
+        spec_split,
+        Some(tmp.path()),
+        data::SplitFit::Shrink,
+    )
+    .unwrap();
+    assert_eq!(
+        (ds.train.len(), ds.validation.len(), ds.test.len()),
+        (36, 4, 7)
+    );
+    check_examples(&ds.train, 0, 32, 32);
+    check_examples(&ds.validation, 36, 32, 32);
+    // A file large enough keeps the split exactly, shrinking or not.
+    let small = Split {
+        train: 30,
+        validation: 5,
+    };
+    assert_eq!(data::fit_split(small, 40, data::SplitFit::Shrink), small);
 }

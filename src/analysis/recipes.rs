@@ -750,7 +750,22 @@ fn feature_maps(a: &FiltersOptions, checkpoint: &Path, out: &Path) -> miette::Re
         _ => conv,
     };
     let net = crate::train::Network::load(&model, checkpoint)?;
-    let ds = crate::data::load(model.train.dataset, model.train.split, a.data.as_deref())?;
+    // The images only illustrate the maps; a --limit run (not a result, maybe made on a
+    // small synthetic file) takes them from a split shrunk to the file as its training did.
+    let limited = crate::train::run_dir::read_record(&a.run_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.is_limited());
+    let fit = match limited {
+        true => crate::data::SplitFit::Shrink,
+        false => crate::data::SplitFit::Exact,
+    };
+    let ds = crate::data::load_with(
+        model.train.dataset,
+        model.train.split,
+        a.data.as_deref(),
+        fit,
+    )?;
     let per: usize = model.input_shape.iter().product();
     if ds.train.example_size() != per || ds.train.is_empty() {
         return Err(miette::miette!(

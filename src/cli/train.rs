@@ -89,7 +89,13 @@ pub fn run(args: TrainArgs) -> miette::Result<()> {
         let (data, provenance) = match loaded.iter().position(|(k, _, _)| *k == key) {
             Some(i) => (&loaded[i].1, loaded[i].2),
             None => {
-                let mut d = crate::data::load(key.0, key.1, args.data.as_deref())?;
+                // A --limit run is not a result: a small (e.g. synthetic) file may shrink
+                // the split instead of refusing.
+                let fit = match args.limit {
+                    Some(_) => crate::data::SplitFit::Shrink,
+                    None => crate::data::SplitFit::Exact,
+                };
+                let mut d = crate::data::load_with(key.0, key.1, args.data.as_deref(), fit)?;
                 if let Some(n) = args.limit {
                     limit(&mut d.train, n);
                     limit(&mut d.validation, n);

@@ -182,6 +182,39 @@ pub fn split_train(
 /// Loads `name` from `data_dir` (a root holding one folder per dataset, or the dataset's
 /// own folder), else `$ARCHC_DATA`, else the per-user cache; splits per `split`.
 pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette::Result<Dataset> {
+    load_with(name, split, data_dir, SplitFit::Exact)
+}
+
+/// What to do when the training file holds fewer examples than the split asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitFit {
+    /// Refuse (a result must use the spec's split).
+    Exact,
+    /// Shrink to the file, with a warning: the last tenth (at most the split's validation
+    /// size) validates, the rest trains. For runs that are not results anyway (`--limit`,
+    /// `archc item --quick` on small synthetic files) and for describing files (`data`).
+    Shrink,
+}
+
+/// The split actually used for a training file of `n` examples (see [`SplitFit`]).
+pub fn fit_split(split: Split, n: usize, fit: SplitFit) -> Split {
+    if fit == SplitFit::Exact || split.train + split.validation <= n {
+        return split;
+    }
+    let validation = split.validation.min(n / 10).max(1).min(n);
+    Split {
+        train: n - validation,
+        validation,
+    }
+}
+
+/// [`load`], with the choice of what a too-small training file does.
+pub fn load_with(
+    name: DatasetName,
+    split: Split,
+    data_dir: Option<&Path>,
+    fit: SplitFit,
+) -> miette::Result<Dataset> {
     let dir = locate(name, data_dir)?;
     let verified = |official: bool, what: &str| {
         if official {
@@ -217,7 +250,19 @@ pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> miette:
             (train, test, classes, sources, verified(official, "SVHN"))
         }
     };
-    let (train, validation) = split_train(full, split, &provenance)?;
+    let used = fit_split(split, full.len(), fit);
+    if used != split {
+        eprintln!(
+            "warning: {provenance}: the training file holds {} examples, fewer than the split's \
+             {} + {}; using {} + {} (not comparable with the spec's split)",
+            full.len(),
+            split.train,
+            split.validation,
+            used.train,
+            used.validation
+        );
+    }
+    let (train, validation) = split_train(full, used, &provenance)?;
     Ok(Dataset {
         name,
         classes,
