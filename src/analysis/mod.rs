@@ -2,6 +2,7 @@
 //! and readers for the files `archc train` writes.
 
 pub mod ae_vs_pca;
+pub mod code_units;
 pub mod confusion;
 pub mod io;
 pub mod knn;

@@ -1,4 +1,4 @@
-//! `archc knn|pca|tsne|confusion|filters|recon|curves`: argument parsing only; the
+//! `archc knn|pca|tsne|confusion|filters|recon|curves|units`: argument parsing only; the
 //! experiments are `analysis::recipes`. Each writes its numbers as JSON next to its
 //! figures in `--out DIR`.
 
@@ -23,6 +23,21 @@ pub enum AnalysisCommand {
     Recon(ReconArgs),
     /// Learning curves (error and loss per epoch) of a trained run.
     Curves(RunArgs),
+    /// Code-unit activity of an autoencoder run: per unit mean and spread over the test
+    /// codes, and how many units are constant (saturated or dead).
+    Units(UnitsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UnitsArgs {
+    /// Run directory of an autoencoder (`codes.safetensors`).
+    pub run_dir: PathBuf,
+    /// A unit is constant when its standard deviation over the test codes is below this.
+    #[arg(long, default_value_t = 0.01)]
+    pub tol: f64,
+    /// Output folder for `units.json` (default: the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -241,6 +256,9 @@ pub fn run(cmd: AnalysisCommand) -> miette::Result<()> {
             format: a.format,
         }),
         AnalysisCommand::Curves(a) => recipes::run_curves(a.into()),
+        AnalysisCommand::Units(a) => {
+            crate::analysis::code_units::run(&a.run_dir, a.tol, a.out.as_deref())
+        }
     }
 }
 
