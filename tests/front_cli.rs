@@ -64,3 +64,25 @@ fn summary_text_has_one_table_per_model() {
                                                             // d' = 64: (784+1)·64 + (64+1)·784 = 50240 + 50960.
     assert!(text.contains("101,200"), "{text}");
 }
+
+#[test]
+fn check_reports_every_independent_mistake_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.arch");
+    std::fs::write(
+        &path,
+        "net = C32@3x3[rleu] × P2 × F10[softmax]\ntrain {\n  dataset cifar100\n  optimizer sgd lr=0.1 momentun=0.9\n}\n",
+    )
+    .expect("write");
+    let out = archc(&["check", path.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the spec has 3 problems"), "{err}");
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("no `{what}` in\n{err}"))
+    };
+    // Listed in the order they appear in the spec.
+    assert!(at("unknown annotation `rleu`") < at("unknown dataset `cifar100`"));
+    assert!(at("unknown dataset `cifar100`") < at("unknown option `momentun`"));
+}

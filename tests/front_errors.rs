@@ -102,3 +102,80 @@ fn missing_file_is_a_clear_error() {
     let text = format!("{err:?}");
     assert!(text.contains("no_such_spec.arch"), "{text}");
 }
+
+/// The spans (offset, length) of a report's problems, in the order it lists them.
+fn spans(err: &miette::Report) -> Vec<(String, usize, usize)> {
+    err.related()
+        .expect("several problems are related diagnostics")
+        .map(|d| {
+            let label = d.labels().expect("labelled").next().expect("one label");
+            let code = d.code().expect("code").to_string();
+            (code, label.offset(), label.len())
+        })
+        .collect()
+}
+
+/// A problem's code and where `word` is in `src`, found independently of the builder.
+fn at(code: &str, src: &str, word: &str) -> (String, usize, usize) {
+    let offset = src.find(word).expect("word in spec");
+    (format!("archc::{code}"), offset, word.len())
+}
+
+#[test]
+fn independent_mistakes_are_reported_together_in_source_order() {
+    // An unknown activation in a layer, an unknown dataset, a misspelt optimizer option.
+    let src = "net = C32@3x3[rleu] × P2 × F10[softmax]\ntrain {\n  dataset cifar100\n  optimizer sgd lr=0.1 momentun=0.9\n}\n";
+    let err = archc::ir::compile("bad", src).expect_err("spec must be rejected");
+    assert_eq!(
+        err.code().map(|c| c.to_string()).as_deref(),
+        Some("archc::problems")
+    );
+    let got = spans(&err);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        got,
+        vec![
+            at("unknown_annotation", src, "rleu"),
+            at("unknown_option", src, "cifar100"),
+            at("unknown_option", src, "momentun"),
+        ]
+    );
+    let (_, rendered) = render(src);
+    assert!(rendered.contains("the spec has 3 problems"), "{rendered}");
+    insta::assert_snapshot!("three_independent_mistakes", rendered, src);
+}
+
+#[test]
+fn a_problem_that_follows_from_another_is_not_reported() {
+    // `softmx` is unknown, so the last activation is unknown too: no loss/activation
+    // disagreement may be reported on top, nor the layer once per sweep point.
+    let src = "sweep n in {50, 100, 200}\nnet = F$n[rleu] × F10[softmx]\ntrain {\n  dataset mnist\n  loss cross_entropy\n}\n";
+    let err = archc::ir::compile("bad", src).expect_err("spec must be rejected");
+    assert_eq!(
+        spans(&err),
+        vec![
+            at("unknown_annotation", src, "rleu"),
+            at("unknown_annotation", src, "softmx"),
+        ]
+    );
+    // A bad layer hides the shapes after it: `C` on the flat output of `F` is not
+    // checked after a layer whose size is not a count.
+    let src = "net = F0.5 × C8@3x3 × F10[softmax]\ntrain {\n  dataset mnist\n}\n";
+    let (code, rendered) = render(src);
+    assert_eq!(code, "archc::expected_count", "{rendered}");
+}
+
+#[test]
+fn a_report_shows_at_most_twenty_problems() {
+    let layers: Vec<String> = (0..25).map(|i| format!("F{}[rleu{i}]", i + 1)).collect();
+    let src = format!(
+        "net = {} × F10[softmax]\ntrain {{\n  dataset mnist\n}}\n",
+        layers.join(" × ")
+    );
+    let err = archc::ir::compile("bad", &src).expect_err("spec must be rejected");
+    assert_eq!(spans(&err).len(), 20);
+    assert_eq!(
+        err.to_string(),
+        "the spec has 25 problems (the first 20 are shown)"
+    );
+}

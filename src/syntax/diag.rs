@@ -1,5 +1,6 @@
 //! One diagnostic type for every front-end error: a message, a labelled span in the
 //! spec source, a help line, and a stable code per error kind (`archc::unknown_name`, …).
+//! A spec with several independent problems gets one report that lists them all.
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
 use std::fmt;
@@ -40,6 +41,77 @@ impl Diagnostic for SpecError {
             Some(self.label.clone()),
             self.span,
         ))))
+    }
+}
+
+/// Several independent problems of one spec in one report: each is a related
+/// diagnostic with its own span, label and help, in the order they appear in the spec.
+#[derive(Debug)]
+pub struct SpecErrors {
+    /// How many problems the spec has; at most [`MAX_SHOWN_PROBLEMS`] are shown.
+    pub total: usize,
+    pub shown: Vec<SpecError>,
+}
+
+/// A report lists at most this many problems: past that, more of them help no one
+/// and each would copy its part of the source.
+pub const MAX_SHOWN_PROBLEMS: usize = 20;
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the spec has {} problems", self.total)?;
+        if self.total > self.shown.len() {
+            write!(f, " (the first {} are shown)", self.shown.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+impl Diagnostic for SpecErrors {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("archc::problems"))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(Box::new(self.shown.iter().map(|e| e as &dyn Diagnostic)))
+    }
+}
+
+/// Problems in the order they appear in the spec, each once (a sweep builds the same
+/// layer once per point, a default annotation applies to every layer of its letter).
+pub fn in_source_order(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<Problem> = problems
+        .into_iter()
+        .filter(|p| {
+            seen.insert((
+                p.span.offset(),
+                p.span.len(),
+                p.code,
+                p.message.clone(),
+                p.label.clone(),
+            ))
+        })
+        .collect();
+    out.sort_by_key(|p| p.span.offset());
+    out
+}
+
+/// The report of a spec's problems (in source order): one problem is shown alone,
+/// exactly as it always was; several are listed under one header.
+pub fn report(problems: Vec<Problem>, name: &str, source: &str) -> miette::Report {
+    let total = problems.len();
+    let mut errors = problems
+        .into_iter()
+        .take(MAX_SHOWN_PROBLEMS)
+        .map(|p| p.with_source(name, source));
+    match (total, errors.next()) {
+        (1, Some(only)) => miette::Report::new(only),
+        (_, first) => miette::Report::new(SpecErrors {
+            total,
+            shown: first.into_iter().chain(errors).collect(),
+        }),
     }
 }
 

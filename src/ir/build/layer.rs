@@ -5,11 +5,22 @@
 use super::*;
 
 impl<'a> Cx<'a, '_> {
-    /// Fold the defaults for `letter` and then the layer's own annotations together.
-    fn opts(&self, row: &layers::Letter, annots: &[&Annot]) -> R<Annotations> {
-        let (letter, keys, words) = (row.letter, row.syntax.keys, row.syntax.words());
+    /// Fold the defaults for `letter` and then the layer's own annotations together;
+    /// each annotation with a problem is noted and left out.
+    pub(super) fn opts(&self, row: &layers::Letter, annots: &[&Annot]) -> Annotations {
         let mut o = Annotations::default();
         for a in annots {
+            if let Err(p) = self.annotation(row, a, &mut o) {
+                self.note(p);
+            }
+        }
+        o
+    }
+
+    /// One annotation into `o`.
+    fn annotation(&self, row: &layers::Letter, a: &Annot, o: &mut Annotations) -> R<()> {
+        let (letter, keys, words) = (row.letter, row.syntax.keys, row.syntax.words());
+        {
             match &a.key {
                 None => {
                     let v = self.resolve(&a.value)?;
@@ -107,7 +118,7 @@ impl<'a> Cx<'a, '_> {
                 }
             }
         }
-        Ok(o)
+        Ok(())
     }
 
     fn unknown_annotation(&self, letter: char, w: &str, span: SourceSpan) -> Problem {
@@ -178,7 +189,10 @@ impl<'a> Cx<'a, '_> {
     }
 
     /// One written layer → its IR layers (a trailing `dropout=` adds a Dropout layer).
-    fn layers_of(&self, l: &LayerAst, input: &[usize]) -> R<Vec<Layer>> {
+    /// Its written values are always checked; its shapes only when its input shape is
+    /// known and its values are sound (`Ok(None)` otherwise).
+    fn layers_of(&self, l: &LayerAst, input: Option<&[usize]>) -> R<Option<Vec<Layer>>> {
+        let mark = self.mark();
         let letter = l.letter.node;
         let row = layers::letter(letter).ok_or_else(|| {
             bad(
@@ -191,7 +205,7 @@ impl<'a> Cx<'a, '_> {
         })?;
         let mut annots: Vec<&Annot> = self.defaults.get(&letter).cloned().unwrap_or_default();
         annots.extend(l.annots.iter());
-        let mut o = self.opts(row, &annots)?;
+        let mut o = self.opts(row, &annots);
         if let Some(k) = &l.kernel {
             if !row.syntax.window {
                 return Err(bad(
@@ -230,6 +244,9 @@ impl<'a> Cx<'a, '_> {
                 .help(format!("write `{letter}` alone, options go in `[…]`")))
             }
         }
+        let Some(input) = input.filter(|_| self.clean_since(mark)) else {
+            return Ok(None);
+        };
         let (kind, notation) = (row.construct)(&o, input).map_err(|p| at(p, l.span))?;
         let mut out = vec![self.layer(kind, notation, l, input)?];
         if let Some(rate) = o.dropout {
@@ -239,7 +256,7 @@ impl<'a> Cx<'a, '_> {
             d.label = None;
             out.push(d);
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn layer(&self, kind: LayerKind, notation: String, l: &LayerAst, input: &[usize]) -> R<Layer> {
@@ -247,22 +264,38 @@ impl<'a> Cx<'a, '_> {
         Layer::new(kind, notation, l.span, label, input).map_err(|p| at(p, l.span))
     }
 
+    /// A chain's layers appended to `layers`, the first taking `input`. Each layer's
+    /// problems are noted; past the first layer with a problem (or from the start when
+    /// `input` is unknown) only written values are checked, as the shapes are unknown.
+    /// True when every layer was built.
     pub(super) fn chain_layers(
         &self,
         chain: &'a Chain,
-        input: &[usize],
+        input: Option<Vec<usize>>,
         layers: &mut Vec<Layer>,
-    ) -> R<()> {
+    ) -> bool {
         let mut written = Vec::new();
-        self.expand(chain, &mut written, 0)?;
-        for l in written {
-            let shape = layers
-                .last()
-                .map(|x| x.output_shape.clone())
-                .unwrap_or_else(|| input.to_vec());
-            layers.extend(self.layers_of(l, &shape)?);
+        if let Err(p) = self.expand(chain, &mut written, 0) {
+            self.note(p);
+            return false;
         }
-        Ok(())
+        let mut shape = input;
+        for l in written {
+            match self.layers_of(l, shape.as_deref()) {
+                Ok(Some(built)) => {
+                    if let Some(last) = built.last() {
+                        shape = Some(last.output_shape.clone());
+                    }
+                    layers.extend(built);
+                }
+                Ok(None) => shape = None,
+                Err(p) => {
+                    self.note(p);
+                    shape = None;
+                }
+            }
+        }
+        shape.is_some()
     }
 
     /// The decoder of a dense encoder, reversed: hidden widths in reverse order with the
@@ -275,7 +308,12 @@ impl<'a> Cx<'a, '_> {
         span: SourceSpan,
     ) -> R<Vec<Layer>> {
         let refs: Vec<&Annot> = annots.iter().collect();
-        let o = self.opts(layers::letter('A').expect("A is a letter"), &refs)?;
+        let mark = self.mark();
+        let o = self.opts(layers::letter('A').expect("A is a letter"), &refs);
+        if !self.clean_since(mark) {
+            // Problems noted; the caller sees no decoder and no new problem.
+            return Ok(Vec::new());
+        }
         let out_act = o.act.unwrap_or(Activation::Sigmoid);
         let mut dense = Vec::new();
         for l in enc {

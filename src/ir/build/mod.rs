@@ -1,15 +1,23 @@
 //! Syntax tree → IR, the pipeline: sort the statements, expand the sweeps (`sweep`),
 //! build each model's layers (`layer`, which asks `ir::layers` what each letter means)
 //! and its training setup (`train`), then check that they fit together.
+//!
+//! Every independent problem is reported, not only the first: a syntax error, a badly
+//! structured file or a bad sweep stops the build, but then each layer annotation and
+//! each training entry is checked on its own. What depends on a part with a problem
+//! is not checked (shapes after a bad layer, or anything after an unknown dataset's
+//! default input), nor are the checks between parts (output size, loss and activation),
+//! so that no problem is only the echo of another.
 
 use super::layers::{self, Annotations, Bare, Main, Mirror, Pad};
 use super::names;
 use super::shape::{elements, fmt_shape, LayerProblem};
 use super::*;
 use crate::syntax::ast::*;
-use crate::syntax::diag::{suggest, Problem};
+use crate::syntax::diag::{in_source_order, report, suggest, Problem};
 use crate::syntax::parse;
 use miette::SourceSpan;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -45,21 +53,30 @@ pub fn load(path: &Path) -> miette::Result<Spec> {
 }
 
 fn compile_named(display: &str, name: &str, source: &str) -> miette::Result<Spec> {
-    build(name, source).map_err(|p| miette::Report::new(p.with_source(display, source)))
+    build(name, source).map_err(|ps| report(ps, display, source))
 }
 
-/// Build without attaching the source (tests and tools that want the plain problem).
-pub fn build(name: &str, source: &str) -> R<Spec> {
-    let file = parse(source)?;
-    let parts = Parts::collect(&file)?;
-    let points = sweep_points(&parts.sweeps)?;
+/// Build without attaching the source (tests and tools that want the plain problems):
+/// every problem found, in the order they appear in the spec.
+pub fn build(name: &str, source: &str) -> Result<Spec, Vec<Problem>> {
+    let file = parse(source).map_err(|p| vec![p])?;
+    let parts = Parts::collect(&file).map_err(in_source_order)?;
+    let points = sweep_points(&parts.sweeps).map_err(in_source_order)?;
+    let found = RefCell::new(Vec::new());
     let mut models = Vec::with_capacity(points.len());
     for env in &points {
         let cx = Cx {
             env,
             defaults: &parts.defaults,
+            found: &found,
         };
-        models.push(cx.model(name, &parts)?);
+        if let Some(m) = cx.model(name, &parts) {
+            models.push(m);
+        }
+    }
+    let found = found.into_inner();
+    if !found.is_empty() {
+        return Err(in_source_order(found));
     }
     Ok(Spec {
         name: name.to_string(),
@@ -91,7 +108,10 @@ fn twice(span: SourceSpan, what: &str) -> Problem {
 }
 
 impl<'a> Parts<'a> {
-    fn collect(file: &'a File) -> R<Self> {
+    /// Sort the statements; statements given twice or a misplaced mirror are all
+    /// reported, and stop the build (which of two `net` lines is meant?).
+    fn collect(file: &'a File) -> Result<Self, Vec<Problem>> {
+        let mut found = Vec::new();
         let mut p = Parts {
             input: None,
             defaults: HashMap::new(),
@@ -104,9 +124,10 @@ impl<'a> Parts<'a> {
         for s in &file.stmts {
             match s {
                 Stmt::Input(v) => {
-                    if p.input.replace(v).is_some() {
-                        return Err(twice(v.span, "input"));
+                    if p.input.is_some() {
+                        found.push(twice(v.span, "input"));
                     }
+                    p.input.get_or_insert(v);
                 }
                 Stmt::Defaults(items) => {
                     for (l, annots) in items {
@@ -122,30 +143,35 @@ impl<'a> Parts<'a> {
                         p.encoder = Some((c, *span))
                     }
                     (NetPart::Decoder, b) if p.decoder.is_none() => p.decoder = Some((b, *span)),
-                    (NetPart::Net | NetPart::Encoder, NetBody::Mirror { span, .. }) => {
-                        return Err(Problem::new(
+                    (NetPart::Net | NetPart::Encoder, NetBody::Mirror { span, .. }) => found.push(
+                        Problem::new(
                             "mirror_misplaced",
                             *span,
                             "only a decoder can be a mirror",
                             "mirror of what?",
                         )
-                        .help("write `encoder = …` and then `decoder = mirror`"))
-                    }
-                    (NetPart::Net, _) => return Err(twice(*span, "net")),
-                    (NetPart::Encoder, _) => return Err(twice(*span, "encoder")),
-                    (NetPart::Decoder, _) => return Err(twice(*span, "decoder")),
+                        .help("write `encoder = …` and then `decoder = mirror`"),
+                    ),
+                    (NetPart::Net, _) => found.push(twice(*span, "net")),
+                    (NetPart::Encoder, _) => found.push(twice(*span, "encoder")),
+                    (NetPart::Decoder, _) => found.push(twice(*span, "decoder")),
                 },
                 Stmt::Train { entries, span } => {
-                    if p.train.replace((entries, *span)).is_some() {
-                        return Err(twice(*span, "train"));
+                    if p.train.is_some() {
+                        found.push(twice(*span, "train"));
                     }
+                    p.train.get_or_insert((entries, *span));
                 }
             }
         }
+        if !found.is_empty() {
+            return Err(found);
+        }
+        let only = |p: Problem| Err(vec![p]);
         match (&p.net, &p.encoder, &p.decoder) {
             (Some(_), None, None) | (None, Some(_), Some(_)) => {}
             (Some((_, s)), _, _) => {
-                return Err(Problem::new(
+                return only(Problem::new(
                     "net_shape",
                     *s,
                     "a spec has either `net = …` or `encoder = …` with `decoder = …`, not both",
@@ -154,15 +180,15 @@ impl<'a> Parts<'a> {
                 .help("put the whole autoencoder in `net` (mark the code with `as code`), or split it into encoder and decoder"))
             }
             (None, Some((_, s)), None) => {
-                return Err(Problem::new("net_shape", *s, "an encoder needs a decoder", "no decoder")
+                return only(Problem::new("net_shape", *s, "an encoder needs a decoder", "no decoder")
                     .help("add `decoder = mirror` or `decoder = F…`"))
             }
             (None, None, Some((_, s))) => {
-                return Err(Problem::new("net_shape", *s, "a decoder needs an encoder", "no encoder")
+                return only(Problem::new("net_shape", *s, "a decoder needs an encoder", "no encoder")
                     .help("add `encoder = F…` before the decoder"))
             }
             (None, None, None) => {
-                return Err(Problem::new(
+                return only(Problem::new(
                     "net_shape",
                     SourceSpan::new(0.into(), 0),
                     "the spec defines no network",
@@ -186,6 +212,9 @@ const MAX_COUNT: f64 = 1e9;
 struct Cx<'a, 'e> {
     env: &'e Env<'a>,
     defaults: &'e HashMap<char, Vec<&'a Annot>>,
+    /// Problems found so far, in every model: the builder notes one and goes on with
+    /// what does not depend on it.
+    found: &'e RefCell<Vec<Problem>>,
 }
 
 fn bad(code: &'static str, span: SourceSpan, msg: impl Into<String>, label: &str) -> Problem {
@@ -193,6 +222,24 @@ fn bad(code: &'static str, span: SourceSpan, msg: impl Into<String>, label: &str
 }
 
 impl<'a> Cx<'a, '_> {
+    fn note(&self, p: Problem) {
+        self.found.borrow_mut().push(p);
+    }
+
+    /// The result's value, or `None` with its problem noted.
+    fn keep<T>(&self, r: R<T>) -> Option<T> {
+        r.map_err(|p| self.note(p)).ok()
+    }
+
+    /// How many problems are noted; with [`Self::clean_since`], whether a step found any.
+    fn mark(&self) -> usize {
+        self.found.borrow().len()
+    }
+
+    fn clean_since(&self, mark: usize) -> bool {
+        self.found.borrow().len() == mark
+    }
+
     /// Replace `$name` by its bound value (keeping the reference's span).
     fn resolve(&self, v: &Value) -> R<Value> {
         match &v.node {
@@ -366,60 +413,113 @@ impl<'a> Cx<'a, '_> {
 }
 
 impl<'a> Cx<'a, '_> {
-    fn model(&self, spec_name: &str, parts: &Parts<'a>) -> R<Model> {
-        let (entries, train_span) = parts.train.ok_or_else(|| {
-            bad(
-                "missing_train",
-                SourceSpan::new(0.into(), 0),
-                "the spec has no training section",
-                "expected `train { … }`",
-            )
-            .help("add `train { dataset mnist }` (with loss, optimizer, epochs, … as needed)")
-        })?;
-        let t = self.train(entries, train_span)?;
-        let input_shape = match parts.input {
-            Some(v) => {
-                let v = self.resolve(v)?;
-                let shape = match &v.node {
-                    ValueKind::Dims(ds) if ds.len() == 3 => ds
-                        .iter()
-                        .map(|d| self.count(d, "input size"))
-                        .collect::<R<Vec<_>>>()?,
-                    ValueKind::Num(..) => vec![self.count(&v, "input size")?],
-                    _ => {
-                        return Err(bad(
-                            "bad_input",
-                            v.span,
-                            "input must be `D` or `C×H×W`",
-                            "bad input shape",
-                        )
-                        .help("e.g. `input 784` or `input 1x28x28`"))
-                    }
-                };
-                check_input(&shape, t.dataset, v.span)?;
-                shape
+    /// One model, or `None` when a problem was noted. The training section, the input
+    /// and each layer are checked independently; how they fit together only when each
+    /// of them is sound.
+    fn model(&self, spec_name: &str, parts: &Parts<'a>) -> Option<Model> {
+        let mark = self.mark();
+        let t = match parts.train {
+            Some((entries, span)) => Some(self.train(entries, span)),
+            None => {
+                self.note(
+                    bad(
+                        "missing_train",
+                        SourceSpan::new(0.into(), 0),
+                        "the spec has no training section",
+                        "expected `train { … }`",
+                    )
+                    .help(
+                        "add `train { dataset mnist }` (with loss, optimizer, epochs, … as needed)",
+                    ),
+                );
+                None
             }
-            None => t.dataset.default_input(),
+        };
+        let dataset = t.as_ref().and_then(|t| t.data.map(|(d, _)| d));
+        let input_shape = match parts.input {
+            Some(v) => self.keep(self.input(v, dataset)),
+            None => dataset.map(|d| d.default_input()),
         };
         let mut layers = Vec::new();
         let mut code_layer = None;
         if let Some((c, _)) = parts.net {
-            self.chain_layers(c, &input_shape, &mut layers)?;
+            self.chain_layers(c, input_shape.clone(), &mut layers);
         } else if let (Some((enc, enc_span)), Some((dec, _))) = (parts.encoder, parts.decoder) {
-            self.chain_layers(enc, &input_shape, &mut layers)?;
-            if layers.is_empty() {
-                return Err(bad("net_shape", enc_span, "empty encoder", "here")
-                    .help("give the encoder at least one layer"));
+            let built = self.chain_layers(enc, input_shape.clone(), &mut layers);
+            if built && layers.is_empty() {
+                self.note(
+                    bad("net_shape", enc_span, "empty encoder", "here")
+                        .help("give the encoder at least one layer"),
+                );
             }
-            code_layer = Some(layers.len() - 1);
+            // The decoder's shapes follow the encoder's, known only if it was built.
+            let code_shape = match layers.last() {
+                Some(l) if built => Some(l.output_shape.clone()),
+                _ => None,
+            };
+            code_layer = layers.len().checked_sub(1);
             match dec {
-                NetBody::Chain(c) => self.chain_layers(c, &input_shape, &mut layers)?,
-                NetBody::Mirror { annots, span } => {
-                    let dec = self.mirror(&layers, &input_shape, annots, *span)?;
-                    layers.extend(dec);
+                NetBody::Chain(c) => {
+                    self.chain_layers(c, code_shape, &mut layers);
                 }
+                NetBody::Mirror { annots, span } => match (&code_shape, &input_shape) {
+                    (Some(_), Some(input)) => {
+                        if let Some(dec) = self.keep(self.mirror(&layers, input, annots, *span)) {
+                            layers.extend(dec);
+                        }
+                    }
+                    // Nothing to mirror yet: check the decoder's own annotations.
+                    _ => {
+                        let refs: Vec<&Annot> = annots.iter().collect();
+                        self.opts(layers::letter('A').expect("A is a letter"), &refs);
+                    }
+                },
             }
         }
+        if !self.clean_since(mark) {
+            return None;
+        }
+        // Clean: the training section named a dataset and the input shape is known.
+        let (t, input_shape) = (t?, input_shape?);
+        let data = t.data?;
+        self.keep(self.finish(spec_name, t, data, input_shape, layers, code_layer))
+    }
+
+    /// The declared input: `D` or `C×H×W`, and the dataset's examples when it is known.
+    fn input(&self, v: &Value, dataset: Option<DatasetName>) -> R<Vec<usize>> {
+        let v = self.resolve(v)?;
+        let shape = match &v.node {
+            ValueKind::Dims(ds) if ds.len() == 3 => ds
+                .iter()
+                .map(|d| self.count(d, "input size"))
+                .collect::<R<Vec<_>>>()?,
+            ValueKind::Num(..) => vec![self.count(&v, "input size")?],
+            _ => {
+                return Err(bad(
+                    "bad_input",
+                    v.span,
+                    "input must be `D` or `C×H×W`",
+                    "bad input shape",
+                )
+                .help("e.g. `input 784` or `input 1x28x28`"))
+            }
+        };
+        if let Some(d) = dataset {
+            check_input(&shape, d, v.span)?;
+        }
+        Ok(shape)
+    }
+
+    /// The checks between the parts of a model whose parts are each sound.
+    fn finish(
+        &self,
+        spec_name: &str,
+        t: train::Train,
+        (dataset, split): (DatasetName, Split),
+        input_shape: Vec<usize>,
+        layers: Vec<Layer>,
+        mut code_layer: Option<usize>,
+    ) -> R<Model> {
         for (i, l) in layers.iter().enumerate() {
             if l.label.as_deref() == Some("code") {
                 if code_layer.is_some_and(|c| c != i) {
@@ -439,9 +539,9 @@ impl<'a> Cx<'a, '_> {
         let out_elems = elements(&last.output_shape);
         match target {
             Target::Labels => {
-                let classes = t.dataset.classes();
+                let classes = dataset.classes();
                 if last.output_shape != [classes] {
-                    return Err(bad("output_size", last.span, format!("the network outputs {} values but {} has {classes} classes", fmt_shape(&last.output_shape), names::dataset_name(t.dataset)), "last layer")
+                    return Err(bad("output_size", last.span, format!("the network outputs {} values but {} has {classes} classes", fmt_shape(&last.output_shape), names::dataset_name(dataset)), "last layer")
                         .help(format!("end a classifier with `F{classes}[softmax]`; for an autoencoder write `target input` in the train section")));
                 }
             }
@@ -545,8 +645,8 @@ impl<'a> Cx<'a, '_> {
             layers,
             code_layer,
             train: TrainConfig {
-                dataset: t.dataset,
-                split: t.split,
+                dataset,
+                split,
                 target,
                 loss,
                 optimizer: t.optimizer,

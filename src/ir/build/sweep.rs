@@ -22,38 +22,43 @@ pub(super) fn value_text(v: &Value) -> String {
     }
 }
 
-pub(super) fn sweep_points<'a>(sweeps: &[&'a Sweep]) -> R<Vec<Env<'a>>> {
+/// The sweep points, or every problem of the sweep lines (they stop the build: the
+/// models to check are not known).
+pub(super) fn sweep_points<'a>(sweeps: &[&'a Sweep]) -> Result<Vec<Env<'a>>, Vec<Problem>> {
     let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
-    let mut points: Vec<Env<'a>> = vec![Vec::new()];
+    let mut found = Vec::new();
     for sw in sweeps {
         for n in &sw.names {
             if seen.insert(&n.node, n.span).is_some() {
-                return Err(Problem::new(
-                    "duplicate",
-                    n.span,
-                    format!("parameter `{}` is swept twice", n.node),
-                    "again here",
-                )
-                .help("sweep each parameter once; a grid is written as two sweep lines"));
+                found.push(
+                    Problem::new(
+                        "duplicate",
+                        n.span,
+                        format!("parameter `{}` is swept twice", n.node),
+                        "again here",
+                    )
+                    .help("sweep each parameter once; a grid is written as two sweep lines"),
+                );
             }
         }
         if sw.entries.is_empty() {
-            return Err(Problem::new(
-                "empty_sweep",
-                sw.span,
-                "this sweep has no values, so the spec expands to no model",
-                "empty set",
-            )
-            .help(format!(
-                "list at least one value, e.g. `sweep {} in {{2, 8}}`",
-                sw.names[0].node
-            )));
+            found.push(
+                Problem::new(
+                    "empty_sweep",
+                    sw.span,
+                    "this sweep has no values, so the spec expands to no model",
+                    "empty set",
+                )
+                .help(format!(
+                    "list at least one value, e.g. `sweep {} in {{2, 8}}`",
+                    sw.names[0].node
+                )),
+            );
         }
-        let mut next = Vec::with_capacity(points.len() * sw.entries.len());
-        for env in &points {
-            for e in &sw.entries {
-                if e.values.len() != sw.names.len() {
-                    return Err(Problem::new(
+        for e in &sw.entries {
+            if e.values.len() != sw.names.len() {
+                found.push(
+                    Problem::new(
                         "sweep_arity",
                         e.span,
                         format!(
@@ -63,10 +68,19 @@ pub(super) fn sweep_points<'a>(sweeps: &[&'a Sweep]) -> R<Vec<Env<'a>>> {
                         ),
                         "wrong number of values",
                     )
-                    .help(
-                        "give one value per swept name, e.g. `(3, 5)` for `sweep (k1, k2) in …`",
-                    ));
-                }
+                    .help("give one value per swept name, e.g. `(3, 5)` for `sweep (k1, k2) in …`"),
+                );
+            }
+        }
+    }
+    if !found.is_empty() {
+        return Err(found);
+    }
+    let mut points: Vec<Env<'a>> = vec![Vec::new()];
+    for sw in sweeps {
+        let mut next = Vec::with_capacity(points.len() * sw.entries.len());
+        for env in &points {
+            for e in &sw.entries {
                 let mut env = env.clone();
                 for (n, v) in sw.names.iter().zip(&e.values) {
                     let b = match &e.fragment {

@@ -4,8 +4,8 @@
 use super::*;
 
 pub(super) struct Train {
-    pub(super) dataset: DatasetName,
-    pub(super) split: Split,
+    /// The dataset and its split; `None` when they have a problem (noted).
+    pub(super) data: Option<(DatasetName, Split)>,
     pub(super) target: Option<Target>,
     pub(super) loss: Option<Loss>,
     pub(super) loss_span: Option<SourceSpan>,
@@ -113,32 +113,69 @@ impl<'a> Cx<'a, '_> {
         Ok(o)
     }
 
-    pub(super) fn train(&self, entries: &[Entry], span: SourceSpan) -> R<Train> {
+    /// The training section; each entry with a problem is noted and left at its default.
+    pub(super) fn train(&self, entries: &[Entry], span: SourceSpan) -> Train {
         let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
         let find = |k: &str| entries.iter().find(|e| e.key.node == k);
         for e in entries {
             if !TRAIN_KEYS.contains(&e.key.node.as_str()) {
-                return Err(bad(
-                    "unknown_option",
-                    e.key.span,
-                    format!("unknown training setting `{}`", e.key.node),
-                    "unknown name",
-                )
-                .help(suggest(&e.key.node, TRAIN_KEYS)));
-            }
-            if seen.insert(&e.key.node, e.key.span).is_some() {
-                return Err(twice(e.key.span, &e.key.node));
+                self.note(
+                    bad(
+                        "unknown_option",
+                        e.key.span,
+                        format!("unknown training setting `{}`", e.key.node),
+                        "unknown name",
+                    )
+                    .help(suggest(&e.key.node, TRAIN_KEYS)),
+                );
+            } else if seen.insert(&e.key.node, e.key.span).is_some() {
+                self.note(twice(e.key.span, &e.key.node));
             }
         }
-        let e = find("dataset").ok_or_else(|| {
-            bad(
-                "missing_annotation",
-                span,
-                "the training section names no dataset",
-                "no dataset",
-            )
-            .help("add `dataset mnist`, `dataset cifar10` or `dataset svhn`")
-        })?;
+        let data = match find("dataset") {
+            Some(e) => self.keep(self.dataset(e, find("split"))),
+            None => {
+                self.note(
+                    bad(
+                        "missing_annotation",
+                        span,
+                        "the training section names no dataset",
+                        "no dataset",
+                    )
+                    .help("add `dataset mnist`, `dataset cifar10` or `dataset svhn`"),
+                );
+                None
+            }
+        };
+        let mut t = Train {
+            data,
+            target: None,
+            loss: None,
+            loss_span: None,
+            optimizer: Optimizer::Sgd {
+                lr: 0.01,
+                momentum: 0.0,
+                nesterov: false,
+            },
+            schedule: Schedule::Constant,
+            epochs: 10,
+            batch: 32,
+            seed: 0,
+            augment: None,
+            augment_span: None,
+            noise: None,
+            pretrain: None,
+        };
+        for e in entries {
+            if let Err(p) = self.entry(&mut t, e) {
+                self.note(p);
+            }
+        }
+        t
+    }
+
+    /// `dataset NAME [split=T/V]` (or a separate `split T/V` entry).
+    fn dataset(&self, e: &Entry, split_entry: Option<&Entry>) -> R<(DatasetName, Split)> {
         let (v, rest) = head(e)?;
         let (w, wspan) = self.word(v, "dataset")?;
         let dataset = names::dataset(&w).ok_or_else(|| {
@@ -153,11 +190,10 @@ impl<'a> Cx<'a, '_> {
         // The validation split is the end of the training file.
         let mut split = dataset.default_split();
         let o = self.options(rest, &["split"], &[], "dataset")?;
-        let split_v = o.kv.first().map(|(_, v, _)| *v).or_else(|| {
-            find("split")
-                .and_then(|e| e.items.first())
-                .map(|a| &a.value)
-        });
+        let split_v =
+            o.kv.first()
+                .map(|(_, v, _)| *v)
+                .or_else(|| split_entry.and_then(|e| e.items.first()).map(|a| &a.value));
         if let Some(v) = split_v {
             let r = self.resolve(v)?;
             match &r.node {
@@ -183,160 +219,142 @@ impl<'a> Cx<'a, '_> {
                 }
             }
         }
-        let mut t = Train {
-            dataset,
-            split,
-            target: None,
-            loss: None,
-            loss_span: None,
-            optimizer: Optimizer::Sgd {
-                lr: 0.01,
-                momentum: 0.0,
-                nesterov: false,
-            },
-            schedule: Schedule::Constant,
-            epochs: 10,
-            batch: 32,
-            seed: 0,
-            augment: None,
-            augment_span: None,
-            noise: None,
-            pretrain: None,
-        };
-        for e in entries {
-            match e.key.node.as_str() {
-                "dataset" | "split" => {}
-                "target" => {
-                    let (v, rest) = head(e)?;
-                    self.options(rest, &[], &[], "target")?;
-                    let (w, s) = self.word(v, "target")?;
-                    t.target = Some(names::lookup(names::TARGETS, &w).ok_or_else(|| {
-                        bad(
-                            "unknown_option",
-                            s,
-                            format!("unknown target `{w}`"),
-                            "unknown name",
-                        )
-                        .help(suggest(&w, &names::all(names::TARGETS)))
-                    })?);
+        Ok((dataset, split))
+    }
+
+    /// One entry of the training section into `t` (`dataset` and `split` are read
+    /// by [`Self::dataset`], unknown keys are noted by [`Self::train`]).
+    fn entry(&self, t: &mut Train, e: &Entry) -> R<()> {
+        match e.key.node.as_str() {
+            "target" => {
+                let (v, rest) = head(e)?;
+                self.options(rest, &[], &[], "target")?;
+                let (w, s) = self.word(v, "target")?;
+                t.target = Some(names::lookup(names::TARGETS, &w).ok_or_else(|| {
+                    bad(
+                        "unknown_option",
+                        s,
+                        format!("unknown target `{w}`"),
+                        "unknown name",
+                    )
+                    .help(suggest(&w, &names::all(names::TARGETS)))
+                })?);
+            }
+            "loss" => {
+                let (v, rest) = head(e)?;
+                self.options(rest, &[], &[], "loss")?;
+                t.loss = Some(self.loss(v)?);
+                t.loss_span = Some(e.span);
+            }
+            "optimizer" => t.optimizer = self.optimizer(head(e)?)?,
+            "schedule" => t.schedule = self.schedule(head(e)?)?,
+            "epochs" => t.epochs = self.count(head(e)?.0, "epochs")?,
+            "batch" => t.batch = self.count(head(e)?.0, "batch size")?,
+            "seed" => {
+                let v = head(e)?.0;
+                let x = self.num(v, "seed")?;
+                if !(x >= 0.0 && x.fract() == 0.0 && x < 9e15) {
+                    return Err(bad(
+                        "out_of_range",
+                        v.span,
+                        format!("seed must be a whole number ≥ 0, got {x}"),
+                        "bad seed",
+                    )
+                    .help("e.g. `seed 1`"));
                 }
-                "loss" => {
-                    let (v, rest) = head(e)?;
-                    self.options(rest, &[], &[], "loss")?;
-                    t.loss = Some(self.loss(v)?);
-                    t.loss_span = Some(e.span);
-                }
-                "optimizer" => t.optimizer = self.optimizer(head(e)?)?,
-                "schedule" => t.schedule = self.schedule(head(e)?)?,
-                "epochs" => t.epochs = self.count(head(e)?.0, "epochs")?,
-                "batch" => t.batch = self.count(head(e)?.0, "batch size")?,
-                "seed" => {
-                    let v = head(e)?.0;
-                    let x = self.num(v, "seed")?;
-                    if !(x >= 0.0 && x.fract() == 0.0 && x < 9e15) {
-                        return Err(bad(
-                            "out_of_range",
-                            v.span,
-                            format!("seed must be a whole number ≥ 0, got {x}"),
-                            "bad seed",
-                        )
-                        .help("e.g. `seed 1`"));
+                t.seed = x as u64;
+            }
+            "augment" => {
+                let o = self.options(
+                    &e.items,
+                    &["shift", "rotate"],
+                    &["hflip", "vflip"],
+                    "augment",
+                )?;
+                let mut a = Augment {
+                    shift: 0.0,
+                    hflip: false,
+                    vflip: false,
+                    rotate: 0.0,
+                };
+                for (k, v, _) in &o.kv {
+                    match k.as_str() {
+                        "shift" => a.shift = self.fraction(v, "shift", false)?,
+                        _ => a.rotate = self.nonneg(v, "rotation")?,
                     }
-                    t.seed = x as u64;
                 }
-                "augment" => {
-                    let o = self.options(
-                        &e.items,
-                        &["shift", "rotate"],
-                        &["hflip", "vflip"],
-                        "augment",
-                    )?;
-                    let mut a = Augment {
-                        shift: 0.0,
-                        hflip: false,
-                        vflip: false,
-                        rotate: 0.0,
-                    };
-                    for (k, v, _) in &o.kv {
-                        match k.as_str() {
-                            "shift" => a.shift = self.fraction(v, "shift", false)?,
-                            _ => a.rotate = self.nonneg(v, "rotation")?,
-                        }
+                for (f, _) in &o.flags {
+                    match f.as_str() {
+                        "hflip" => a.hflip = true,
+                        _ => a.vflip = true,
                     }
-                    for (f, _) in &o.flags {
-                        match f.as_str() {
-                            "hflip" => a.hflip = true,
-                            _ => a.vflip = true,
-                        }
-                    }
-                    t.augment = Some(a);
-                    t.augment_span = Some(e.span);
                 }
-                "noise" => {
-                    let (v, rest) = head(e)?;
-                    t.noise = Some(self.noise(v, rest, "noise")?);
-                }
-                "pretrain" => {
-                    let o = self.options(
-                        &e.items,
-                        &["epochs", "loss", "noise", "keep", "sigma"],
-                        &["clip"],
-                        "pretrain",
-                    )?;
-                    let mut p = Pretrain {
-                        epochs: 10,
-                        noise: None,
-                        loss: Loss::BinaryCrossEntropy,
-                    };
-                    let mut noise_v = None;
-                    let mut rest: Vec<Annot> = Vec::new();
-                    for (k, v, s) in &o.kv {
-                        match k.as_str() {
-                            "epochs" => p.epochs = self.count(v, "pre-training epochs")?,
-                            "loss" => p.loss = self.loss(v)?,
-                            "noise" => noise_v = Some(*v),
-                            _ => rest.push(Annot {
-                                key: Some(Spanned {
-                                    node: k.clone(),
-                                    span: *s,
-                                }),
-                                value: (*v).clone(),
+                t.augment = Some(a);
+                t.augment_span = Some(e.span);
+            }
+            "noise" => {
+                let (v, rest) = head(e)?;
+                t.noise = Some(self.noise(v, rest, "noise")?);
+            }
+            "pretrain" => {
+                let o = self.options(
+                    &e.items,
+                    &["epochs", "loss", "noise", "keep", "sigma"],
+                    &["clip"],
+                    "pretrain",
+                )?;
+                let mut p = Pretrain {
+                    epochs: 10,
+                    noise: None,
+                    loss: Loss::BinaryCrossEntropy,
+                };
+                let mut noise_v = None;
+                let mut rest: Vec<Annot> = Vec::new();
+                for (k, v, s) in &o.kv {
+                    match k.as_str() {
+                        "epochs" => p.epochs = self.count(v, "pre-training epochs")?,
+                        "loss" => p.loss = self.loss(v)?,
+                        "noise" => noise_v = Some(*v),
+                        _ => rest.push(Annot {
+                            key: Some(Spanned {
+                                node: k.clone(),
                                 span: *s,
                             }),
-                        }
-                    }
-                    for (f, s) in &o.flags {
-                        rest.push(Annot {
-                            key: None,
-                            value: Spanned {
-                                node: ValueKind::Ident(f.clone()),
-                                span: *s,
-                            },
+                            value: (*v).clone(),
                             span: *s,
-                        });
+                        }),
                     }
-                    match noise_v {
-                        Some(v) => p.noise = Some(self.noise(v, &rest, "pretrain noise")?),
-                        None => {
-                            if let Some(a) = rest.first() {
-                                return Err(bad(
-                                    "unknown_option",
-                                    a.span,
-                                    "noise options without `noise=`",
-                                    "which noise?",
-                                )
-                                .help(
-                                    "write `noise=mask keep=0.75` or `noise=gaussian sigma=0.3`",
-                                ));
-                            }
+                }
+                for (f, s) in &o.flags {
+                    rest.push(Annot {
+                        key: None,
+                        value: Spanned {
+                            node: ValueKind::Ident(f.clone()),
+                            span: *s,
+                        },
+                        span: *s,
+                    });
+                }
+                match noise_v {
+                    Some(v) => p.noise = Some(self.noise(v, &rest, "pretrain noise")?),
+                    None => {
+                        if let Some(a) = rest.first() {
+                            return Err(bad(
+                                "unknown_option",
+                                a.span,
+                                "noise options without `noise=`",
+                                "which noise?",
+                            )
+                            .help("write `noise=mask keep=0.75` or `noise=gaussian sigma=0.3`"));
                         }
                     }
-                    t.pretrain = Some(p);
                 }
-                _ => unreachable!("keys checked above"),
+                t.pretrain = Some(p);
             }
+            // `dataset` and `split` are read by `dataset`; unknown keys are noted.
+            _ => {}
         }
-        Ok(t)
+        Ok(())
     }
 
     fn loss(&self, v: &Value) -> R<Loss> {
