@@ -56,6 +56,65 @@ fn the_group_depth_limit_is_exactly_the_documented_one() {
     );
 }
 
+/// A net whose layers sit `a + b + c + 2` levels deep: `c` groups around `$B`, whose
+/// fragment has `b` groups around `$A`, whose fragment has `a` groups around a layer. Every
+/// line nests at most max(a, b, c) parentheses, so only the expansion sees the depth.
+fn nested_fragments(a: usize, b: usize, c: usize) -> String {
+    let wrap = |n: usize, inner: &str| format!("{}{inner}{}", "(".repeat(n), ")".repeat(n));
+    format!(
+        "sweep A in {{a: {}}}\nsweep B in {{b: {}}}\nnet = {} × F10[softmax]\ntrain {{\n  dataset mnist\n}}\n",
+        wrap(a, "F8[relu]"),
+        wrap(b, "$A"),
+        wrap(c, "$B")
+    )
+}
+
+/// Code, message and help of a compile error.
+fn diagnosis(source: &str) -> (String, String, String) {
+    let err = archc::ir::compile("deep", source).expect_err("must be rejected");
+    (
+        err.code().map(|c| c.to_string()).unwrap_or_default(),
+        err.to_string(),
+        err.help().map(|h| h.to_string()).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn deep_nesting_through_fragments_states_the_limit_not_recursion() {
+    let max = archc::syntax::MAX_GROUP_DEPTH;
+    // Exactly at the limit compiles (the layer at depth 16), one more level does not.
+    assert!(archc::ir::compile("ok", &nested_fragments(6, 5, max - 13)).is_ok());
+    let (code, msg, help) = diagnosis(&nested_fragments(6, 5, max - 12));
+    assert_eq!(code, "archc::nesting", "{msg}");
+    assert!(msg.contains(&format!("more than {max} deep")), "{msg}");
+    assert!(
+        help.contains(&format!("at most {max} levels of `(…)` and `$fragment`s")),
+        "{help}"
+    );
+    assert!(
+        help.contains("write the innermost fragment out in place"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("refer to itself") && !msg.contains("itself"),
+        "{msg} / {help}"
+    );
+}
+
+#[test]
+fn a_fragment_that_refers_to_itself_is_named_at_once() {
+    let direct = "sweep L in {a: F10 × $L}\nnet = $L × F10[softmax]\ntrain {\n  dataset mnist\n}\n";
+    let (code, msg, help) = diagnosis(direct);
+    assert_eq!(code, "archc::recursion", "{msg}");
+    assert!(msg.contains("`$L` refers to itself ($L → $L)"), "{msg}");
+    assert!(help.contains("may not refer to itself"), "{help}");
+    // Through another fragment: the cycle is spelled out.
+    let indirect = "sweep A in {a: F10 × $B}\nsweep B in {b: F12 × $A}\nnet = $A × F10[softmax]\ntrain {\n  dataset mnist\n}\n";
+    let (code, msg, _) = diagnosis(indirect);
+    assert_eq!(code, "archc::recursion", "{msg}");
+    assert!(msg.contains("($A → $B → $A)"), "{msg}");
+}
+
 #[test]
 fn invalid_utf8_names_its_byte_position() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -142,7 +142,15 @@ fn rows_scatter_heatmap_and_filters() {
             labels.push(c);
         }
     }
-    plot::scatter_by_class(&dir.join("scatter.png"), "Codes", &pts, &labels, &names).unwrap();
+    plot::scatter_by_class(
+        &dir.join("scatter.png"),
+        "Codes",
+        ("code 1", "code 2"),
+        &pts,
+        &labels,
+        &names,
+    )
+    .unwrap();
 
     let counts: Vec<Vec<u64>> = (0..10)
         .map(|i| {
@@ -179,6 +187,7 @@ fn rows_scatter_heatmap_and_filters() {
         &maps,
         &[2, 4, 24, 24],
         Some((&inputs, &[2, 1, 28, 28])),
+        &[],
     )
     .unwrap();
     for f in [
@@ -216,10 +225,15 @@ fn bad_input_is_an_error() {
     let short = vec![0.0f32; 10];
     assert!(plot::image_grid(&dir.join("g.png"), "t", &[1, 4, 4], &[&short], &[], 1).is_err());
     assert!(plot::image_grid(&dir.join("g.png"), "t", &[2, 4, 4], &[&short], &[], 1).is_err());
-    assert!(
-        plot::scatter_by_class(&dir.join("s.png"), "t", &[(0.0, 0.0)], &[3], &["a".into()])
-            .is_err()
-    );
+    assert!(plot::scatter_by_class(
+        &dir.join("s.png"),
+        "t",
+        ("x", "y"),
+        &[(0.0, 0.0)],
+        &[3],
+        &["a".into()]
+    )
+    .is_err());
 }
 
 /// RGB pixels of a PNG (alpha dropped).
@@ -381,4 +395,243 @@ fn filters_figure_draws_one_tile_per_filter_in_a_square_grid() {
         assert_eq!(white, [255, 255, 255], "tile at ({x0},{y0})");
         assert!(luminance(dark) < 40.0, "tile at ({x0},{y0}): {dark:?}");
     }
+}
+
+#[test]
+fn confusion_colour_bar_shades_from_dark_at_the_top_to_white_at_the_bottom() {
+    let (_t, dir) = out_dir();
+    let counts: Vec<Vec<u64>> = vec![
+        vec![0, 1, 15, 0],
+        vec![16, 0, 0, 0],
+        vec![1, 0, 0, 15],
+        vec![0, 12, 4, 0],
+    ];
+    let names: Vec<String> = ["ant", "bee", "cat", "dog"].map(String::from).to_vec();
+    let p = dir.join("confusion_bar.png");
+    plot::heatmap(&p, "Confusion", "predicted", "true", &counts, &names).unwrap();
+    let (w, h, px) = rgb_pixels(&p);
+    let cells = dark_squares(w, h, &px, 20);
+    assert_eq!(cells.len(), 4, "dark cells {cells:?}");
+    let side = cells[0].2 - cells[0].0 + 1;
+    let matrix_right = cells.iter().map(|c| c.2).max().unwrap();
+    let matrix_top = cells.iter().map(|c| c.1).min().unwrap();
+    // The strip: the longest vertical run of blue-tinted pixels (blue above red; white,
+    // grey and black text are not). Cells are cut by grid lines and counts, so a run
+    // through them is at most one cell tall.
+    let tinted = |p: [u8; 3]| p[2] > p[0];
+    let (mut best, mut best_x, mut best_y0) = (0, 0, 0);
+    for x in 0..w {
+        let mut run = 0;
+        for y in 0..h {
+            if tinted(px[y * w + x]) {
+                run += 1;
+                if run > best {
+                    (best, best_x, best_y0) = (run, x, y + 1 - run);
+                }
+            } else {
+                run = 0;
+            }
+        }
+    }
+    assert!(
+        best >= 3 * side,
+        "no colour bar: longest tinted run {best} px, cells are {side} px"
+    );
+    assert!(
+        best_x > matrix_right,
+        "the bar ({best_x}) overlaps the matrix"
+    );
+    assert!(
+        best_y0.abs_diff(matrix_top) <= 3,
+        "bar starts at {best_y0}, matrix at {matrix_top}"
+    );
+    let lum: Vec<f64> = (best_y0..best_y0 + best)
+        .map(|y| luminance(px[y * w + best_x]))
+        .collect();
+    assert!(
+        lum.windows(2).all(|p| p[0] <= p[1]),
+        "the bar does not lighten steadily downwards: {lum:?}"
+    );
+    // Rate 1 at the top is the darkest cell shade; rate 0 at the bottom is (nearly) white.
+    let darkest =
+        luminance(px[((cells[1].1 + cells[1].3) / 2 - side * 3 / 10) * w + cells[1].0 + 2]);
+    assert!(
+        (lum[0] - darkest).abs() < 2.0,
+        "top {} vs full-rate cell {darkest}",
+        lum[0]
+    );
+    // The run ends on the palest tint; the bar's last row (rate 0) is white.
+    assert!(lum[lum.len() - 1] > 235.0, "bottom {}", lum[lum.len() - 1]);
+    assert_eq!(px[(best_y0 + best) * w + best_x], [255, 255, 255]);
+    assert!(lum[0] < 60.0, "top {}", lum[0]);
+}
+
+/// The attributes and text of every `<tag …>` element of an SVG (plotters' own output:
+/// attributes in double quotes, no `>` inside values).
+fn svg_elements(svg: &str, tag: &str) -> Vec<(Vec<(String, String)>, String)> {
+    let open = format!("<{tag} ");
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let end = rest.find('>').unwrap();
+        let head = &rest[..end];
+        let mut attrs = Vec::new();
+        let mut h = head;
+        while let Some(eq) = h.find("=\"") {
+            let name = h[..eq].trim().to_string();
+            let v_end = h[eq + 2..].find('"').unwrap();
+            attrs.push((name, h[eq + 2..eq + 2 + v_end].to_string()));
+            h = &h[eq + 2 + v_end + 1..];
+        }
+        let body = if head.ends_with('/') {
+            String::new()
+        } else {
+            let close = rest.find(&format!("</{tag}>")).unwrap();
+            rest[end + 1..close].trim().to_string()
+        };
+        out.push((attrs, body));
+    }
+    out
+}
+
+fn attr(attrs: &[(String, String)], name: &str) -> f64 {
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} in {attrs:?}"))
+        .1
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn feature_map_columns_and_rows_are_labelled_over_their_tiles() {
+    let (_t, dir) = out_dir();
+    let (n, c, h, w) = (3usize, 4usize, 12usize, 12usize);
+    let maps: Vec<f32> = (0..n * c * h * w).map(|i| (i % 13) as f32).collect();
+    let inputs: Vec<f32> = (0..n * 16 * 16).map(|i| (i % 16) as f32 / 15.0).collect();
+    let rows: Vec<String> = vec!["#4 cat".into(), "#9 dog".into(), "#17 ship".into()];
+    let p = dir.join("maps_labelled.svg");
+    plot::feature_maps_figure(
+        &p,
+        "Feature maps",
+        &maps,
+        &[n, c, h, w],
+        Some((&inputs, &[n, 1, 16, 16])),
+        &rows,
+    )
+    .unwrap();
+    let svg = std::fs::read_to_string(&p).unwrap();
+    // Tile frames: one grey outline per tile; their centres give the columns and rows.
+    let frames: Vec<(f64, f64, f64, f64)> = svg_elements(&svg, "rect")
+        .into_iter()
+        .filter(|(a, _)| a.iter().any(|(k, v)| k == "stroke" && v == "#B4B4B4"))
+        .map(|(a, _)| {
+            (
+                attr(&a, "x"),
+                attr(&a, "y"),
+                attr(&a, "width"),
+                attr(&a, "height"),
+            )
+        })
+        .collect();
+    assert_eq!(frames.len(), n * (c + 1), "one frame per tile");
+    let mut col_x: Vec<f64> = frames.iter().map(|f| f.0 + f.2 / 2.0).collect();
+    col_x.sort_by(f64::total_cmp);
+    col_x.dedup_by(|a, b| (*a - *b).abs() < 1.0);
+    let mut row_y: Vec<(f64, f64)> = frames.iter().map(|f| (f.1, f.1 + f.3)).collect();
+    row_y.sort_by(|a, b| a.0.total_cmp(&b.0));
+    row_y.dedup_by(|a, b| (a.0 - b.0).abs() < 1.0);
+    assert_eq!((col_x.len(), row_y.len()), (c + 1, n));
+    let texts = svg_elements(&svg, "text");
+    let find = |label: &str| {
+        let (a, _) = texts
+            .iter()
+            .find(|(_, body)| body == label)
+            .unwrap_or_else(|| panic!("no label {label:?} in the figure"));
+        (attr(a, "x"), attr(a, "y"))
+    };
+    // Column headers: "input", then "ch 0" … over the matching column, above the first row.
+    let headers: Vec<String> = std::iter::once("input".to_string())
+        .chain((0..c).map(|k| format!("ch {k}")))
+        .collect();
+    for (k, label) in headers.iter().enumerate() {
+        let (x, y) = find(label);
+        assert!(
+            (x - col_x[k]).abs() <= 1.5,
+            "{label} at x {x}, column at {}",
+            col_x[k]
+        );
+        assert!(
+            y < row_y[0].0,
+            "{label} at y {y} is not above the first row"
+        );
+    }
+    // Row labels: left of the first column, within their row's height.
+    for (i, label) in rows.iter().enumerate() {
+        let (x, y) = find(label);
+        assert!(x < col_x[0], "{label} at x {x}");
+        assert!(
+            row_y[i].0 <= y && y <= row_y[i].1,
+            "{label} at y {y}, row {:?}",
+            row_y[i]
+        );
+    }
+    // A wrong number of row labels is an error, not a silently mislabelled figure.
+    assert!(plot::feature_maps_figure(
+        &dir.join("bad.svg"),
+        "t",
+        &maps,
+        &[n, c, h, w],
+        None,
+        &rows[..2],
+    )
+    .is_err());
+}
+
+#[test]
+fn scatter_and_line_charts_name_both_axes() {
+    let (_t, dir) = out_dir();
+    let names: Vec<String> = vec!["a".into(), "b".into()];
+    let pts = [(0.0, 1.0), (1.0, 0.0), (2.0, 2.0)];
+    let p = dir.join("scatter_axes.svg");
+    plot::scatter_by_class(
+        &p,
+        "PCA",
+        ("component 1", "component 2"),
+        &pts,
+        &[0, 1, 0],
+        &names,
+    )
+    .unwrap();
+    let texts: Vec<String> = svg_elements(&std::fs::read_to_string(&p).unwrap(), "text")
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect();
+    for want in ["component 1", "component 2"] {
+        assert!(texts.iter().any(|t| t == want), "{want} missing: {texts:?}");
+    }
+    let s = [Series {
+        name: "test".into(),
+        points: vec![(2.0, 0.1), (8.0, 0.05)],
+    }];
+    let q = dir.join("line_axes.svg");
+    plot::line_chart(&q, "PCA", "code size d'", "MSE per pixel", &s).unwrap();
+    let svg = std::fs::read_to_string(&q).unwrap();
+    let texts: Vec<String> = svg_elements(&svg, "text")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    // The SVG backend escapes the apostrophe.
+    for want in ["code size d&apos;", "MSE per pixel"] {
+        assert!(texts.iter().any(|t| t == want), "{want} missing: {texts:?}");
+    }
+    // A chart without axis descriptions is refused.
+    assert!(plot::line_chart(&dir.join("l.png"), "t", "", "y", &s).is_err());
+    assert!(plot::line_chart(&dir.join("l.png"), "t", "x", " ", &s).is_err());
+    assert!(
+        plot::scatter_by_class(&dir.join("s.png"), "t", ("x", ""), &pts, &[0, 1, 0], &names)
+            .is_err()
+    );
 }

@@ -400,6 +400,7 @@ pub fn run_pca(mut a: PcaOptions) -> miette::Result<()> {
         plot::scatter_by_class(
             &figure(&a.out, "pca2d_test", &a.format)?,
             &format!("PCA, 2 components, {} test set", dataset_label(&ds)),
+            ("component 1", "component 2"),
             &pts,
             &ds.test.labels,
             &ds.classes,
@@ -562,6 +563,7 @@ pub fn run_tsne(a: TsneOptions) -> miette::Result<()> {
     plot::scatter_by_class(
         &figure(&a.out, "tsne", &a.format)?,
         &format!("t-SNE of {} points ({what})", idx.len()),
+        ("t-SNE 1", "t-SNE 2"),
         &pts,
         &sub_labels,
         &classes,
@@ -814,6 +816,14 @@ fn feature_maps(a: &FiltersOptions, checkpoint: &Path, out: &Path) -> miette::Re
         &sub,
         &[n, shown, h, w],
         Some((&grey, &[n, 1, h0, w0])),
+        &labels
+            .iter()
+            .zip(&idx)
+            .map(|(&l, &i)| {
+                let class = ds.classes.get(l as usize).map_or("?", String::as_str);
+                format!("#{i} {class}")
+            })
+            .collect::<Vec<_>>(),
     )?;
     // Per image: mean activation and fraction of exact zeros (ReLU sparsity) over all maps;
     // the maps themselves are in the safetensors file.

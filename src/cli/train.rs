@@ -206,7 +206,11 @@ pub fn draw_curves(dir: &Path) -> miette::Result<()> {
         .into_iter()
         .filter(|s| !s.points.is_empty())
         .collect();
-    let y = if classifier { "error" } else { "loss" };
+    let y = if classifier {
+        "error rate (fraction misclassified)"
+    } else {
+        "loss"
+    };
     let title = metrics
         .model
         .clone()

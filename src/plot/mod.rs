@@ -82,6 +82,18 @@ pub fn image_rows(
     shape: &[usize],
     rows: &[ImageRow],
 ) -> miette::Result<()> {
+    image_rows_with_header(path, title, shape, &[], rows)
+}
+
+/// [`image_rows`] with a label above each column (`column_labels[c]` over column `c`;
+/// empty: no header line).
+pub fn image_rows_with_header(
+    path: &Path,
+    title: &str,
+    shape: &[usize],
+    column_labels: &[String],
+    rows: &[ImageRow],
+) -> miette::Result<()> {
     let columns = rows.iter().map(|r| r.images.len()).max().unwrap_or(0);
     if rows.is_empty() || columns == 0 {
         return Err(miette::miette!("image_rows: nothing to draw"));
@@ -97,21 +109,31 @@ pub fn image_rows(
         .unwrap_or(0)
         * 9
         + 16;
+    if column_labels.len() > columns {
+        return Err(miette::miette!(
+            "image_rows: {} column labels for {columns} columns",
+            column_labels.len()
+        ));
+    }
     let layout = render::GridLayout::new(shape, rows.len() * columns, columns, false, label_width)
-        .fit_title(title);
+        .fit_title(title)
+        .with_header(!column_labels.is_empty());
     write_figure!(path, layout.size(), |root| {
-        render::image_rows(&root, &layout, title, shape, rows)
+        render::image_rows(&root, &layout, title, shape, column_labels, rows)
     })
 }
 
-/// 2-D scatter plot coloured by class with a legend of class names.
+/// 2-D scatter plot coloured by class with a legend of class names; `axis_labels` say
+/// what x and y are (e.g. "component 1", "component 2").
 pub fn scatter_by_class(
     path: &Path,
     title: &str,
+    axis_labels: (&str, &str),
     points: &[(f64, f64)],
     labels: &[u8],
     class_names: &[String],
 ) -> miette::Result<()> {
+    render::check_axis_labels("scatter", axis_labels.0, axis_labels.1)?;
     if points.len() != labels.len() {
         return Err(miette::miette!(
             "scatter: {} points for {} labels",
@@ -132,12 +154,13 @@ pub fn scatter_by_class(
         return Err(miette::miette!("scatter: non-finite coordinates"));
     }
     write_figure!(path, (900, 800), |root| {
-        render::scatter(&root, title, points, labels, class_names)
+        render::scatter(&root, title, axis_labels, points, labels, class_names)
     })
 }
 
 /// Heatmap of a square matrix (e.g. a confusion matrix, rows = true class, columns =
-/// predicted class), each cell annotated with its value; colour follows `value / row sum`.
+/// predicted class), each cell annotated with its value; colour follows `value / row sum`,
+/// keyed by a colour bar at the right.
 pub fn heatmap(
     path: &Path,
     title: &str,
@@ -153,7 +176,8 @@ pub fn heatmap(
         ));
     }
     let side = (70 * n as u32).clamp(400, 1400);
-    write_figure!(path, (side + 160, side + 130), |root| {
+    // Width: class names at the left, the matrix, the "correct" column, the colour bar.
+    write_figure!(path, (side + 240, side + 130), |root| {
         render::heatmap(&root, title, x_label, y_label, counts, class_names)
     })
 }
@@ -218,13 +242,15 @@ pub fn filters_figure(
 
 /// Feature maps `[n_images, channels, H, W]` (e.g. first-layer outputs), one grid row per
 /// input image, each map normalised on its own; `inputs` (`[n_images, C, H0, W0]`, same
-/// order) are drawn in the first column when given.
+/// order) are drawn in the first column when given. Columns are headed "input", "ch 0",
+/// "ch 1", …; rows are labelled `row_labels[i]` ("image i" when not given).
 pub fn feature_maps_figure(
     path: &Path,
     title: &str,
     maps: &[f32],
     shape: &[usize],
     inputs: Option<(&[f32], &[usize])>,
+    row_labels: &[String],
 ) -> miette::Result<()> {
     if shape.len() != 4 || shape.iter().product::<usize>() != maps.len() || maps.is_empty() {
         return Err(miette::miette!(
@@ -233,6 +259,12 @@ pub fn feature_maps_figure(
         ));
     }
     let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
+    if !row_labels.is_empty() && row_labels.len() != n {
+        return Err(miette::miette!(
+            "feature maps: {} row labels for {n} images",
+            row_labels.len()
+        ));
+    }
     let norm = normalise_each(maps, h * w);
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
@@ -260,9 +292,17 @@ pub fn feature_maps_figure(
             images.push(norm[o..o + h * w].to_vec());
         }
         rows.push(ImageRow {
-            label: format!("image {i}"),
+            label: row_labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("image {i}")),
             images,
         });
     }
-    image_rows(path, title, &[1, h, w], &rows)
+    let header: Vec<String> = inputs
+        .map(|_| "input".to_string())
+        .into_iter()
+        .chain((0..c).map(|ch| format!("ch {ch}")))
+        .collect();
+    image_rows_with_header(path, title, &[1, h, w], &header, &rows)
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -142,6 +143,11 @@ macro_rules! write_figure {
 pub(crate) use write_figure;
 
 pub fn check_series(spec: &ChartSpec, series: &[Series]) -> miette::Result<()> {
+    check_axis_labels(
+        &format!("line chart '{}'", spec.title),
+        &spec.x_label,
+        &spec.y_label,
+    )?;
     if series.iter().all(|s| s.points.is_empty()) {
         return Err(miette::miette!("line chart '{}': no points", spec.title));
     }
@@ -220,13 +226,7 @@ pub fn line_chart<DB: DrawingBackend>(
         None => (padded(xlo, xhi), 10),
     };
     let yr = spec.y_range.unwrap_or_else(|| padded(ylo, yhi));
-    let mut chart = ChartBuilder::on(root)
-        .caption(&spec.title, (FAMILY, 26))
-        .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-        .map_err(e)?;
+    let mut chart = cartesian(root, &spec.title, xr, yr)?;
     let cats = spec.x_categories.clone();
     let fmt_x = move |x: &f64| -> String {
         match &cats {
@@ -242,20 +242,12 @@ pub fn line_chart<DB: DrawingBackend>(
             None => format_number(*x),
         }
     };
-    let fmt_y = |y: &f64| format_number(*y);
-    chart
-        .configure_mesh()
-        .x_desc(&spec.x_label)
-        .y_desc(&spec.y_label)
-        .x_labels(n_x_labels)
-        .y_labels(10)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .axis_desc_style((FAMILY, 18))
-        .label_style((FAMILY, 14))
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(e)?;
+    draw_axes(
+        &mut chart,
+        (&spec.x_label, &spec.y_label),
+        n_x_labels,
+        &fmt_x,
+    )?;
     for (i, s) in series.iter().enumerate() {
         let c = colour(i);
         let style = ShapeStyle::from(&c).stroke_width(2);
@@ -279,6 +271,58 @@ pub fn line_chart<DB: DrawingBackend>(
             .label_font((FAMILY, 15))
             .draw()
             .map_err(e)?;
+    }
+    Ok(())
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The plotting area of a line chart or scatter plot: title, margins and room for tick
+/// labels and axis descriptions.
+fn cartesian<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<Chart<'a, DB>, String> {
+    ChartBuilder::on(area)
+        .caption(title, (FAMILY, 24))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(75)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(e)
+}
+
+/// Grid, tick labels and the axis descriptions (what each axis measures) of a chart.
+fn draw_axes<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    (x_label, y_label): (&str, &str),
+    n_x_labels: usize,
+    fmt_x: &dyn Fn(&f64) -> String,
+) -> DrawResult {
+    let fmt_y = |y: &f64| format_number(*y);
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_labels(n_x_labels)
+        .y_labels(10)
+        .x_label_formatter(fmt_x)
+        .y_label_formatter(&fmt_y)
+        .axis_desc_style((FAMILY, 18))
+        .label_style((FAMILY, 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(e)
+}
+
+/// Every chart says what its axes measure: a blank description is an error.
+pub fn check_axis_labels(what: &str, x_label: &str, y_label: &str) -> miette::Result<()> {
+    if x_label.trim().is_empty() || y_label.trim().is_empty() {
+        return Err(miette::miette!(
+            "{what}: both axes need a description (x: {x_label:?}, y: {y_label:?})"
+        ));
     }
     Ok(())
 }
@@ -333,6 +377,13 @@ impl GridLayout {
             min_w: 240,
         }
     }
+    /// Makes room under the title for a line of column labels.
+    pub fn with_header(mut self, header: bool) -> Self {
+        if header {
+            self.title_h += HEADER_H;
+        }
+        self
+    }
     /// Widens the figure so a 22-px title fits (about 12 px per character).
     pub fn fit_title(mut self, title: &str) -> Self {
         self.min_w = self.min_w.max(title.chars().count() as u32 * 12 + 40);
@@ -353,6 +404,9 @@ impl GridLayout {
         (x as i32, y as i32)
     }
 }
+
+/// Height of the column-label line of an image-rows figure.
+const HEADER_H: u32 = 20;
 
 fn to_byte(v: f32) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0).round() as u8
@@ -447,10 +501,20 @@ pub fn image_rows<DB: DrawingBackend>(
     layout: &GridLayout,
     title: &str,
     shape: &[usize],
+    column_labels: &[String],
     rows: &[ImageRow],
 ) -> DrawResult {
     root.fill(&WHITE).map_err(e)?;
     draw_title(root, title)?;
+    let header = TextStyle::from((FAMILY, 13).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    for (c, label) in column_labels.iter().enumerate() {
+        let (x0, y0) = layout.origin(0, c);
+        let pos = (x0 + layout.cell_w as i32 / 2, y0 - 4);
+        root.draw(&Text::new(label.clone(), pos, header.clone()))
+            .map_err(e)?;
+    }
     for (r, row) in rows.iter().enumerate() {
         let (_, y0) = layout.origin(r, 0);
         let style = TextStyle::from((FAMILY, 15).into_font())
@@ -470,6 +534,7 @@ pub fn image_rows<DB: DrawingBackend>(
 pub fn scatter<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
+    axis_labels: (&str, &str),
     points: &[(f64, f64)],
     labels: &[u8],
     class_names: &[String],
@@ -486,22 +551,9 @@ pub fn scatter<DB: DrawingBackend>(
     let (ylo, yhi) = padded(ylo, yhi);
     // Leave room at the right for the legend.
     let (plot, legend) = root.split_horizontally(root.dim_in_pixel().0 - 150);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, (FAMILY, 24))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(xlo..xhi, ylo..yhi)
-        .map_err(e)?;
+    let mut chart = cartesian(&plot, title, (xlo, xhi), (ylo, yhi))?;
     let fmt = |v: &f64| format_number(*v);
-    chart
-        .configure_mesh()
-        .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt)
-        .label_style((FAMILY, 13))
-        .light_line_style(RGBColor(240, 240, 240))
-        .draw()
-        .map_err(e)?;
+    draw_axes(&mut chart, axis_labels, 10, &fmt)?;
     let radius = if points.len() > 3000 { 2 } else { 3 };
     for class in 0..class_names.len() {
         let c = colour(class);
@@ -544,9 +596,12 @@ pub fn heatmap<DB: DrawingBackend>(
     let n = class_names.len();
     let (w, h) = root.dim_in_pixel();
     let (left, top) = (140i32, 90i32);
-    // The right margin holds each row's rate of correct predictions (recall).
+    // The right margin holds each row's rate of correct predictions (recall), then the
+    // colour bar (strip and tick labels).
     let rates_w = 80i32;
-    let cell = ((w as i32 - left - 20 - rates_w).min(h as i32 - top - 40) / n as i32).max(8);
+    let cell = ((w as i32 - left - 20 - rates_w - COLOUR_BAR_W).min(h as i32 - top - 40)
+        / n as i32)
+        .max(8);
     let black = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK);
     let centre = Pos::new(HPos::Center, VPos::Center);
     // Axis descriptions: predicted classes across the top, true classes down the side.
@@ -614,10 +669,8 @@ pub fn heatmap<DB: DrawingBackend>(
             } else {
                 0.0
             };
-            // White → dark blue; a square-root ramp makes small confusions visible.
+            let fill = rate_shade(rate);
             let t = rate.sqrt();
-            let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
-            let fill = RGBColor(lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0));
             let (x0, y0) = (left + j as i32 * cell, top + i as i32 * cell);
             root.draw(&Rectangle::new(
                 [(x0, y0), (x0 + cell, y0 + cell)],
@@ -643,5 +696,68 @@ pub fn heatmap<DB: DrawingBackend>(
             }
         }
     }
-    Ok(())
+    let bar_x = left + n as i32 * cell + rates_w + 10;
+    colour_bar(root, (bar_x, top), n as i32 * cell)
+}
+
+/// Width of a heatmap's colour bar: margin, strip and tick labels.
+const COLOUR_BAR_W: i32 = 80;
+
+/// Shade of a cell whose row rate is `rate` ∈ [0, 1]: white → dark blue, on a square-root
+/// ramp so that small confusions are visible.
+fn rate_shade(rate: f64) -> RGBColor {
+    let t = rate.clamp(0.0, 1.0).sqrt();
+    let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    RGBColor(lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0))
+}
+
+/// The key to the heatmap's shades: a vertical strip from rate 1 (top, darkest) to 0
+/// (bottom, white), `height` pixels tall from `(x, top)`, ticked every 0.25.
+fn colour_bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x, top): (i32, i32),
+    height: i32,
+) -> DrawResult {
+    let strip_w = 18;
+    let span = (height - 1).max(1);
+    // One 1-px band per pixel row: the rate falls linearly with the height.
+    for dy in 0..height {
+        let rate = 1.0 - dy as f64 / span as f64;
+        root.draw(&Rectangle::new(
+            [(x, top + dy), (x + strip_w, top + dy + 1)],
+            rate_shade(rate).filled(),
+        ))
+        .map_err(e)?;
+    }
+    root.draw(&Rectangle::new(
+        [(x - 1, top - 1), (x + strip_w + 1, top + height)],
+        RGBColor(120, 120, 120).stroke_width(1),
+    ))
+    .map_err(e)?;
+    let label = TextStyle::from((FAMILY, 12).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for k in 0..=4 {
+        let rate = 1.0 - k as f64 / 4.0;
+        let y = top + (span as f64 * k as f64 / 4.0).round() as i32;
+        root.draw(&PathElement::new(
+            vec![(x + strip_w + 1, y), (x + strip_w + 5, y)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(e)?;
+        root.draw(&Text::new(
+            format_number(rate),
+            (x + strip_w + 8, y),
+            label.clone(),
+        ))
+        .map_err(e)?;
+    }
+    root.draw(&Text::new(
+        "row rate".to_string(),
+        (x + strip_w / 2, top - 10),
+        TextStyle::from((FAMILY, 12).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center)),
+    ))
+    .map_err(e)
 }

@@ -133,15 +133,28 @@ impl<'a> Cx<'a, '_> {
     }
 
     /// Flatten a chain into its layers, expanding repetitions and fragment parameters.
-    fn expand(&self, chain: &'a Chain, out: &mut Vec<&'a LayerAst>, depth: usize) -> R<()> {
-        if depth > 16 {
+    /// `fragments` are the sweep fragments being expanded around `chain` (outermost first);
+    /// `depth` counts the groups and fragments around it.
+    fn expand(
+        &self,
+        chain: &'a Chain,
+        out: &mut Vec<&'a LayerAst>,
+        fragments: &mut Vec<&'a str>,
+        depth: usize,
+    ) -> R<()> {
+        let max = crate::syntax::MAX_GROUP_DEPTH;
+        if depth > max {
+            // The raw-text check bounds `(…)` alone; here sweep fragments add levels too.
             return Err(bad(
-                "recursion",
+                "nesting",
                 chain.span,
-                "layer chains nest too deeply",
-                "here",
+                format!("layer chains nest more than {max} deep (groups and sweep fragments together)"),
+                &format!("level {depth}"),
             )
-            .help("a sweep fragment may not refer to itself"));
+            .help(format!(
+                "at most {max} levels of `(…)` and `$fragment`s inside one another: write the innermost \
+                 fragment out in place, or repeat with `n×(…)` instead of nesting"
+            )));
         }
         for t in &chain.terms {
             let n = match &t.repeat {
@@ -157,10 +170,31 @@ impl<'a> Cx<'a, '_> {
             for _ in 0..n {
                 match &t.kind {
                     TermKind::Layer(l) => out.push(l),
-                    TermKind::Group(c) => self.expand(c, out, depth + 1)?,
+                    TermKind::Group(c) => self.expand(c, out, fragments, depth + 1)?,
                     TermKind::Param(name) => {
                         match self.env.iter().rev().find(|(n, _)| n == name) {
-                            Some((_, Bound::Fragment(c, _))) => self.expand(c, out, depth + 1)?,
+                            Some((_, Bound::Fragment(c, _))) => {
+                                if let Some(first) = fragments.iter().position(|f| f == name) {
+                                    let cycle: Vec<String> = fragments[first..]
+                                        .iter()
+                                        .chain([&name.as_str()])
+                                        .map(|f| format!("${f}"))
+                                        .collect();
+                                    return Err(bad(
+                                        "recursion",
+                                        t.span,
+                                        format!(
+                                            "sweep fragment `${name}` refers to itself ({})",
+                                            cycle.join(" → ")
+                                        ),
+                                        "used inside its own definition",
+                                    )
+                                    .help("a sweep fragment may not refer to itself: write the repeated layers out, or repeat them with `n×(…)`"));
+                                }
+                                fragments.push(name.as_str());
+                                self.expand(c, out, fragments, depth + 1)?;
+                                fragments.pop();
+                            }
                             Some((_, Bound::Scalar(_))) => {
                                 return Err(bad(
                                     "param_kind",
@@ -275,7 +309,7 @@ impl<'a> Cx<'a, '_> {
         layers: &mut Vec<Layer>,
     ) -> bool {
         let mut written = Vec::new();
-        if let Err(p) = self.expand(chain, &mut written, 0) {
+        if let Err(p) = self.expand(chain, &mut written, &mut Vec::new(), 0) {
             self.note(p);
             return false;
         }
