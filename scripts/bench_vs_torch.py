@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Interleaved training-throughput comparison: archc vs the PyTorch reference.
 
-Usage: scripts/bench_vs_torch.py [--rounds 3] [--python /tmp/torch-ref/bin/python] [name ...]
+Usage: scripts/bench_vs_torch.py [--rounds 3] [--sgd] [--python /tmp/torch-ref/bin/python] [name ...]
 names: cifar_base cifar_deep svhn mnist_mlp mnist_ae_deep (default: all)
 
 Each round runs, for every name, `archc bench specs/NAME.arch --batch 128 --format json`
 and then `../shared/bench/torch_reference.py NAME` (batch 128, ~5 s each), so both see
-the same machine state. Prints a Markdown table of medians and the ratio archc/PyTorch.
+the same machine state. With `--sgd` both train with plain SGD; without it both use the
+spec's optimizer and learning rate (PyTorch through `scripts/torch_reference_optim.py`). Prints a Markdown table of medians and the ratio archc/PyTorch.
 """
 import argparse, json, re, statistics, subprocess, sys
 from pathlib import Path
@@ -24,8 +25,21 @@ def archc_run(exe, name, seconds, sgd):
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
-def torch_run(python, name):
-    out = subprocess.run([python, str(TORCH_REF), name], check=True, capture_output=True, text=True).stdout
+def spec_optimizer(name):
+    """(optimizer, lr) of the spec's `optimizer` line, e.g. ("adam", 1e-3)."""
+    text = (ROOT / "specs" / f"{name}.arch").read_text()
+    m = re.search(r"^\s*optimizer\s+(\w+).*?\blr=([0-9.eE+-]+)", text, re.M)
+    if not m:
+        sys.exit(f"specs/{name}.arch: no `optimizer NAME lr=…` line")
+    return m.group(1), float(m.group(2))
+
+def torch_run(python, name, sgd):
+    if sgd:
+        cmd = [python, str(TORCH_REF), name]
+    else:
+        opt, lr = spec_optimizer(name)
+        cmd = [python, str(ROOT / "scripts" / "torch_reference_optim.py"), name, opt, str(lr)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     m = re.search(r"(\d+) img/s train", out)
     if not m:
         sys.exit(f"unexpected torch_reference output: {out!r}")
@@ -51,7 +65,7 @@ def main():
             j = archc_run(a.archc, n, a.seconds, a.sgd)
             ours[n].append(j["train_images_per_second"])
             gflops[n].append(j["gflops"])
-            theirs[n].append(torch_run(a.python, n))
+            theirs[n].append(torch_run(a.python, n, a.sgd))
             print(f"round {r + 1}: {n}: archc {ours[n][-1]:.0f} img/s, torch {theirs[n][-1]:.0f} img/s",
                   file=sys.stderr, flush=True)
     print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s | % of peak | PyTorch GFLOP/s |")
@@ -61,7 +75,8 @@ def main():
         g = statistics.median(gflops[n])
         tg = g / o * t  # the same flops per image
         print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {g:.1f} | {100 * g / a.peak:.0f}% | {tg:.1f} |")
-    opt = "plain SGD for both" if a.sgd else "archc with each spec's optimizer, PyTorch with SGD"
+    opt = ("plain SGD for both" if a.sgd else "each spec's optimizer for both (" +
+           ", ".join(f"{n}: {spec_optimizer(n)[0]} lr {spec_optimizer(n)[1]:g}" for n in a.names) + ")")
     print(f"\nmedians of {a.rounds} interleaved rounds, batch 128, {opt}", flush=True)
 
 if __name__ == "__main__":
