@@ -54,7 +54,7 @@ def main():
     ap.add_argument("--peak", type=float, default=450.0,
                     help="FP32 peak GFLOP/s of the machine (docs/performance.md: 2 cores x 225)")
     ap.add_argument("--sgd", action="store_true",
-                    help="train archc with plain SGD too (the reference uses SGD for every model)")
+                    help="plain SGD for both (as the shared reference); default: each spec's optimizer for both")
     ap.add_argument("names", nargs="*", default=NAMES)
     a = ap.parse_args()
     ours = {n: [] for n in a.names}
