@@ -4,42 +4,26 @@
 //! `cargo run --release --example kernel_bench [-- --reps N] [-- --no-ref]`
 //! Times are medians of N runs (default 7) after one warm-up; the cores are shared, so
 //! expect noise and compare medians.
+use archc::bench::cpu_secs;
 use archc::kernels::{self, reference, ConvGeom, PoolGeom};
+use bench_util::{data, median};
 use std::time::Instant;
 
-/// CPU seconds consumed by this process (all threads) so far. Wall time on cores shared
-/// with other jobs mostly measures the neighbours; CPU time measures the kernel.
-fn cpu_secs() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, t: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut t = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: POSIX call writing into a properly laid out timespec (Linux x86_64/aarch64).
-    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    t.sec as f64 + t.nsec as f64 * 1e-9
-}
+mod bench_util;
 
 /// Median wall and median CPU seconds of `reps` runs after one warm-up.
 fn median_secs(reps: usize, mut f: impl FnMut()) -> Secs {
     f();
-    let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..reps.max(1))
+    let (wall, cpu): (Vec<f64>, Vec<f64>) = (0..reps.max(1))
         .map(|_| {
             let (s, c) = (Instant::now(), cpu_secs());
             f();
             (s.elapsed().as_secs_f64(), cpu_secs() - c)
         })
         .unzip();
-    wall.sort_by(|a, b| a.total_cmp(b));
-    cpu.sort_by(|a, b| a.total_cmp(b));
     Secs {
-        wall: wall[wall.len() / 2],
-        cpu: cpu[cpu.len() / 2],
+        wall: median(wall),
+        cpu: median(cpu),
     }
 }
 
@@ -47,19 +31,6 @@ fn median_secs(reps: usize, mut f: impl FnMut()) -> Secs {
 struct Secs {
     wall: f64,
     cpu: f64,
-}
-
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    // Cheap deterministic values in [-1, 1); their exact distribution does not matter here.
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 // ---------- FMA peak ----------

@@ -4,43 +4,12 @@
 //! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B]`
 //! Each repetition times im2col and Winograd back to back (interleaved), so both see the
 //! same machine state; the cores are shared, so expect noise and compare medians.
+use archc::bench::cpu_secs;
 use archc::kernels::{self, ConvAlgo, ConvGeom};
+use bench_util::{data, median};
 use std::time::Instant;
 
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-/// CPU seconds of this process (all threads): on cores shared with other jobs, wall
-/// time mostly measures the neighbours, CPU time the kernel.
-fn cpu_secs() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, t: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut t = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: POSIX call writing into a properly laid out timespec (Linux x86_64/aarch64).
-    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    t.sec as f64 + t.nsec as f64 * 1e-9
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+mod bench_util;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

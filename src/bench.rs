@@ -172,7 +172,9 @@ pub fn random_batch(model: &Model, batch: usize, seed: u64) -> (Vec<f32>, Vec<f3
 }
 
 /// CPU seconds consumed by this process (all threads) so far; 0 where unsupported.
-fn cpu_secs() -> f64 {
+/// Wall time on cores shared with other jobs mostly measures the neighbours; CPU time
+/// measures the work.
+pub fn cpu_secs() -> f64 {
     #[cfg(target_os = "linux")]
     {
         #[repr(C)]

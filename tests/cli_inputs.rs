@@ -61,59 +61,22 @@ fn out_paths_under_a_file_are_named_and_fail_before_the_work() {
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, b"x").expect("write");
     let under = file.join("out");
+    let png = under.join("g.png");
+    let d = s(dir.path());
     // pca would load MNIST and fit for seconds before failing to write; no data here, so
     // an error about the data would mean the --out check came too late.
-    let out = archc(&[
-        "pca",
-        "--dataset",
-        "mnist",
-        "--data",
-        s(dir.path()),
-        "--out",
-        s(&under),
-    ]);
-    fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&[
-        "knn",
-        "--dataset",
-        "mnist",
-        "--data",
-        s(dir.path()),
-        "--out",
-        s(&under),
-    ]);
-    fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&[
-        "tsne",
-        "--dataset",
-        "mnist",
-        "--data",
-        s(dir.path()),
-        "--out",
-        s(&under),
-    ]);
-    fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&[
-        "data",
-        "show",
-        "mnist",
-        "--data",
-        s(dir.path()),
-        "--out",
-        s(&under.join("g.png")),
-    ]);
-    fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&["report", "--runs", s(dir.path()), "--out", s(&under)]);
-    fails_with(&out, &[s(&file), "is a file, not a folder"]);
-    let out = archc(&[
-        "train",
-        "specs/mnist_mlp.arch",
-        "--data",
-        s(dir.path()),
-        "--out",
-        s(&under),
-    ]);
-    fails_with(&out, &[s(&file), "is a file, not a folder"]);
+    let commands: [(&[&str], &Path); 6] = [
+        (&["pca", "--dataset", "mnist", "--data", d], &under),
+        (&["knn", "--dataset", "mnist", "--data", d], &under),
+        (&["tsne", "--dataset", "mnist", "--data", d], &under),
+        (&["data", "show", "mnist", "--data", d], &png),
+        (&["report", "--runs", d], &under),
+        (&["train", "specs/mnist_mlp.arch", "--data", d], &under),
+    ];
+    for (args, out) in commands {
+        let out = archc(&[args, &["--out", s(out)]].concat());
+        fails_with(&out, &[s(&file), "is a file, not a folder"]);
+    }
 }
 
 #[test]
@@ -168,9 +131,7 @@ fn analysis_arguments_out_of_range_are_refused_before_loading() {
 #[test]
 fn confusion_on_an_autoencoder_run_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = dir.path().join("ae");
-    std::fs::create_dir(&run).expect("mkdir");
-    write_reconstructions(&run, 3);
+    let run = ae_run(dir.path(), 3);
     let out = archc(&["confusion", s(&run)]);
     fails_with(&out, &["is an autoencoder run", "archc recon"]);
 }
@@ -178,9 +139,7 @@ fn confusion_on_an_autoencoder_run_says_why() {
 #[test]
 fn recon_count_beyond_the_stored_images_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = dir.path().join("ae");
-    std::fs::create_dir(&run).expect("mkdir");
-    write_reconstructions(&run, 3);
+    let run = ae_run(dir.path(), 3);
     let out = archc(&["recon", s(&run), "--count", "50"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -190,6 +149,14 @@ fn recon_count_beyond_the_stored_images_says_so() {
     );
     let out = archc(&["recon", s(&run), "--count", "0"]);
     fails_with(&out, &["--count must be at least 1"]);
+}
+
+/// A run folder `ae` under `dir` holding only [`write_reconstructions`]' file.
+fn ae_run(dir: &Path, n: usize) -> std::path::PathBuf {
+    let run = dir.join("ae");
+    std::fs::create_dir(&run).expect("mkdir");
+    write_reconstructions(&run, n);
+    run
 }
 
 /// `reconstructions.safetensors` with `n` 4×4 grey test images and their outputs.
@@ -265,9 +232,7 @@ fn pca_dims_are_sorted_and_deduplicated() {
 fn the_recipes_run_from_the_library_without_the_cli() {
     use archc::analysis::recipes::{run_recon, ReconOptions};
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = dir.path().join("ae");
-    std::fs::create_dir(&run).expect("mkdir");
-    write_reconstructions(&run, 3);
+    let run = ae_run(dir.path(), 3);
     let out = dir.path().join("figs");
     run_recon(ReconOptions {
         run_dir: run,

@@ -1,7 +1,7 @@
 //! Fast matmul against the naive reference over shapes, transposes and accumulate.
 mod kernels_util;
 use archc::kernels::{matmul, reference};
-use kernels_util::{assert_close, random, rng};
+use kernels_util::{assert_close, check_matmul_against_reference, random, rng};
 
 #[test]
 fn matmul_matches_reference() {
@@ -20,22 +20,7 @@ fn matmul_matches_reference() {
         (40, 70, 1100),
         (13, 600, 45),
     ];
-    for &(m, k, n) in &shapes {
-        for a_t in [false, true] {
-            for b_t in [false, true] {
-                for acc in [false, true] {
-                    let a = random(&mut r, m * k);
-                    let b = random(&mut r, k * n);
-                    let c0 = random(&mut r, m * n);
-                    let (mut got, mut want) = (c0.clone(), c0.clone());
-                    matmul(m, k, n, &a, a_t, &b, b_t, &mut got, acc);
-                    reference::matmul(m, k, n, &a, a_t, &b, b_t, &mut want, acc);
-                    let what = format!("matmul {m}x{k}x{n} a_t={a_t} b_t={b_t} acc={acc}");
-                    assert_close(&got, &want, k + 1, &what);
-                }
-            }
-        }
-    }
+    check_matmul_against_reference(&mut r, &shapes, "matmul", |r, len, _| random(r, len));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! `ARCHC_NO_AVX512` before any kernel runs; on an AVX-512 machine the other kernel tests
 //! never reach this path.
 mod kernels_util;
-use archc::kernels::{self, matmul, reference, ConvGeom};
-use kernels_util::{assert_close, random, rng};
+use archc::kernels::{self, reference, ConvGeom};
+use kernels_util::{assert_close, check_matmul_against_reference, random, rng};
 
 /// Every test of this binary calls this first, before its first product.
 fn use_fallback() {
@@ -32,27 +32,14 @@ fn fallback_matmul_matches_reference_on_odd_shapes() {
         (13, 600, 45),
         (1, 300, 257),
     ];
-    for &(m, k, n) in &shapes {
-        for a_t in [false, true] {
-            for b_t in [false, true] {
-                for acc in [false, true] {
-                    let a = random(&mut r, m * k);
-                    let b = random(&mut r, k * n);
-                    // Without accumulation every output must be written: start from NaN.
-                    let c0 = if acc {
-                        random(&mut r, m * n)
-                    } else {
-                        vec![f32::NAN; m * n]
-                    };
-                    let (mut got, mut want) = (c0.clone(), c0.clone());
-                    matmul(m, k, n, &a, a_t, &b, b_t, &mut got, acc);
-                    reference::matmul(m, k, n, &a, a_t, &b, b_t, &mut want, acc);
-                    let what = format!("fallback {m}x{k}x{n} a_t={a_t} b_t={b_t} acc={acc}");
-                    assert_close(&got, &want, k + 1, &what);
-                }
-            }
+    // Without accumulation every output must be written: start from NaN.
+    check_matmul_against_reference(&mut r, &shapes, "fallback", |r, len, acc| {
+        if acc {
+            random(r, len)
+        } else {
+            vec![f32::NAN; len]
         }
-    }
+    });
     assert_eq!(kernels::gemm_backend(), "gemm");
 }
 

@@ -59,6 +59,21 @@ fn errors(
     (sse / (n * d) as f64, b / n as f64, b / (n * d) as f64)
 }
 
+/// The dense sigmoid–sigmoid autoencoder `d → code → d` with binary cross-entropy,
+/// its code the first layer.
+fn autoencoder(d: usize, code: usize) -> archc::ir::Model {
+    let mut m = model(
+        &[d],
+        &[
+            dense(code, Activation::Sigmoid),
+            dense(d, Activation::Sigmoid),
+        ],
+        Loss::BinaryCrossEntropy,
+    );
+    m.code_layer = Some(0);
+    m
+}
+
 fn close(a: f64, b: f64, what: &str) {
     assert!(
         (a - b).abs() <= 1e-4 * b.abs().max(1e-3),
@@ -70,15 +85,7 @@ fn close(a: f64, b: f64, what: &str) {
 fn denoising_run_measures_noisy_losses_and_picks_its_best_epoch_by_them() {
     let (d, code) = (12, 3);
     let data = low_rank_images(d, [300, 60, 80], 5);
-    let mut m = model(
-        &[d],
-        &[
-            dense(code, Activation::Sigmoid),
-            dense(d, Activation::Sigmoid),
-        ],
-        Loss::BinaryCrossEntropy,
-    );
-    m.code_layer = Some(0);
+    let mut m = autoencoder(d, code);
     m.train.noise = Some(Noise::Gaussian {
         sigma: 0.4,
         clip: true,
@@ -175,15 +182,7 @@ fn denoising_run_measures_noisy_losses_and_picks_its_best_epoch_by_them() {
 fn plain_autoencoder_has_reconstruction_errors_and_no_noisy_losses() {
     let (d, code) = (10, 2);
     let data = low_rank_images(d, [200, 40, 50], 9);
-    let mut m = model(
-        &[d],
-        &[
-            dense(code, Activation::Sigmoid),
-            dense(d, Activation::Sigmoid),
-        ],
-        Loss::BinaryCrossEntropy,
-    );
-    m.code_layer = Some(0);
+    let mut m = autoencoder(d, code);
     m.train.epochs = 2;
     let dir = tempfile::tempdir().unwrap();
     let metrics = train::train(&m, &data, &Options::quiet(dir.path())).unwrap();

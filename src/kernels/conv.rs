@@ -7,25 +7,19 @@
 //! whole samples and runs single-threaded GEMMs on cache-resident buffers; with a
 //! batch too small to feed every thread the samples run in turn and each GEMM is split.
 use super::gemm::{sgemm, View};
+use super::threads::{accumulate, with_scratch};
 use super::ConvGeom;
 use rayon::prelude::*;
 use std::cell::Cell;
 
 thread_local! {
-    /// Per-thread column buffer, reused across calls (large fresh allocations would page-fault).
+    /// Per-thread column buffer, reused across calls.
     static COL: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
-/// The buffer is taken out of the cell while in use, so re-entry just allocates anew.
+/// Runs `f` with this thread's column buffer of at least `len` floats.
 fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut buf = COL.with(|c| c.take());
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    let r = f(&mut buf[..len]);
-    COL.with(|c| c.set(buf));
-    r
+    with_scratch(&COL, len, f)
 }
 
 struct Dims {
@@ -335,31 +329,8 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
             }
         }
     };
-    let acc = if batch_parallel(g) {
-        // Private accumulators per rayon job (work stealing balances the shared cores),
-        // summed pairwise at the end.
-        (0..g.batch)
-            .into_par_iter()
-            .with_min_len(4)
-            .fold(
-                || vec![0.0f32; acc_len],
-                |mut acc, n| {
-                    one(n, &mut acc, false);
-                    acc
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            })
-            .unwrap_or_else(|| vec![0.0; acc_len])
-    } else {
-        let mut acc = vec![0.0f32; acc_len];
-        for n in 0..g.batch {
-            one(n, &mut acc, true);
-        }
-        acc
-    };
+    // Private accumulators per rayon job (work stealing balances the shared cores).
+    let acc = accumulate(g.batch, acc_len, batch_parallel(g), 4, one);
     if fold {
         for ((w, b), row) in dw
             .chunks_exact_mut(d.k)

@@ -29,6 +29,7 @@ mod gemm;
 mod pointwise;
 mod pool;
 pub mod reference;
+mod threads;
 mod winograd;
 
 /// Geometry of one batched 2-D convolution.

@@ -18,6 +18,7 @@
 //! stay near L2 size; the transforms run along contiguous rows (columns de-interleaved
 //! into even/odd halves first), so they vectorise.
 use super::gemm::{sgemm, View};
+use super::threads::{accumulate, with_scratch};
 use super::ConvGeom;
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -28,13 +29,7 @@ thread_local! {
 }
 
 fn with_buf<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut buf = BUF.with(|c| c.take());
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    let r = f(&mut buf[..len]);
-    BUF.with(|c| c.set(buf));
-    r
+    with_scratch(&BUF, len, f)
 }
 
 /// Whether this module computes `g`: 3×3 kernel, stride 1, padding ≤ 2 on each axis
@@ -531,28 +526,7 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
         })
     };
     let groups = p.batch.div_ceil(imgs);
-    let acc = if parallel {
-        (0..groups)
-            .into_par_iter()
-            .fold(
-                || vec![0.0f32; acc_len],
-                |mut acc, gi| {
-                    task(gi, &mut acc, false);
-                    acc
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            })
-            .unwrap_or_else(|| vec![0.0; acc_len])
-    } else {
-        let mut acc = vec![0.0f32; acc_len];
-        for gi in 0..groups {
-            task(gi, &mut acc, true);
-        }
-        acc
-    };
+    let acc = accumulate(groups, acc_len, parallel, 1, task);
     // dw = Gᵀ M G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
     let kc = p.cout * p.cin;
     for (i, out) in dw.chunks_exact_mut(9).enumerate() {

@@ -25,3 +25,32 @@ pub fn assert_close(got: &[f32], want: &[f32], terms: usize, what: &str) {
         );
     }
 }
+
+/// Checks `kernels::matmul` against the naive reference on every shape `(m, k, n)`,
+/// with each operand plain or transposed and with and without accumulation. `start`
+/// gives the output's starting contents (its length, whether the product accumulates);
+/// `what` names the kernel in failure messages.
+pub fn check_matmul_against_reference(
+    r: &mut ChaCha8Rng,
+    shapes: &[(usize, usize, usize)],
+    what: &str,
+    start: impl Fn(&mut ChaCha8Rng, usize, bool) -> Vec<f32>,
+) {
+    use archc::kernels::{matmul, reference};
+    for &(m, k, n) in shapes {
+        for a_t in [false, true] {
+            for b_t in [false, true] {
+                for acc in [false, true] {
+                    let a = random(r, m * k);
+                    let b = random(r, k * n);
+                    let c0 = start(r, m * n, acc);
+                    let (mut got, mut want) = (c0.clone(), c0);
+                    matmul(m, k, n, &a, a_t, &b, b_t, &mut got, acc);
+                    reference::matmul(m, k, n, &a, a_t, &b, b_t, &mut want, acc);
+                    let what = format!("{what} {m}x{k}x{n} a_t={a_t} b_t={b_t} acc={acc}");
+                    assert_close(&got, &want, k + 1, &what);
+                }
+            }
+        }
+    }
+}

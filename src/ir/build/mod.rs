@@ -5,9 +5,9 @@
 //! Every independent problem is reported, not only the first: a syntax error, a badly
 //! structured file or a bad sweep stops the build, but then each layer annotation and
 //! each training entry is checked on its own. What depends on a part with a problem
-//! is not checked (shapes after a bad layer, or anything after an unknown dataset's
-//! default input), nor are the checks between parts (output size, loss and activation),
-//! so that no problem is only the echo of another.
+//! is not checked (the shapes after a bad layer; every shape when the dataset, and so
+//! the input, is unknown), nor is how the parts fit together (output size, loss and
+//! activation), so that no problem reported is only the echo of another.
 
 use super::layers::{self, Annotations, Bare, Main, Mirror, Pad};
 use super::names;
