@@ -66,7 +66,7 @@ pub struct ReportArgs {
     /// `runs`, which may not exist yet; a folder given explicitly must exist).
     #[arg(long)]
     pub runs: Option<PathBuf>,
-    /// Output folder: README.md and figures/.
+    /// Output folder: README.md, figures/ and report.html (self-contained).
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
     /// Manifest file (default: the `experiments.toml` built into archc).
@@ -94,8 +94,9 @@ pub fn report(args: ReportArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     println!(
-        "{}: {} items, {} runs found ({} not run yet), {} result folders/files found ({} not yet), {} figures",
+        "{} and {}: {} items, {} runs found ({} not run yet), {} result folders/files found ({} not yet), {} figures",
         opts.out.join("README.md").display(),
+        report::HTML,
         s.items,
         s.runs_found,
         s.runs_missing,
