@@ -18,7 +18,7 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
 /// The buffer is taken out of the cell while in use, so re-entry just allocates anew.
-fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(super) fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let mut buf = COL.with(|c| c.take());
     if buf.len() < len {
         buf.resize(len, 0.0);
@@ -75,7 +75,7 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 }
 
 /// col[K, rows·OW] for the output rows `rows` of one sample x[C_in, H, W].
-fn im2col_rows(g: &ConvGeom, x: &[f32], rows: std::ops::Range<usize>, col: &mut [f32]) {
+pub(super) fn im2col_rows(g: &ConvGeom, x: &[f32], rows: std::ops::Range<usize>, col: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;

@@ -4,9 +4,9 @@
 //! carries its per-example geometry as fields and derives the batch size at run time
 //! from its input length, so one graph serves full and partial batches. Heavy work
 //! calls `crate::kernels`; elementwise work is plain loops. Every op but
-//! [`Op::FusedUpdate`] has exactly one output (luminal 0.2.0 runs multi-output nodes,
+//! [`Op::FusedUpdate`] and [`Op::ConvReluMaxPool`] has exactly one output (luminal 0.2.0 runs multi-output nodes,
 //! but its bookkeeping of consumers per output is only safe when each output has one
-//! consumer, so that op's outputs are read by one [`Op::Pick`] node each): a layer's
+//! consumer, so those ops' outputs are read by one [`Op::Pick`] node each): a layer's
 //! weight and bias gradients travel together as one flat `[dw; db]` vector, which is
 //! also how parameters are stored (`[w; b]`, BatchNorm `[gamma; beta]`).
 //!
@@ -60,6 +60,14 @@ pub enum Op {
     /// the window's maximum is positive). 2×2/2 windows are written over `a`'s buffer
     /// in one pass. Made by `passes::FuseReluPoolBack`.
     MaxPoolReluBack { geom: PoolGeom },
+    /// (x, params) → max_pool(relu(conv(x, w) + b)) as output 0 and, as output 1, per
+    /// pooled cell which of its window's cells won (`kernels::POOL_ARG_NONE` when
+    /// ReLU zeroed it): the convolution's full-size output is never written. For
+    /// layers with few input taps (`kernels::conv_relu_max_pool_forward`); made by
+    /// `passes::FuseConvPool`, outputs read through [`Op::Pick`].
+    ConvReluMaxPool { geom: ConvGeom, pool: PoolGeom },
+    /// (winner codes, dy) → ∂L/∂z of [`Op::ConvReluMaxPool`]'s convolution output.
+    MaxPoolArgBack { pool: PoolGeom },
     /// x → nearest-neighbour upsampling of `[c, h, w]` images by `factor`.
     Upsample {
         shape: [usize; 3],
@@ -434,6 +442,7 @@ impl Op {
         match self {
             Op::Update { out, .. } => format!("Update::{out:?}"),
             Op::Conv { geom: g, .. }
+            | Op::ConvReluMaxPool { geom: g, .. }
             | Op::ConvBackInput { geom: g }
             | Op::ConvParamGrad { geom: g } => format!(
                 "{name} {}→{} {}x{} k{}",
@@ -574,6 +583,28 @@ impl Op {
                 kernels::max_pool_backward(&g, a, dy, &mut dx);
                 kernels::relu_backward_inplace(a, &mut dx);
                 out(dx)
+            }
+            Op::ConvReluMaxPool { geom, pool } => {
+                let (xs, p) = (x(0), x(1));
+                let g = with_batch_conv(geom, xs.len());
+                let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
+                let pg = PoolGeom {
+                    batch: g.batch,
+                    ..*pool
+                };
+                let n_out = g.batch * pg.channels * pg.out_h() * pg.out_w();
+                let (mut y, mut arg) = (vec![0.0; n_out], vec![0.0; n_out]);
+                let (w, b) = p.split_at(nw);
+                kernels::conv_relu_max_pool_forward(&g, &pg, xs, w, b, &mut y, &mut arg);
+                vec![Tensor::new(y), Tensor::new(arg)]
+            }
+            Op::MaxPoolArgBack { pool } => {
+                let (arg, dy) = (x(0), x(1));
+                let per = pool.channels * pool.out_h() * pool.out_w();
+                let n = dy.len() / per.max(1);
+                let mut dz = vec![0.0; n * pool.channels * pool.in_h * pool.in_w];
+                kernels::conv_relu_max_pool_backward(pool, arg, dy, &mut dz);
+                out(dz)
             }
             Op::Upsample { shape, factor } => {
                 let xs = x(0);
@@ -791,7 +822,12 @@ impl Op {
                 update_fused(opt, vec_of(&hyper), &mut w, vec_of(&g), &mut slots);
                 std::iter::once(w).chain(slots).map(Tensor::new).collect()
             }
-            Op::Pick { .. } => vec![inp.into_iter().next().expect("pick has an input").0.cloned()],
+            Op::Pick { .. } => vec![inp
+                .into_iter()
+                .next()
+                .expect("pick has an input")
+                .0
+                .cloned()],
         }
     }
 }

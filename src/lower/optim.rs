@@ -108,7 +108,9 @@ pub fn update(
             })
         }
         (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => {
-            zip2(d, g, s1, |dv, g, a| rule::adadelta_delta(dv, g, a, rho, epsilon))
+            zip2(d, g, s1, |dv, g, a| {
+                rule::adadelta_delta(dv, g, a, rho, epsilon)
+            })
         }
         (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
             zip1(d, g, |m, g| rule::first_moment(m, g, beta1))
@@ -126,7 +128,9 @@ pub fn update(
             OptOut::Weights,
         ) => {
             let lr_t = rule::adam_rate(lr, iters, beta1, beta2);
-            zip2(d, s1, s2, |w, m, v| rule::adam_weights(w, m, v, lr_t, epsilon))
+            zip2(d, s1, s2, |w, m, v| {
+                rule::adam_weights(w, m, v, lr_t, epsilon)
+            })
         }
         (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
     }
@@ -184,13 +188,11 @@ pub fn update_fused(
             *a = rule::square_sum(*a, g);
             *w = rule::scaled(*w, g, *a, lr, epsilon);
         }),
-        (Optimizer::Adadelta { rho, epsilon, .. }, [a, d]) => {
-            fused2(w, g, a, d, |w, g, a, d| {
-                *a = rule::mean_square(*a, g, rho);
-                *w = rule::adadelta_weights(*w, g, *a, *d, lr, epsilon);
-                *d = rule::adadelta_delta(*d, g, *a, rho, epsilon);
-            })
-        }
+        (Optimizer::Adadelta { rho, epsilon, .. }, [a, d]) => fused2(w, g, a, d, |w, g, a, d| {
+            *a = rule::mean_square(*a, g, rho);
+            *w = rule::adadelta_weights(*w, g, *a, *d, lr, epsilon);
+            *d = rule::adadelta_delta(*d, g, *a, rho, epsilon);
+        }),
         (
             Optimizer::Adam {
                 beta1,

@@ -14,6 +14,10 @@
 //! - [`FuseReluPoolBack`]: `ActBack[relu](a, PoolBack[max](a, dy))` → one
 //!   `MaxPoolReluBack(a, dy)`: one pass instead of two over the full-size gradient,
 //!   written over the activation's buffer when that is its last use.
+//! - [`FuseConvPool`]: `Pool[max 2×2/2](Conv[relu](x, p))` on a layer with few input
+//!   taps (the first layer) and its `MaxPoolReluBack` → `ConvReluMaxPool` (pooled
+//!   values and winner codes, never the full-size convolution output) and
+//!   `MaxPoolArgBack`. `ARCHC_NO_CONV_POOL=1` turns this pass off.
 //! - [`FuseUpdate`]: a parameter vector's optimizer nodes (one per output: weights,
 //!   each slot, every one re-reading the gradient and slots) → one `FusedUpdate` that
 //!   updates weights and slots in one pass, its outputs passed on by `Pick` nodes at
@@ -30,7 +34,7 @@ use luminal::prelude::petgraph::Direction;
 use luminal::prelude::{Compiler, Dependency, Graph, NodeIndex, ToIdsMut};
 
 use super::graph::node;
-use super::ops::{opt_slots, replaced_input, OptOut, Op};
+use super::ops::{opt_slots, replaced_input, Op, OptOut};
 use crate::ir::{Activation, Loss, PoolKind};
 
 /// All passes, in the order `TrainGraph::build` runs them.
@@ -38,6 +42,7 @@ pub type Optimise = (
     FuseSoftmaxLoss,
     FuseActivation,
     FuseReluPoolBack,
+    FuseConvPool,
     FuseUpdate,
     InPlaceUpdate,
 );
@@ -213,6 +218,84 @@ impl Compiler for FuseReluPoolBack {
     }
 }
 
+/// Largest C_in·KH·KW [`FuseConvPool`] fuses: up to a 5×5 kernel on 4 channels. Wider
+/// layers have GEMMs large enough that their output's round trip through memory
+/// matters less, and run as Winograd when 3×3.
+pub const CONV_POOL_MAX_TAPS: usize = 100;
+
+/// `Pool[max](a)` and `MaxPoolReluBack(a, dy)` on `a = Conv[relu](x, p)`, where those
+/// are `a`'s only consumers, the pooling is 2×2/2 without padding and the layer has at
+/// most [`CONV_POOL_MAX_TAPS`] input taps → `ConvReluMaxPool(x, p)`, whose pooled
+/// output the pool node passes on and whose winner codes the conv node passes on (both
+/// become `Pick`s and keep their ids), and `MaxPoolArgBack(codes, dy)` at the gradient
+/// node's id.
+#[derive(Debug)]
+pub struct FuseConvPool {
+    /// Leave the graph as it is (the default when the environment variable
+    /// `ARCHC_NO_CONV_POOL` is set).
+    pub skip: bool,
+}
+
+impl Default for FuseConvPool {
+    fn default() -> Self {
+        FuseConvPool {
+            skip: std::env::var_os("ARCHC_NO_CONV_POOL").is_some(),
+        }
+    }
+}
+
+impl Compiler for FuseConvPool {
+    fn compile<T: ToIdsMut>(&self, cx: &mut Graph, _: T) {
+        if self.skip {
+            return;
+        }
+        let nodes: Vec<NodeIndex> = cx.graph.node_indices().collect();
+        for a in nodes {
+            let Some(&Op::Conv {
+                geom,
+                act: Activation::Relu,
+            }) = op(cx, a)
+            else {
+                continue;
+            };
+            let taps = geom.in_channels * geom.kernel[0] * geom.kernel[1];
+            if taps > CONV_POOL_MAX_TAPS || cx.no_delete.contains(&a) || cx.to_retrieve.contains(&a)
+            {
+                continue;
+            }
+            let (mut pool, mut back, mut other) = (None, None, false);
+            for c in consumers(cx, a) {
+                match op(cx, c) {
+                    Some(&Op::Pool {
+                        geom: pg,
+                        kind: PoolKind::Max,
+                    }) if pool.is_none() => pool = Some((c, pg)),
+                    Some(&Op::MaxPoolReluBack { geom: pg }) if back.is_none() => {
+                        back = Some((c, pg))
+                    }
+                    _ => other = true,
+                }
+            }
+            let (Some((pl, pg)), Some((bk, bg)), false) = (pool, back, other) else {
+                continue;
+            };
+            let bsrc = sources(cx, bk);
+            if pg != bg
+                || bsrc.first() != Some(&a)
+                || !crate::kernels::conv_relu_max_pool_supports(&geom, &pg)
+            {
+                continue;
+            }
+            let dy = bsrc[1];
+            let ins = sources(cx, a);
+            let fused = node(cx, Op::ConvReluMaxPool { geom, pool: pg }, &ins);
+            rewire_outputs(cx, pl, Op::Pick { index: 0 }, &[(fused, 0)]);
+            rewire_outputs(cx, a, Op::Pick { index: 1 }, &[(fused, 1)]);
+            rewire(cx, bk, Op::MaxPoolArgBack { pool: pg }, &[a, dy]);
+        }
+    }
+}
+
 /// The `Update` nodes of one parameter vector → one `FusedUpdate(w, g, slots…, hyper)`;
 /// the old nodes become `Pick`s of its outputs (weights 0, slot k at k + 1), so the ids
 /// the training step carries between steps stay valid. Plain SGD (one node) is left
@@ -284,9 +367,7 @@ impl Compiler for FuseUpdate {
                 rewire_outputs(
                     cx,
                     u,
-                    Op::Pick {
-                        index: index as u8,
-                    },
+                    Op::Pick { index: index as u8 },
                     &[(fused, index as u8)],
                 );
             }
