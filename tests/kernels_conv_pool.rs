@@ -36,7 +36,7 @@ const SHAPES: [Shape; 14] = [
 #[test]
 fn fused_conv_relu_pool_matches_the_reference_forward_and_backward() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
-    // Windows ReLU zeroed entirely, and windows won by another cell than the first.
+    // Windows ReLU zeroed entirely, and windows with tied maxima.
     let (mut none, mut ties) = (0, 0);
     for &(n, cin, h, w, cout, k, s, p) in &SHAPES {
         let g = ConvGeom {
@@ -78,11 +78,15 @@ fn fused_conv_relu_pool_matches_the_reference_forward_and_backward() {
             .iter()
             .all(|&c| [0.0, 1.0, 2.0, 3.0, POOL_ARG_NONE].contains(&c)));
         none += arg.iter().filter(|&&c| c == POOL_ARG_NONE).count();
-        ties += y
-            .iter()
-            .zip(&arg)
-            .filter(|(&v, &c)| v > 0.0 && c != 0.0)
-            .count();
+        // Windows whose positive maximum is reached by two or more cells.
+        for (c, plane) in a.chunks(oh * ow).enumerate() {
+            for (py, px) in (0..oh / 2).flat_map(|py| (0..ow / 2).map(move |px| (py, px))) {
+                let at = |dy: usize, dx: usize| plane[(2 * py + dy) * ow + 2 * px + dx];
+                let cells = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+                let m = y[(c * (oh / 2) + py) * (ow / 2) + px];
+                ties += usize::from(m > 0.0 && cells.iter().filter(|&&v| v == m).count() > 1);
+            }
+        }
         // Gradient: the reference pool gradient, masked where ReLU was off.
         let dy: Vec<f32> = (0..pooled).map(|_| rng.gen::<f32>() - 0.5).collect();
         let mut dwant = vec![0.0; a.len()];
