@@ -3,7 +3,7 @@
 //! full-resolution output is the largest tensor of the network, so writing it,
 //! pooling it and reading it again in the backward pass dominate. Here each task
 //! computes a band of output rows of one sample into a cache-resident scratch (im2col
-//! + GEMM, bias riding in the GEMM as in `conv::forward`), then writes only the pooled
+//! and GEMM, bias riding in the GEMM as in `conv::forward`), then writes only the pooled
 //! values and, per pooled cell, which of its four cells won (`ARG_NONE` when the
 //! window's maximum is ≤ 0, where ReLU passes no gradient). The backward pass routes
 //! each pooled gradient to its winner from those codes alone.
