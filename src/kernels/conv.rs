@@ -17,8 +17,8 @@ thread_local! {
     static COL: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's column buffer of at least `len` floats.
-fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+/// Runs `f` with this thread's column buffer of at least `len` floats (contents unspecified).
+pub(super) fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_scratch(&COL, len, f)
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 }
 
 /// col[K, rows·OW] for the output rows `rows` of one sample x[C_in, H, W].
-fn im2col_rows(g: &ConvGeom, x: &[f32], rows: std::ops::Range<usize>, col: &mut [f32]) {
+pub(super) fn im2col_rows(g: &ConvGeom, x: &[f32], rows: std::ops::Range<usize>, col: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;

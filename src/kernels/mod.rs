@@ -25,6 +25,7 @@ pub(crate) const TILE_N: usize = 32;
 
 mod avx512;
 mod conv;
+mod conv_pool;
 mod gemm;
 mod pointwise;
 mod pool;
@@ -222,6 +223,37 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 /// Adjoint of `im2col`: dx[C_in, H, W] of ONE sample = scatter-add of col (overwrites dx).
 pub fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     conv::col2im(g, col, dx)
+}
+
+/// Whether [`conv_relu_max_pool_forward`] computes conv `g` followed by ReLU and
+/// pooling `p` (2×2 windows, stride 2, no padding, on the convolution's output).
+pub fn conv_relu_max_pool_supports(g: &ConvGeom, p: &PoolGeom) -> bool {
+    conv_pool::supports(g, p)
+}
+
+/// Winner code of a pooling window whose maximum is ≤ 0 (see
+/// [`conv_relu_max_pool_forward`]).
+pub const POOL_ARG_NONE: f32 = conv_pool::ARG_NONE;
+
+/// y = maxpool₂ₓ₂(relu(conv(x, w) + bias)) without writing the convolution's output,
+/// and per pooled cell the winner code `arg`: 2·row + column of the window's first
+/// maximal cell, or [`POOL_ARG_NONE`] when that maximum is ≤ 0.
+pub fn conv_relu_max_pool_forward(
+    g: &ConvGeom,
+    p: &PoolGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    arg: &mut [f32],
+) {
+    conv_pool::forward(g, p, x, w, bias, y, arg)
+}
+
+/// ∂L/∂(conv output) of [`conv_relu_max_pool_forward`] from the pooled gradient and
+/// the winner codes (overwrites dz).
+pub fn conv_relu_max_pool_backward(p: &PoolGeom, arg: &[f32], dy: &[f32], dz: &mut [f32]) {
+    conv_pool::backward(p, arg, dy, dz)
 }
 
 /// Max pooling; padded cells never win.

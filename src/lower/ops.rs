@@ -3,8 +3,10 @@
 //! Every tensor that flows between these ops is a contiguous flat `Vec<f32>`; each op
 //! carries its per-example geometry as fields and derives the batch size at run time
 //! from its input length, so one graph serves full and partial batches. Heavy work
-//! calls `crate::kernels`; elementwise work is plain loops. Every op has exactly one
-//! output (multi-output ops need pass-through nodes in luminal 0.2.0): a layer's
+//! calls `crate::kernels`; elementwise work is plain loops. Every op but
+//! [`Op::FusedUpdate`] and [`Op::ConvReluMaxPool`] has exactly one output (luminal 0.2.0 runs multi-output nodes,
+//! but its bookkeeping of consumers per output is only safe when each output has one
+//! consumer, so those ops' outputs are read by one [`Op::Pick`] node each): a layer's
 //! weight and bias gradients travel together as one flat `[dw; db]` vector, which is
 //! also how parameters are stored (`[w; b]`, BatchNorm `[gamma; beta]`).
 //!
@@ -29,7 +31,7 @@ pub const HYPER_ITER: usize = 1;
 /// Length of the hyper-parameter tensor.
 pub const HYPER_LEN: usize = 2;
 
-pub use super::optim::{opt_slots, replaced_input, update, OptOut};
+pub use super::optim::{opt_slots, replaced_input, update, update_fused, OptOut};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -58,6 +60,14 @@ pub enum Op {
     /// the window's maximum is positive). 2×2/2 windows are written over `a`'s buffer
     /// in one pass. Made by `passes::FuseReluPoolBack`.
     MaxPoolReluBack { geom: PoolGeom },
+    /// (x, params) → max_pool(relu(conv(x, w) + b)) as output 0 and, as output 1, per
+    /// pooled cell which of its window's cells won (`kernels::POOL_ARG_NONE` when
+    /// ReLU zeroed it): the convolution's full-size output is never written. For
+    /// layers with few input taps (`kernels::conv_relu_max_pool_forward`); made by
+    /// `passes::FuseConvPool`, outputs read through [`Op::Pick`].
+    ConvReluMaxPool { geom: ConvGeom, pool: PoolGeom },
+    /// (winner codes, dy) → ∂L/∂z of [`Op::ConvReluMaxPool`]'s convolution output.
+    MaxPoolArgBack { pool: PoolGeom },
     /// x → nearest-neighbour upsampling of `[c, h, w]` images by `factor`.
     Upsample {
         shape: [usize; 3],
@@ -129,6 +139,15 @@ pub enum Op {
     DecayGrad { lambda: f32, len: usize },
     /// One output of an optimizer update; inputs per `optim::update`.
     Update { opt: Optimizer, out: OptOut },
+    /// (w, g, slot₀, …, hyper) → w', slot₀', … as outputs 0, 1, …: one parameter
+    /// vector's whole update in one pass (`optim::update_fused`), written over the old
+    /// buffers when they are handed over. Made by `passes::FuseUpdate`; its outputs
+    /// reach the graph through [`Op::Pick`] nodes.
+    FusedUpdate { opt: Optimizer },
+    /// Output `index` of a multi-output node → the same tensor, moved (no copy when
+    /// this is its only consumer). Lets a fused node's outputs keep the ids of the
+    /// nodes they replace.
+    Pick { index: u8 },
 }
 
 fn vec_of<'a>(t: &'a InputTensor<'a>) -> &'a [f32] {
@@ -177,6 +196,50 @@ pub(super) fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync)
     d.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK))
         .for_each(|(d, a)| d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a)));
+}
+
+/// f(&mut w[i], g[i], &mut s[i]) in parallel chunks (fused optimizer updates).
+pub(super) fn fused1(
+    w: &mut [f32],
+    g: &[f32],
+    s: &mut [f32],
+    f: impl Fn(&mut f32, f32, &mut f32) + Sync,
+) {
+    assert!(
+        w.len() == g.len() && w.len() == s.len(),
+        "update operand length"
+    );
+    w.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK).zip(s.par_chunks_mut(CHUNK)))
+        .for_each(|(w, (g, s))| {
+            for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
+                f(w, g, s);
+            }
+        });
+}
+
+/// f(&mut w[i], g[i], &mut s[i], &mut t[i]), as [`fused1`].
+pub(super) fn fused2(
+    w: &mut [f32],
+    g: &[f32],
+    s: &mut [f32],
+    t: &mut [f32],
+    f: impl Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+) {
+    assert!(
+        w.len() == g.len() && w.len() == s.len() && w.len() == t.len(),
+        "update operand length"
+    );
+    w.par_chunks_mut(CHUNK)
+        .zip(
+            g.par_chunks(CHUNK)
+                .zip(s.par_chunks_mut(CHUNK).zip(t.par_chunks_mut(CHUNK))),
+        )
+        .for_each(|(w, (g, (s, t)))| {
+            for (((w, &g), s), t) in w.iter_mut().zip(g).zip(s).zip(t) {
+                f(w, g, s, t);
+            }
+        });
 }
 
 /// d[i] = f(d[i], a[i], b[i]), as [`zip1`].
@@ -379,6 +442,7 @@ impl Op {
         match self {
             Op::Update { out, .. } => format!("Update::{out:?}"),
             Op::Conv { geom: g, .. }
+            | Op::ConvReluMaxPool { geom: g, .. }
             | Op::ConvBackInput { geom: g }
             | Op::ConvParamGrad { geom: g } => format!(
                 "{name} {}→{} {}x{} k{}",
@@ -519,6 +583,28 @@ impl Op {
                 kernels::max_pool_backward(&g, a, dy, &mut dx);
                 kernels::relu_backward_inplace(a, &mut dx);
                 out(dx)
+            }
+            Op::ConvReluMaxPool { geom, pool } => {
+                let (xs, p) = (x(0), x(1));
+                let g = with_batch_conv(geom, xs.len());
+                let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
+                let pg = PoolGeom {
+                    batch: g.batch,
+                    ..*pool
+                };
+                let n_out = g.batch * pg.channels * pg.out_h() * pg.out_w();
+                let (mut y, mut arg) = (vec![0.0; n_out], vec![0.0; n_out]);
+                let (w, b) = p.split_at(nw);
+                kernels::conv_relu_max_pool_forward(&g, &pg, xs, w, b, &mut y, &mut arg);
+                vec![Tensor::new(y), Tensor::new(arg)]
+            }
+            Op::MaxPoolArgBack { pool } => {
+                let (arg, dy) = (x(0), x(1));
+                let per = pool.channels * pool.out_h() * pool.out_w();
+                let n = dy.len() / per.max(1);
+                let mut dz = vec![0.0; n * pool.channels * pool.in_h * pool.in_w];
+                kernels::conv_relu_max_pool_backward(pool, arg, dy, &mut dz);
+                out(dz)
             }
             Op::Upsample { shape, factor } => {
                 let xs = x(0);
@@ -724,6 +810,24 @@ impl Op {
                 ins.insert(replaced, &[]);
                 out(update(opt, *which, &ins, vec_of(&hyper), dst))
             }
+            Op::FusedUpdate { opt } => {
+                // Weights and slots are written in place when handed over (see
+                // `passes::InPlaceUpdate`), copied otherwise.
+                let mut ts = inp.into_iter().map(|t| t.0);
+                let mut w = into_vec(ts.next().expect("update has weights"));
+                let g = ts.next().expect("update has a gradient");
+                let mut rest: Vec<InputTensor> = ts.collect();
+                let hyper = rest.pop().expect("update has a hyper input");
+                let mut slots: Vec<Vec<f32>> = rest.into_iter().map(into_vec).collect();
+                update_fused(opt, vec_of(&hyper), &mut w, vec_of(&g), &mut slots);
+                std::iter::once(w).chain(slots).map(Tensor::new).collect()
+            }
+            Op::Pick { .. } => vec![inp
+                .into_iter()
+                .next()
+                .expect("pick has an input")
+                .0
+                .cloned()],
         }
     }
 }

@@ -4,7 +4,7 @@
 use luminal::prelude::{Graph, NodeIndex};
 
 use super::graph::{load, node};
-use super::ops::{zip1, zip2, zip3, Op, HYPER_ITER, HYPER_LR};
+use super::ops::{fused1, fused2, zip1, zip2, zip3, Op, HYPER_ITER, HYPER_LR};
 use super::{Slots, Weights};
 use crate::ir::Optimizer;
 
@@ -72,9 +72,11 @@ pub fn update(
     let (g, s1, s2) = (at(1), at(2), at(3));
     let d = &mut dst;
     match (*opt, which) {
-        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => zip1(d, g, |w, g| w - lr * g),
+        (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => {
+            zip1(d, g, |w, g| rule::sgd(w, g, lr))
+        }
         (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |v, g| momentum * v - lr * g)
+            zip1(d, g, |v, g| rule::velocity(v, g, momentum, lr))
         }
         (
             Optimizer::Sgd {
@@ -83,39 +85,38 @@ pub fn update(
             OptOut::Weights,
         ) => {
             if nesterov {
-                zip2(d, g, s1, |w, g, v| w + momentum * v - lr * g)
+                zip2(d, g, s1, |w, g, v| rule::nesterov(w, g, v, momentum, lr))
             } else {
-                zip1(d, s1, |w, v| w + v)
+                zip1(d, s1, rule::momentum)
             }
         }
         (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
         | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |a, g| rho * a + (1.0 - rho) * g * g)
+            zip1(d, g, |a, g| rule::mean_square(a, g, rho))
         }
         (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
-            let lr_t = lr / (1.0 + decay * iters);
-            zip2(d, g, s1, |w, g, a| w - lr_t * g / (a.sqrt() + epsilon))
+            let lr_t = rule::time_decay(lr, decay, iters);
+            zip2(d, g, s1, |w, g, a| rule::scaled(w, g, a, lr_t, epsilon))
         }
-        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => zip1(d, g, |a, g| a + g * g),
+        (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => zip1(d, g, rule::square_sum),
         (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
-            zip2(d, g, s1, |w, g, a| w - lr * g / (a.sqrt() + epsilon))
+            zip2(d, g, s1, |w, g, a| rule::scaled(w, g, a, lr, epsilon))
         }
         (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => {
             zip3(d, g, s1, s2, |w, g, a, dd| {
-                w - lr * g * (dd + epsilon).sqrt() / (a + epsilon).sqrt()
+                rule::adadelta_weights(w, g, a, dd, lr, epsilon)
             })
         }
         (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => {
             zip2(d, g, s1, |dv, g, a| {
-                let step = g * (dv + epsilon).sqrt() / (a + epsilon).sqrt();
-                rho * dv + (1.0 - rho) * step * step
+                rule::adadelta_delta(dv, g, a, rho, epsilon)
             })
         }
         (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |m, g| beta1 * m + (1.0 - beta1) * g)
+            zip1(d, g, |m, g| rule::first_moment(m, g, beta1))
         }
         (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
-            zip1(d, g, |v, g| beta2 * v + (1.0 - beta2) * g * g)
+            zip1(d, g, |v, g| rule::second_moment(v, g, beta2))
         }
         (
             Optimizer::Adam {
@@ -126,13 +127,164 @@ pub fn update(
             },
             OptOut::Weights,
         ) => {
-            let t = iters + 1.0;
-            let lr_t = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
-            zip2(d, s1, s2, |w, m, v| w - lr_t * m / (v.sqrt() + epsilon))
+            let lr_t = rule::adam_rate(lr, iters, beta1, beta2);
+            zip2(d, s1, s2, |w, m, v| {
+                rule::adam_weights(w, m, v, lr_t, epsilon)
+            })
         }
         (opt, which) => unreachable!("optimizer {opt:?} has no output {which:?}"),
     }
     dst
+}
+
+/// Every output of one parameter vector's update in one pass over memory: `w` and
+/// `slots` (as [`init_slots`] lays them out) hold the old values on entry and the new
+/// ones on return. Each element goes through the same [`rule`] functions in the same
+/// order as the per-output nodes of [`update`], so the results are bit-identical.
+pub fn update_fused(
+    opt: &Optimizer,
+    hyper: &[f32],
+    w: &mut [f32],
+    g: &[f32],
+    slots: &mut [Vec<f32>],
+) {
+    let (lr, iters) = (hyper[HYPER_LR], hyper[HYPER_ITER]);
+    match (*opt, slots) {
+        (Optimizer::Sgd { .. }, []) => zip1(w, g, |w, g| rule::sgd(w, g, lr)),
+        (
+            Optimizer::Sgd {
+                momentum, nesterov, ..
+            },
+            [v],
+        ) => {
+            if nesterov {
+                fused1(w, g, v, |w, g, v| {
+                    *v = rule::velocity(*v, g, momentum, lr);
+                    *w = rule::nesterov(*w, g, *v, momentum, lr);
+                })
+            } else {
+                fused1(w, g, v, |w, g, v| {
+                    *v = rule::velocity(*v, g, momentum, lr);
+                    *w = rule::momentum(*w, *v);
+                })
+            }
+        }
+        (
+            Optimizer::RmsProp {
+                rho,
+                epsilon,
+                decay,
+                ..
+            },
+            [a],
+        ) => {
+            let lr_t = rule::time_decay(lr, decay, iters);
+            fused1(w, g, a, |w, g, a| {
+                *a = rule::mean_square(*a, g, rho);
+                *w = rule::scaled(*w, g, *a, lr_t, epsilon);
+            })
+        }
+        (Optimizer::Adagrad { epsilon, .. }, [a]) => fused1(w, g, a, |w, g, a| {
+            *a = rule::square_sum(*a, g);
+            *w = rule::scaled(*w, g, *a, lr, epsilon);
+        }),
+        (Optimizer::Adadelta { rho, epsilon, .. }, [a, d]) => fused2(w, g, a, d, |w, g, a, d| {
+            *a = rule::mean_square(*a, g, rho);
+            *w = rule::adadelta_weights(*w, g, *a, *d, lr, epsilon);
+            *d = rule::adadelta_delta(*d, g, *a, rho, epsilon);
+        }),
+        (
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            },
+            [m, v],
+        ) => {
+            let lr_t = rule::adam_rate(lr, iters, beta1, beta2);
+            fused2(w, g, m, v, |w, g, m, v| {
+                *m = rule::first_moment(*m, g, beta1);
+                *v = rule::second_moment(*v, g, beta2);
+                *w = rule::adam_weights(*w, *m, *v, lr_t, epsilon);
+            })
+        }
+        (opt, slots) => unreachable!("optimizer {opt:?} with {} slots", slots.len()),
+    }
+}
+
+/// The per-element update formulas (Keras 2.x), shared by [`update`] and
+/// [`update_fused`] so that both round identically.
+mod rule {
+    #[inline(always)]
+    pub fn sgd(w: f32, g: f32, lr: f32) -> f32 {
+        w - lr * g
+    }
+    /// v' = μv − lr·g.
+    #[inline(always)]
+    pub fn velocity(v: f32, g: f32, momentum: f32, lr: f32) -> f32 {
+        momentum * v - lr * g
+    }
+    /// w + v' (v' the new velocity).
+    #[inline(always)]
+    pub fn momentum(w: f32, v: f32) -> f32 {
+        w + v
+    }
+    /// w + μv' − lr·g.
+    #[inline(always)]
+    pub fn nesterov(w: f32, g: f32, v: f32, momentum: f32, lr: f32) -> f32 {
+        w + momentum * v - lr * g
+    }
+    /// ρa + (1−ρ)g² (RMSprop and Adadelta accumulators).
+    #[inline(always)]
+    pub fn mean_square(a: f32, g: f32, rho: f32) -> f32 {
+        rho * a + (1.0 - rho) * g * g
+    }
+    /// a + g² (Adagrad).
+    #[inline(always)]
+    pub fn square_sum(a: f32, g: f32) -> f32 {
+        a + g * g
+    }
+    /// lr / (1 + decay·iterations).
+    pub fn time_decay(lr: f32, decay: f32, iters: f32) -> f32 {
+        lr / (1.0 + decay * iters)
+    }
+    /// w − lr·g/(√a' + ε) (RMSprop, Adagrad).
+    #[inline(always)]
+    pub fn scaled(w: f32, g: f32, a: f32, lr: f32, epsilon: f32) -> f32 {
+        w - lr * g / (a.sqrt() + epsilon)
+    }
+    /// w − lr·g·√(d + ε)/√(a' + ε).
+    #[inline(always)]
+    pub fn adadelta_weights(w: f32, g: f32, a: f32, d: f32, lr: f32, epsilon: f32) -> f32 {
+        w - lr * g * (d + epsilon).sqrt() / (a + epsilon).sqrt()
+    }
+    /// ρd + (1−ρ)Δ², Δ = g·√(d + ε)/√(a' + ε).
+    #[inline(always)]
+    pub fn adadelta_delta(d: f32, g: f32, a: f32, rho: f32, epsilon: f32) -> f32 {
+        let step = g * (d + epsilon).sqrt() / (a + epsilon).sqrt();
+        rho * d + (1.0 - rho) * step * step
+    }
+    /// β₁m + (1−β₁)g.
+    #[inline(always)]
+    pub fn first_moment(m: f32, g: f32, beta1: f32) -> f32 {
+        beta1 * m + (1.0 - beta1) * g
+    }
+    /// β₂v + (1−β₂)g².
+    #[inline(always)]
+    pub fn second_moment(v: f32, g: f32, beta2: f32) -> f32 {
+        beta2 * v + (1.0 - beta2) * g * g
+    }
+    /// lr·√(1−β₂ᵗ)/(1−β₁ᵗ), t = iterations + 1.
+    pub fn adam_rate(lr: f32, iters: f32, beta1: f32, beta2: f32) -> f32 {
+        let t = iters + 1.0;
+        lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t))
+    }
+    /// w − lr_t·m'/(√v' + ε).
+    #[inline(always)]
+    pub fn adam_weights(w: f32, m: f32, v: f32, lr_t: f32, epsilon: f32) -> f32 {
+        w - lr_t * m / (v.sqrt() + epsilon)
+    }
 }
 
 /// Position, in an update node's inputs, of the value its output replaces (see [`update`]).
