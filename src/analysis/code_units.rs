@@ -30,7 +30,7 @@ pub struct CodeUnits {
 /// Statistics of `block`'s units (population standard deviation, in f64).
 pub fn code_units(block: &CodeBlock, tol: f64) -> CodeUnits {
     let d = block.dim;
-    let n = if d == 0 { 0 } else { block.codes.len() / d };
+    let n = block.codes.len().checked_div(d).unwrap_or(0);
     let mut sum = vec![0.0f64; d];
     let mut sq = vec![0.0f64; d];
     for row in block.codes.chunks_exact(d.max(1)).take(n) {
