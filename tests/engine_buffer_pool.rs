@@ -27,9 +27,13 @@ fn train(src: &str, steps: usize, batch: usize) -> (Vec<Vec<u32>>, Vec<(usize, u
     let (mut res, mut per_step) = (Vec::new(), Vec::new());
     for it in 0..steps {
         let x: Vec<f32> = (0..batch * d).map(|_| rng.gen::<f32>() - 0.3).collect();
-        let t: Vec<f32> = (0..batch)
-            .map(|_| rng.gen_range(0..classes) as f32)
-            .collect();
+        let t: Vec<f32> = if model.train.target == archc::ir::Target::Input {
+            x.iter().map(|v| v.clamp(0.0, 1.0)).collect()
+        } else {
+            (0..batch)
+                .map(|_| rng.gen_range(0..classes) as f32)
+                .collect()
+        };
         let before = buffers::stats();
         let s = g.step(x, t, 0.05, it as u64);
         let after = buffers::stats();
@@ -43,41 +47,56 @@ fn train(src: &str, steps: usize, batch: usize) -> (Vec<Vec<u32>>, Vec<(usize, u
     (res, per_step)
 }
 
+/// Trains `src` with the pool off and on: bit-identical results, and every step after
+/// the first takes all its big buffers from the pool.
+fn check(src: &str, batch: usize) {
+    let steps = 4;
+    buffers::set_enabled(false);
+    let (off, off_stats) = train(src, steps, batch);
+    assert!(off_stats.iter().all(|&s| s == (0, 0)), "{off_stats:?}");
+    buffers::set_enabled(true);
+    let (on, on_stats) = train(src, steps, batch);
+    eprintln!("pool (hits, misses) per step: {on_stats:?}");
+    assert_eq!(off.len(), on.len());
+    for (i, (a, b)) in off.iter().zip(&on).enumerate() {
+        assert!(a == b, "result {i} differs with the buffer pool on");
+    }
+    let (hits0, misses0) = on_stats[0];
+    assert!(misses0 > 0, "{on_stats:?}");
+    for &(hits, misses) in &on_stats[1..] {
+        assert_eq!((hits, misses), (hits0 + misses0, 0), "{on_stats:?}");
+    }
+}
+
 #[test]
 fn pool_recycles_buffers_and_changes_no_bit() {
     // Conv outputs of 8 × (16 or 8) × 32 × 32 floats are at or above the pooling
     // threshold; the 16 → 16 conv runs by Winograd, the 16 → 8 one by im2col, stacked
-    // convs pass their gradients through ReLU and conv input gradients, dropout through
-    // its mask.
-    let src = "defaults C[3x3 same relu] F[relu]
+    // convs pass their gradients through ReLU and conv input gradients.
+    check(
+        "defaults C[3x3 same relu] F[relu]
 net = C16 × C16 × C8 × P2 × D0.25 × F12 × F10[softmax]
 train {
   dataset cifar10
   loss cross_entropy
   optimizer adam lr=1e-2
   batch 8
-}";
-    let steps = 4;
-    buffers::set_enabled(false);
-    let (off, off_stats) = train(src, steps, 8);
-    assert!(off_stats.iter().all(|&s| s == (0, 0)), "{off_stats:?}");
-    buffers::set_enabled(true);
-    let (on, on_stats) = train(src, steps, 8);
-    assert_eq!(off.len(), on.len());
-    for (i, (a, b)) in off.iter().zip(&on).enumerate() {
-        assert!(a == b, "result {i} differs with the buffer pool on");
-    }
-    // The first step fills the pool; every later step takes all its big buffers
-    // from it.
-    eprintln!("pool (hits, misses) per step: {on_stats:?}");
-    let (hits0, misses0) = on_stats[0];
-    assert!(misses0 > 0, "{on_stats:?}");
-    assert_eq!(
-        hits0 + misses0,
-        on_stats[1].0 + on_stats[1].1,
-        "{on_stats:?}"
+}",
+        8,
     );
-    for &(hits, misses) in &on_stats[1..] {
-        assert_eq!((hits, misses), (hits0 + misses0, 0), "{on_stats:?}");
-    }
+    // Batch 32 of 1 × 28 × 28: the first conv + pool runs fused (pooled values, winner
+    // codes and their gradient are pooled buffers), the decoder upsamples.
+    check(
+        "input 1x28x28
+defaults C[3x3 same relu]
+encoder = C16 × P2 × C8 × P2
+decoder = C8 × U2 × C16 × U2 × C1[sigmoid]
+train {
+  dataset mnist
+  loss binary_cross_entropy
+  optimizer adam lr=1e-3
+  batch 32
+}",
+        32,
+    );
 }
