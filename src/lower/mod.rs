@@ -18,6 +18,7 @@
 //! run (CPU kernels); `passes` rewrites the plain graph into fused ops.
 
 mod backward;
+pub mod buffers;
 pub mod forward;
 mod graph;
 mod loss;

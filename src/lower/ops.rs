@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use super::buffers;
 use crate::ir::{Activation, Loss, Optimizer, PoolKind};
 use crate::kernels::{self, ConvGeom, PoolGeom};
 
@@ -163,12 +164,25 @@ fn out(v: Vec<f32>) -> Vec<Tensor> {
 fn into_vec(t: InputTensor) -> Vec<f32> {
     match t {
         InputTensor::Owned(mut t) => std::mem::take(luminal::op::get_vec_from_tensor_owned(&mut t)),
-        InputTensor::Borrowed(t) => t
-            .data
-            .as_any()
-            .downcast_ref::<Vec<f32>>()
-            .expect("archc tensors are Vec<f32>")
-            .clone(),
+        InputTensor::Borrowed(t) => {
+            let src = t
+                .data
+                .as_any()
+                .downcast_ref::<Vec<f32>>()
+                .expect("archc tensors are Vec<f32>");
+            let mut v = buffers::take(src.len());
+            v.copy_from_slice(src);
+            v
+        }
+    }
+}
+
+/// Hands an input this op received owned (its last consumer) back to the buffer pool.
+fn recycle(t: InputTensor) {
+    if let InputTensor::Owned(mut t) = t {
+        if let Some(v) = t.data.as_any_mut().downcast_mut::<Vec<f32>>() {
+            buffers::give(std::mem::take(v));
+        }
     }
 }
 
@@ -458,11 +472,15 @@ impl Op {
 
 impl Operator for Op {
     fn process(&mut self, inp: Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
+        let mut inp = inp;
         if !PROFILE_ON.load(Ordering::Relaxed) {
-            return self.run(inp);
+            let out = self.run(&mut inp);
+            inp.into_iter().for_each(|t| recycle(t.0));
+            return out;
         }
         let start = std::time::Instant::now();
-        let out = self.run(inp);
+        let out = self.run(&mut inp);
+        inp.into_iter().for_each(|t| recycle(t.0));
         let dt = start.elapsed().as_secs_f64();
         let name = self.profile_name();
         let mut p = PROFILE.lock().unwrap_or_else(|e| e.into_inner());
@@ -478,14 +496,15 @@ impl Operator for Op {
 }
 
 impl Op {
-    fn run(&mut self, inp: Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
+    /// Computes the outputs; inputs it leaves in `inp` go back to the buffer pool.
+    fn run(&mut self, inp: &mut Vec<(InputTensor, ShapeTracker)>) -> Vec<Tensor> {
         let x = |i: usize| vec_of(&inp[i].0);
         match self {
             Op::Dense { inputs, units, act } => {
                 let (xs, p) = (x(0), x(1));
                 let n = xs.len() / *inputs;
                 let (w, b) = p.split_at(*inputs * *units);
-                let mut y = vec![0.0; n * *units];
+                let mut y = buffers::take(n * *units);
                 kernels::matmul(n, *inputs, *units, xs, false, w, false, &mut y, false);
                 if *act == Activation::Relu {
                     kernels::bias_relu_inplace(&mut y, b, 1);
@@ -500,7 +519,7 @@ impl Op {
             Op::DenseBackInput { inputs, units } => {
                 let (dz, p) = (x(0), x(1));
                 let n = dz.len() / *units;
-                let mut dx = vec![0.0; n * *inputs];
+                let mut dx = buffers::take(n * *inputs);
                 let w = &p[..*inputs * *units];
                 kernels::matmul(n, *units, *inputs, dz, false, w, true, &mut dx, false);
                 out(dx)
@@ -522,7 +541,7 @@ impl Op {
                 let g = with_batch_conv(geom, xs.len());
                 let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
                 let per = g.out_channels * g.out_h() * g.out_w();
-                let mut y = vec![0.0; g.batch * per];
+                let mut y = buffers::take(g.batch * per);
                 let (w, b) = p.split_at(nw);
                 // One call over the whole batch, then the activation in one pass: on
                 // this machine (480 MB L3) that beats sub-batches that stay in L2.
@@ -536,7 +555,7 @@ impl Op {
                 let mut g = *geom;
                 g.batch = dz.len() / per;
                 let nw = g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1];
-                let mut dx = vec![0.0; g.batch * g.in_channels * g.in_h * g.in_w];
+                let mut dx = buffers::take(g.batch * g.in_channels * g.in_h * g.in_w);
                 kernels::conv2d_backward_input(&g, dz, &p[..nw], &mut dx);
                 out(dx)
             }
@@ -552,7 +571,7 @@ impl Op {
             Op::Pool { geom, kind } => {
                 let xs = x(0);
                 let g = with_batch_pool(geom, xs.len());
-                let mut y = vec![0.0; g.batch * g.channels * g.out_h() * g.out_w()];
+                let mut y = buffers::take(g.batch * g.channels * g.out_h() * g.out_w());
                 match kind {
                     PoolKind::Max => kernels::max_pool_forward(&g, xs, &mut y),
                     PoolKind::Avg => kernels::avg_pool_forward(&g, xs, &mut y),
@@ -562,7 +581,7 @@ impl Op {
             Op::PoolBack { geom, kind } => {
                 let (xs, dy) = (x(0), x(1));
                 let g = with_batch_pool(geom, xs.len());
-                let mut dx = vec![0.0; xs.len()];
+                let mut dx = buffers::take(xs.len());
                 match kind {
                     PoolKind::Max => kernels::max_pool_backward(&g, xs, dy, &mut dx),
                     PoolKind::Avg => kernels::avg_pool_backward(&g, dy, &mut dx),
@@ -573,13 +592,14 @@ impl Op {
                 let (a, dy) = (x(0), x(1));
                 let g = with_batch_pool(geom, a.len());
                 if g.size == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0] {
-                    let mut it = inp.into_iter();
+                    let mut it = std::mem::take(inp).into_iter();
                     let mut a = into_vec(it.next().unwrap().0);
                     let dy = it.next().unwrap().0;
                     max2x2_relu_back_inplace(&g, &mut a, vec_of(&dy));
+                    recycle(dy);
                     return out(a);
                 }
-                let mut dx = vec![0.0; a.len()];
+                let mut dx = buffers::take(a.len());
                 kernels::max_pool_backward(&g, a, dy, &mut dx);
                 kernels::relu_backward_inplace(a, &mut dx);
                 out(dx)
@@ -593,7 +613,7 @@ impl Op {
                     ..*pool
                 };
                 let n_out = g.batch * pg.channels * pg.out_h() * pg.out_w();
-                let (mut y, mut arg) = (vec![0.0; n_out], vec![0.0; n_out]);
+                let (mut y, mut arg) = (buffers::take(n_out), buffers::take(n_out));
                 let (w, b) = p.split_at(nw);
                 kernels::conv_relu_max_pool_forward(&g, &pg, xs, w, b, &mut y, &mut arg);
                 vec![Tensor::new(y), Tensor::new(arg)]
@@ -602,7 +622,7 @@ impl Op {
                 let (arg, dy) = (x(0), x(1));
                 let per = pool.channels * pool.out_h() * pool.out_w();
                 let n = dy.len() / per.max(1);
-                let mut dz = vec![0.0; n * pool.channels * pool.in_h * pool.in_w];
+                let mut dz = buffers::take(n * pool.channels * pool.in_h * pool.in_w);
                 kernels::conv_relu_max_pool_backward(pool, arg, dy, &mut dz);
                 out(dz)
             }
@@ -612,7 +632,7 @@ impl Op {
                 let [fy, fx] = *factor;
                 let (oh, ow) = (h * fy, w * fx);
                 let planes = xs.len() / (h * w);
-                let mut y = vec![0.0; planes * oh * ow];
+                let mut y = buffers::take(planes * oh * ow);
                 kernels::upsample_nearest_forward(planes, h, w, *factor, xs, &mut y);
                 out(y)
             }
@@ -622,21 +642,21 @@ impl Op {
                 let [fy, fx] = *factor;
                 let (oh, ow) = (h * fy, w * fx);
                 let planes = dy.len() / (oh * ow);
-                let mut dx = vec![0.0; planes * h * w];
+                let mut dx = buffers::take(planes * h * w);
                 kernels::upsample_nearest_backward(planes, h, w, *factor, dy, &mut dx);
                 out(dx)
             }
             Op::Act { act, row } => {
-                let mut y = inp.into_iter().next().unwrap().0.cloned();
-                let v = luminal::op::get_vec_from_tensor_owned(&mut y);
-                act_forward(*act, *row, v);
-                vec![y]
+                let mut y = into_vec(std::mem::take(inp).into_iter().next().unwrap().0);
+                act_forward(*act, *row, &mut y);
+                out(y)
             }
             Op::ActBack { act, row } => {
-                let mut it = inp.into_iter();
+                let mut it = std::mem::take(inp).into_iter();
                 let a = it.next().unwrap().0;
                 let mut d = into_vec(it.next().unwrap().0);
                 act_backward(*act, *row, vec_of(&a), &mut d);
+                recycle(a);
                 out(d)
             }
             Op::DropoutMask { rate, seed, layer } => {
@@ -644,7 +664,7 @@ impl Op {
                 let mut rng = ChaCha8Rng::seed_from_u64(*seed);
                 rng.set_stream(((*layer as u64) << 40) ^ hyper[HYPER_ITER] as u64);
                 let (rate, scale) = (*rate, 1.0 / (1.0 - *rate));
-                let mut mask = vec![0.0; xs.len()];
+                let mut mask = buffers::take(xs.len());
                 // Element i takes the stream's 32-bit word i (one `gen::<f32>` each), so
                 // chunks seek to their first word and fill in parallel: the same mask as
                 // one sequential pass.
@@ -658,11 +678,12 @@ impl Op {
                 out(mask)
             }
             Op::Mul => {
-                let mut it = inp.into_iter();
+                let mut it = std::mem::take(inp).into_iter();
                 let mut a = into_vec(it.next().unwrap().0);
-                let b = it.next().unwrap().0;
-                let b = vec_of(&b);
+                let bt = it.next().unwrap().0;
+                let b = vec_of(&bt);
                 par_map(&mut a, |i, v| v * b[i]);
+                recycle(bt);
                 out(a)
             }
             Op::BatchNormTrain {
@@ -714,7 +735,7 @@ impl Op {
                     s2[i % c] += b;
                 }
                 let mf = m as f64;
-                let mut dx = vec![0.0; xs.len()];
+                let mut dx = buffers::take(xs.len());
                 dx.par_chunks_mut(*spatial)
                     .zip(xs.par_chunks(*spatial).zip(dy.par_chunks(*spatial)))
                     .enumerate()
@@ -791,7 +812,7 @@ impl Op {
                 out(vec![l as f32])
             }
             Op::DecayGrad { lambda, len } => {
-                let mut it = inp.into_iter();
+                let mut it = std::mem::take(inp).into_iter();
                 let mut g = into_vec(it.next().unwrap().0);
                 let w = it.next().unwrap().0;
                 let w = vec_of(&w);
@@ -803,7 +824,8 @@ impl Op {
                 // The output is written into the buffer of the value it replaces: free
                 // when `passes::InPlaceUpdate` made this node its last consumer.
                 let replaced = replaced_input(opt, *which);
-                let mut ts: Vec<InputTensor> = inp.into_iter().map(|t| t.0).collect();
+                let mut ts: Vec<InputTensor> =
+                    std::mem::take(inp).into_iter().map(|t| t.0).collect();
                 let hyper = ts.pop().expect("update has a hyper input");
                 let dst = into_vec(ts.remove(replaced));
                 let mut ins: Vec<&[f32]> = ts.iter().map(|t| vec_of(t)).collect();
@@ -813,7 +835,7 @@ impl Op {
             Op::FusedUpdate { opt } => {
                 // Weights and slots are written in place when handed over (see
                 // `passes::InPlaceUpdate`), copied otherwise.
-                let mut ts = inp.into_iter().map(|t| t.0);
+                let mut ts = std::mem::take(inp).into_iter().map(|t| t.0);
                 let mut w = into_vec(ts.next().expect("update has weights"));
                 let g = ts.next().expect("update has a gradient");
                 let mut rest: Vec<InputTensor> = ts.collect();
@@ -822,7 +844,7 @@ impl Op {
                 update_fused(opt, vec_of(&hyper), &mut w, vec_of(&g), &mut slots);
                 std::iter::once(w).chain(slots).map(Tensor::new).collect()
             }
-            Op::Pick { .. } => vec![inp
+            Op::Pick { .. } => vec![std::mem::take(inp)
                 .into_iter()
                 .next()
                 .expect("pick has an input")
@@ -899,7 +921,7 @@ fn bn_apply(
     let scale: Vec<f32> = (0..channels)
         .map(|c| p[c] / (var[c] + eps).sqrt())
         .collect();
-    let mut y = vec![0.0; x.len()];
+    let mut y = buffers::take(x.len());
     per_plane(x, &mut y, channels, spatial, |c, x, y| {
         let (mu, k, b) = (mean[c], scale[c], p[channels + c]);
         for (y, &v) in y.iter_mut().zip(x) {
