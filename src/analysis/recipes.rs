@@ -758,10 +758,7 @@ fn feature_maps(a: &FiltersOptions, checkpoint: &Path, out: &Path) -> miette::Re
         .ok()
         .flatten()
         .is_some_and(|r| r.is_limited());
-    let fit = match limited {
-        true => crate::data::SplitFit::Shrink,
-        false => crate::data::SplitFit::Exact,
-    };
+    let fit = crate::data::SplitFit::for_limited(limited);
     let ds = crate::data::load_with(
         model.train.dataset,
         model.train.split,

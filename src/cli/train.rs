@@ -91,10 +91,7 @@ pub fn run(args: TrainArgs) -> miette::Result<()> {
             None => {
                 // A --limit run is not a result: a small (e.g. synthetic) file may shrink
                 // the split instead of refusing.
-                let fit = match args.limit {
-                    Some(_) => crate::data::SplitFit::Shrink,
-                    None => crate::data::SplitFit::Exact,
-                };
+                let fit = crate::data::SplitFit::for_limited(args.limit.is_some());
                 let mut d = crate::data::load_with(key.0, key.1, args.data.as_deref(), fit)?;
                 if let Some(n) = args.limit {
                     limit(&mut d.train, n);

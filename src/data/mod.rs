@@ -196,6 +196,17 @@ pub enum SplitFit {
     Shrink,
 }
 
+impl SplitFit {
+    /// `Shrink` for runs that are not results (`--limit`), `Exact` otherwise.
+    pub fn for_limited(limited: bool) -> SplitFit {
+        if limited {
+            SplitFit::Shrink
+        } else {
+            SplitFit::Exact
+        }
+    }
+}
+
 /// The split actually used for a training file of `n` examples (see [`SplitFit`]).
 pub fn fit_split(split: Split, n: usize, fit: SplitFit) -> Split {
     if fit == SplitFit::Exact || split.train + split.validation <= n {
