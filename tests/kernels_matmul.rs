@@ -57,3 +57,14 @@ fn matmul_transposed_b_blocks() {
         assert_close(&got, &want, k, &format!("matmul b_t {m}x{k}x{n}"));
     }
 }
+
+#[test]
+fn matmul_every_row_tile_height_and_depth_split() {
+    // Blocks of m rows are cut into near-equal tiles of at most 14 rows, each run by the
+    // micro-kernel built for its height; m = 1..=30 reaches every height from 1 to 14.
+    // Depths 784 and 1000 are split into near-equal blocks (208·3 + 160, 256·3 + 232).
+    let mut r = rng(4);
+    let mut shapes: Vec<(usize, usize, usize)> = (1..=30).map(|m| (m, 37, 40)).collect();
+    shapes.extend([(128, 784, 70), (128, 1000, 33), (141, 257, 17)]);
+    check_matmul_against_reference(&mut r, &shapes, "matmul tiles", |r, len, _| random(r, len));
+}

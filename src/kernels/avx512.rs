@@ -68,8 +68,10 @@ pub(crate) unsafe fn gemm(
     let pb = aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        // Near-equal depth blocks in multiples of 16 (the transposing packers' step):
+        // 784 = 3 × 208 + 160 rather than 3 × 256 + 16, whose last pass would reload and
+        // store all of C for 16 steps of work.
+        for (pc, kc) in even_blocks(k, KC, 16) {
             let load_c = accumulate || pc > 0;
             pack_b(kc, nc, b, pc, jc, pb);
             for ic in (0..m).step_by(MC) {
@@ -78,11 +80,10 @@ pub(crate) unsafe fn gemm(
                 for jr in (0..nc).step_by(NR) {
                     let nr = NR.min(nc - jr);
                     let bp = pb.as_ptr().add(jr * kc);
-                    for ir in (0..mc).step_by(MR) {
-                        let mr = MR.min(mc - ir);
-                        let ap = pa.as_ptr().add(ir * kc);
+                    for (panel, (ir, mr)) in row_tiles(mc).enumerate() {
+                        let ap = pa.as_ptr().add(panel * MR * kc);
                         let cp = c.add((ic + ir) * c_rs + jc + jr);
-                        micro(kc, ap, bp, cp, c_rs, mr, nr, load_c);
+                        micro_for(mr)(kc, ap, bp, cp, c_rs, nr, load_c);
                     }
                 }
             }
@@ -100,12 +101,28 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[skip..skip + len]
 }
 
-/// Packs rows ic..ic+mc, depth pc..pc+kc of A into MR-row panels `[panel][p][MR]`,
-/// zero-padding the last panel.
+/// The row tiles `(first row, rows)` of a block of `mc` rows: as few as MR allows, with
+/// heights differing by at most one, so that 128 rows cost 128 rows of FMAs (8 × 13 + 2 × 12)
+/// rather than 140 (9 × 14 + a 14-row tile holding 2).
+fn row_tiles(mc: usize) -> impl Iterator<Item = (usize, usize)> {
+    let tiles = mc.div_ceil(MR);
+    let (base, extra) = (mc / tiles.max(1), mc % tiles.max(1));
+    (0..tiles).map(move |t| (t * base + t.min(extra), base + usize::from(t < extra)))
+}
+
+/// `len` split into as few blocks of at most `max` as possible, all but the last of one
+/// size that is a multiple of `align` (`max` is one too): `(start, size)` each.
+fn even_blocks(len: usize, max: usize, align: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = len.div_ceil(max).max(1);
+    let size = len.div_ceil(blocks).next_multiple_of(align).min(max);
+    (0..len).step_by(size).map(move |s| (s, size.min(len - s)))
+}
+
+/// Packs rows ic..ic+mc, depth pc..pc+kc of A into panels `[panel][p][MR]`, one per row
+/// tile of `row_tiles(mc)`, zero-padding each panel's rows past its height.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_a(mc: usize, kc: usize, a: Mat, ic: usize, pc: usize, out: &mut [f32]) {
-    for (panel, ir) in (0..mc).step_by(MR).enumerate() {
-        let mr = MR.min(mc - ir);
+    for (panel, (ir, mr)) in row_tiles(mc).enumerate() {
         let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
         let base = a.ptr.add((ic + ir) * a.rs + pc * a.cs);
         if a.rs == 1 {
@@ -273,20 +290,34 @@ unsafe fn transpose16(
     }
 }
 
-/// C[mr×nr] (+)= packed A panel · packed B panel over depth kc.
+/// The micro-kernel for a tile of `mr` (1..=MR) rows.
+fn micro_for(mr: usize) -> Micro {
+    macro_rules! by_rows {
+        ($($r:literal)*) => {
+            match mr {
+                $($r => micro::<$r> as Micro,)*
+                _ => unreachable!("row tile of {mr} rows"),
+            }
+        };
+    }
+    by_rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+}
+
+type Micro = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, bool);
+
+/// C[R×nr] (+)= packed A panel (R of its MR rows) · packed B panel over depth kc.
+/// R is a constant so that a short tile issues only its own rows' FMAs.
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro(
+unsafe fn micro<const R: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
     c: *mut f32,
     c_rs: usize,
-    mr: usize,
     nr: usize,
     load_c: bool,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
     for p in 0..kc {
         let b0 = _mm512_loadu_ps(b.add(p * NR));
         let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
@@ -305,7 +336,7 @@ unsafe fn micro(
     } else {
         0
     };
-    for (i, row) in acc.iter().enumerate().take(mr) {
+    for (i, row) in acc.iter().enumerate() {
         let p0 = c.add(i * c_rs);
         // Masked lanes are never touched, so the address may point past the row.
         let p1 = p0.wrapping_add(16);
