@@ -4,7 +4,7 @@
 //! `cargo run --release --example kernel_bench [-- --reps N] [-- --no-ref]`
 //! Times are medians of N runs (default 7) after one warm-up; the cores are shared, so
 //! expect noise and compare medians.
-use archc::bench::cpu_secs;
+use archc::bench::{cpu_secs, fma_peak};
 use archc::kernels::{self, reference, ConvGeom, PoolGeom};
 use bench_util::{data, median};
 use std::time::Instant;
@@ -31,51 +31,6 @@ fn median_secs(reps: usize, mut f: impl FnMut()) -> Secs {
 struct Secs {
     wall: f64,
     cpu: f64,
-}
-
-// ---------- FMA peak ----------
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn fma_loop_avx512(iters: usize) -> f32 {
-    use std::arch::x86_64::*;
-    // 16 independent accumulators hide the 4-cycle FMA latency on 2 ports.
-    let mut acc = [_mm512_set1_ps(0.0); 16];
-    let a = _mm512_set1_ps(0.999_999);
-    let b = _mm512_set1_ps(1e-7);
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm512_fmadd_ps(*v, a, b);
-        }
-    }
-    let mut s = _mm512_set1_ps(0.0);
-    for v in acc {
-        s = _mm512_add_ps(s, v);
-    }
-    _mm512_reduce_add_ps(s)
-}
-
-/// FLOP/s of a tight AVX-512 FMA loop on `threads` threads (None if no AVX-512):
-/// (per wall second, per CPU second = per core actually held).
-fn fma_peak(threads: usize) -> Option<(f64, f64)> {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        let iters = 20_000_000;
-        let flops = (threads * iters * 16 * 16 * 2) as f64;
-        let secs = median_secs(3, || {
-            let sink: f32 = std::thread::scope(|s| {
-                let hs: Vec<_> = (0..threads)
-                    // SAFETY: guarded by the runtime feature check above.
-                    .map(|_| s.spawn(move || unsafe { fma_loop_avx512(iters) }))
-                    .collect();
-                hs.into_iter().map(|h| h.join().unwrap()).sum()
-            });
-            std::hint::black_box(sink);
-        });
-        return Some((flops / secs.wall, flops / secs.cpu));
-    }
-    let _ = threads;
-    None
 }
 
 // ---------- kernels ----------
@@ -251,9 +206,7 @@ fn print_rows(rows: &[Row], core_peak: Option<f64>) {
     for r in rows {
         let wall = r.flops / r.secs.wall / 1e9;
         let per_core = r.flops / r.secs.cpu / 1e9;
-        let of_peak = core_peak.map_or(String::new(), |p| {
-            format!("{:5.1}%", 100.0 * per_core * 1e9 / p)
-        });
+        let of_peak = core_peak.map_or(String::new(), |p| format!("{:5.1}%", 100.0 * per_core / p));
         let reference = r
             .ref_gflops
             .map_or(String::from("     -"), |g| format!("{g:6.2}"));
@@ -293,11 +246,11 @@ fn main() {
         println!(
             "AVX-512 FMA loop: {:.1} GFLOP/s per core-second ({:.1} flop/cycle at the {:.2} GHz of /proc/cpuinfo); \
              {threads} threads: {:.1} GFLOP/s wall, {:.1} per core-second",
-            p1.1 / 1e9,
-            p1.1 / 1e9 / cpu_ghz().unwrap_or(f64::NAN),
+            p1.1,
+            p1.1 / cpu_ghz().unwrap_or(f64::NAN),
             cpu_ghz().unwrap_or(f64::NAN),
-            p.0 / 1e9,
-            p.1 / 1e9
+            p.0,
+            p.1
         );
     }
     header();

@@ -51,8 +51,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--python", default="/tmp/torch-ref/bin/python")
     ap.add_argument("--archc", default=str(ROOT / "target" / "release" / "archc"))
-    ap.add_argument("--peak", type=float, default=450.0,
-                    help="FP32 peak GFLOP/s of the machine (docs/performance.md: 2 cores x 225)")
+    ap.add_argument("--peak", type=float, default=None,
+                    help="FP32 peak GFLOP/s of the machine (default: the FMA-loop peak archc bench measures)")
     ap.add_argument("--sgd", action="store_true",
                     help="plain SGD for both (as the shared reference); default: each spec's optimizer for both")
     ap.add_argument("names", nargs="*", default=NAMES)
@@ -60,24 +60,29 @@ def main():
     ours = {n: [] for n in a.names}
     theirs = {n: [] for n in a.names}
     gflops = {n: [] for n in a.names}
+    peaks = []
     for r in range(a.rounds):
         for n in a.names:
             j = archc_run(a.archc, n, a.seconds, a.sgd)
             ours[n].append(j["train_images_per_second"])
             gflops[n].append(j["gflops"])
+            if j.get("machine_peak_gflops"):
+                peaks.append(j["machine_peak_gflops"])
             theirs[n].append(torch_run(a.python, n, a.sgd))
             print(f"round {r + 1}: {n}: archc {ours[n][-1]:.0f} img/s, torch {theirs[n][-1]:.0f} img/s",
                   file=sys.stderr, flush=True)
+    peak = a.peak or (statistics.median(peaks) if peaks else float("nan"))
     print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s | % of peak | PyTorch GFLOP/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for n in a.names:
         o, t = statistics.median(ours[n]), statistics.median(theirs[n])
         g = statistics.median(gflops[n])
         tg = g / o * t  # the same flops per image
-        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {g:.1f} | {100 * g / a.peak:.0f}% | {tg:.1f} |")
+        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {g:.1f} | {100 * g / peak:.0f}% | {tg:.1f} |")
     opt = ("plain SGD for both" if a.sgd else "each spec's optimizer for both (" +
            ", ".join(f"{n}: {spec_optimizer(n)[0]} lr {spec_optimizer(n)[1]:g}" for n in a.names) + ")")
-    print(f"\nmedians of {a.rounds} interleaved rounds, batch 128, {opt}", flush=True)
+    print(f"\nmedians of {a.rounds} interleaved rounds, batch 128, {opt}; "
+          f"peak {peak:.0f} GFLOP/s ({'given' if a.peak else 'FMA loop, median of the runs'})", flush=True)
 
 if __name__ == "__main__":
     main()

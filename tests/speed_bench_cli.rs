@@ -76,6 +76,20 @@ fn bench_json_reports_consistent_positive_numbers() {
     );
     let gflops = num(v, "train_images_per_second") * (2 * (2 * conv + 3 * dense)) as f64 / 1e9;
     assert!((num(v, "gflops") - gflops).abs() <= 1e-9 * gflops.max(1.0));
+    // The percentage of peak is the achieved rate over the measured FMA-loop peak.
+    if let Some(peak) = v["machine_peak_gflops"].as_f64() {
+        assert!(peak > 0.0, "{v}");
+        let pct = 100.0 * num(v, "gflops") / peak;
+        assert!(
+            (num(v, "percent_of_peak") - pct).abs() <= 1e-9 * pct.max(1.0),
+            "{v}"
+        );
+    } else {
+        assert!(
+            v["percent_of_peak"].is_null(),
+            "no peak, no percentage: {v}"
+        );
+    }
 }
 
 #[test]

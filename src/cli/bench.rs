@@ -12,7 +12,7 @@ pub enum Format {
     /// An aligned table.
     Text,
     /// One JSON object per model, one per line: `{"model", "batch",
-    /// "train_images_per_second", "infer_images_per_second", "gflops", "peak_rss_mb", …}`.
+    /// "train_images_per_second", "infer_images_per_second", "gflops", "peak_rss_mb", "machine_peak_gflops", "percent_of_peak", …}`.
     Json,
 }
 

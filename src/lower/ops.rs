@@ -504,16 +504,12 @@ impl Op {
                 let (xs, p) = (x(0), x(1));
                 let n = xs.len() / *inputs;
                 let (w, b) = p.split_at(*inputs * *units);
+                // The bias rows go in first and the product accumulates onto them: the
+                // GEMM reads C anyway, so the bias costs no pass of its own.
                 let mut y = buffers::take(n * *units);
-                kernels::matmul(n, *inputs, *units, xs, false, w, false, &mut y, false);
-                if *act == Activation::Relu {
-                    kernels::bias_relu_inplace(&mut y, b, 1);
-                } else {
-                    for r in y.chunks_mut(*units) {
-                        r.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-                    }
-                    act_forward(*act, *units, &mut y);
-                }
+                y.chunks_mut(*units).for_each(|r| r.copy_from_slice(b));
+                kernels::matmul(n, *inputs, *units, xs, false, w, false, &mut y, true);
+                act_forward(*act, *units, &mut y);
                 out(y)
             }
             Op::DenseBackInput { inputs, units } => {
@@ -528,9 +524,11 @@ impl Op {
                 let (xs, dz) = (x(0), x(1));
                 let n = dz.len() / *units;
                 let nw = *inputs * *units;
-                let mut g = vec![0.0; nw + *units];
+                // Pooled, not zeroed: the product overwrites dw; only db is summed into.
+                let mut g = buffers::take(nw + *units);
                 let (dw, db) = g.split_at_mut(nw);
                 kernels::matmul(*inputs, n, *units, xs, true, dz, false, dw, false);
+                db.fill(0.0);
                 for r in dz.chunks(*units) {
                     db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
                 }
