@@ -332,3 +332,74 @@ fn report_command_writes_readme_for_the_builtin_manifest() {
         .collect::<Vec<_>>();
     assert!(numbers.is_empty(), "numbers without results: {numbers:?}");
 }
+
+/// A report regenerated on a machine without the runs keeps the previous report's results
+/// (and says so), keeps them again on the next regeneration without piling up notes, and
+/// an item with a run present here is generated from its files again.
+#[test]
+fn report_without_runs_keeps_previous_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    write(
+        &runs.join("cifar_base/metrics.json"),
+        &format!(
+            r#"{{"model": "cifar_base", "dataset": "CIFAR-10", "params": 2141514, "epochs": [{}, {}]}}"#,
+            epoch(1, 0.5, 0.5237, 1.2),
+            epoch(2, 0.3, 0.3141, 0.8)
+        ),
+    );
+    write(
+        &runs.join("analysis/k/knn.json"),
+        r#"{"accuracy": 0.9691, "error": 0.0309, "k": 10}"#,
+    );
+    let out = dir.path().join("rep");
+    let m = Manifest::parse(MANIFEST).expect("manifest");
+    let gen = |runs: &Path| {
+        let stats = generate(
+            &m,
+            &Options {
+                runs: runs.to_path_buf(),
+                out: out.clone(),
+            },
+        )
+        .expect("report");
+        let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
+        (stats, md)
+    };
+    let (first, md1) = gen(&runs);
+    assert_eq!(first.kept, 0);
+    assert!(md1.contains("31.41"), "test error of epoch 2 in the table");
+    assert!(md1.contains("0.9691"));
+
+    // A fresh machine: no runs at all.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let (second, md2) = gen(&empty);
+    // "c" (its run), "two" (cifar_base is one of its runs) and "k" (one of two results)
+    // had outputs; "ae" had none and stays "not run yet".
+    assert_eq!(second.kept, 3, "{md2}");
+    assert_eq!(md2.matches("Kept from the previous report").count(), 3);
+    assert!(md2.contains("31.41") && md2.contains("0.9691"));
+    assert!(row(&md2, "[c](#item-c)").contains("1/1 (kept)"));
+    assert!(row(&md2, "[ae](#item-ae)").contains("0/"));
+    assert!(!row(&md2, "[ae](#item-ae)").contains("kept"));
+    // The item's explanation is regenerated, not copied twice.
+    assert_eq!(md2.matches("Some explanation.").count(), 1);
+
+    let (third, md3) = gen(&empty);
+    assert_eq!(third.kept, 3);
+    assert_eq!(md3, md2, "keeping is stable");
+
+    // A different run of cifar_base here: "c" and "two" are generated from it.
+    write(
+        &empty.join("cifar_base/metrics.json"),
+        &format!(
+            r#"{{"model": "cifar_base", "dataset": "CIFAR-10", "params": 2141514, "epochs": [{}]}}"#,
+            epoch(1, 0.5, 0.2718, 1.2)
+        ),
+    );
+    let (fourth, md4) = gen(&empty);
+    assert_eq!(fourth.kept, 1, "only k is kept");
+    assert!(md4.contains("27.18") && !md4.contains("31.41"));
+    assert!(md4.contains("0.9691"));
+}

@@ -94,7 +94,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     println!(
-        "{} and {}: {} items, {} runs found ({} not run yet), {} result folders/files found ({} not yet), {} figures",
+        "{} and {}: {} items, {} runs found ({} not run yet), {} result folders/files found ({} not yet), {} figures, {} items kept from the previous report",
         opts.out.join("README.md").display(),
         report::HTML,
         s.items,
@@ -102,7 +102,8 @@ pub fn report(args: ReportArgs) -> Result<()> {
         s.runs_missing,
         s.results_found,
         s.results_missing,
-        s.figures
+        s.figures,
+        s.kept
     );
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! Every number comes from a result file; nothing is invented.
 
 pub mod html;
+pub mod kept;
 pub mod manifest;
 pub mod observations;
 pub mod results;
@@ -39,6 +40,8 @@ pub struct Stats {
     pub results_found: usize,
     pub results_missing: usize,
     pub figures: usize,
+    /// Items whose results were kept from the previous report (see [`kept`]).
+    pub kept: usize,
     pub warnings: Vec<String>,
 }
 
@@ -160,6 +163,9 @@ struct Gen<'a> {
     figures: Figures,
     stats: Stats,
     md: String,
+    previous: kept::Previous,
+    /// Contents cell of each kept item, by anchor.
+    kept_status: BTreeMap<String, String>,
 }
 
 impl Gen<'_> {
@@ -476,6 +482,9 @@ impl Gen<'_> {
         for spec in item.specs.clone() {
             self.spec_section(&spec);
         }
+        if self.keep_previous(item) {
+            return;
+        }
         self.runs_section(item);
         if !item.results.is_empty() {
             let _ = writeln!(self.md, "\n### Results\n");
@@ -487,6 +496,45 @@ impl Gen<'_> {
         let (obs, warnings) = observations::section(&item.id, &self.opts.runs, has_runs);
         self.md += &obs;
         self.stats.warnings.extend(warnings);
+    }
+
+    /// Keeps the previous report's results of an item none of whose result files are in
+    /// the runs folder; false (nothing written) when there is nothing to keep.
+    fn keep_previous(&mut self, item: &Item) -> bool {
+        let runs_here = item.run_specs().iter().any(|spec| {
+            crate::ir::load(spec).is_ok_and(|s| {
+                s.models.iter().any(|m| {
+                    let dir = crate::train::run_dir::folder_name(&m.name);
+                    self.opts.runs.join(dir).join("metrics.json").is_file()
+                })
+            })
+        });
+        if runs_here || item_outputs(item, &self.opts.runs).present > 0 {
+            return false;
+        }
+        let id = anchor(&item.id);
+        let Some((text, status)) = self.previous.results_of(&id) else {
+            return false;
+        };
+        let (text, status) = (text.to_string(), status.to_string());
+        let _ = writeln!(
+            self.md,
+            "\n> **Kept from the previous report:** none of this item's result files are in \
+             `{}` here, so its results and observations below are as the previous report had \
+             them; `archc item {}` reruns it.",
+            self.opts.runs.display(),
+            item.id
+        );
+        self.md += &text;
+        self.md += "\n";
+        for f in kept::missing_figures(&text, &self.opts.out) {
+            self.warn(format!("{}: kept figure {f} is missing", item.id));
+        }
+        self.stats.kept += 1;
+        if status.contains('/') {
+            self.kept_status.insert(id, status);
+        }
+        true
     }
 }
 
@@ -738,6 +786,8 @@ pub fn render(manifest: &Manifest, opts: &Options) -> Result<(String, Stats)> {
             ..Stats::default()
         },
         md: String::new(),
+        previous: kept::Previous::read(&opts.out.join("README.md")),
+        kept_status: BTreeMap::new(),
     };
     for item in &manifest.items {
         g.item(item);
@@ -753,7 +803,9 @@ pub fn render(manifest: &Manifest, opts: &Options) -> Result<(String, Stats)> {
     head += &md_rule(3);
     for item in &manifest.items {
         let o = item_outputs(item, &opts.runs);
-        let status = if o.expected == 0 {
+        let status = if let Some(kept) = g.kept_status.get(&anchor(&item.id)) {
+            format!("{kept} {}", kept::KEPT_MARK)
+        } else if o.expected == 0 {
             if item.commands.is_empty() {
                 "explanation".to_string()
             } else {
