@@ -334,8 +334,9 @@ fn report_command_writes_readme_for_the_builtin_manifest() {
 }
 
 /// A report regenerated on a machine without the runs keeps the previous report's results
-/// (and says so), keeps them again on the next regeneration without piling up notes, and
-/// an item with a run present here is generated from its files again.
+/// (and says so), keeps them again on the next regeneration without piling up notes; an
+/// item is generated from the files here again once they are as complete as before, and
+/// kept while they are fewer.
 #[test]
 fn report_without_runs_keeps_previous_results() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -351,6 +352,10 @@ fn report_without_runs_keeps_previous_results() {
     write(
         &runs.join("analysis/k/knn.json"),
         r#"{"accuracy": 0.9691, "error": 0.0309, "k": 10}"#,
+    );
+    write(
+        &runs.join("analysis/none/knn.json"),
+        r#"{"accuracy": 0.8123, "error": 0.1877, "k": 10}"#,
     );
     let out = dir.path().join("rep");
     let m = Manifest::parse(MANIFEST).expect("manifest");
@@ -375,12 +380,14 @@ fn report_without_runs_keeps_previous_results() {
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
     let (second, md2) = gen(&empty);
-    // "c" (its run), "two" (cifar_base is one of its runs) and "k" (one of two results)
-    // had outputs; "ae" had none and stays "not run yet".
+    // "c" (its run), "two" (cifar_base is one of its runs) and "k" (both results) had
+    // outputs; "ae" had none and stays "not run yet".
     assert_eq!(second.kept, 3, "{md2}");
     assert_eq!(md2.matches("Kept from the previous report").count(), 3);
     assert!(md2.contains("31.41") && md2.contains("0.9691"));
     assert!(row(&md2, "[c](#item-c)").contains("1/1 (kept)"));
+    assert!(row(&md2, "[k](#item-k)").contains("2/2 (kept)"));
+    assert!(md2.contains("`k` reruns it") || md2.contains("archc item k` reruns it"));
     assert!(row(&md2, "[ae](#item-ae)").contains("0/"));
     assert!(!row(&md2, "[ae](#item-ae)").contains("kept"));
     // The item's explanation is regenerated, not copied twice.
@@ -401,5 +408,23 @@ fn report_without_runs_keeps_previous_results() {
     let (fourth, md4) = gen(&empty);
     assert_eq!(fourth.kept, 1, "only k is kept");
     assert!(md4.contains("27.18") && !md4.contains("31.41"));
-    assert!(md4.contains("0.9691"));
+    assert!(md4.contains("0.9691") && md4.contains("0.8123"));
+
+    // One of k's two results here, with a different number: fewer than before, still kept.
+    write(
+        &empty.join("analysis/k/knn.json"),
+        r#"{"accuracy": 0.5, "error": 0.5, "k": 10}"#,
+    );
+    let (fifth, md5) = gen(&empty);
+    assert_eq!(fifth.kept, 1);
+    assert!(md5.contains("holds 1 of 2 of this item's result files, the previous report 2"));
+    assert!(md5.contains("0.9691") && !md5.contains("| 0.5 |"));
+    // Both here: k is generated from them.
+    write(
+        &empty.join("analysis/none/knn.json"),
+        r#"{"accuracy": 0.25, "error": 0.75, "k": 10}"#,
+    );
+    let (sixth, md6) = gen(&empty);
+    assert_eq!(sixth.kept, 0);
+    assert!(!md6.contains("0.9691") && md6.contains("0.25"));
 }

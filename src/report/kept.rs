@@ -1,9 +1,10 @@
 //! Results kept from the previous report. Run folders are not committed (checkpoints are
 //! large), so a machine without an item's runs — a fresh clone, another machine of a sweep —
 //! would otherwise regenerate the report with that item "not run yet" and lose its numbers.
-//! When none of an item's result files are in the runs folder, the report keeps the item's
-//! results and observations as the previous `README.md` had them (its figures stay in
-//! `figures/`) and says so; the item's text and specs are regenerated.
+//! When the runs folder holds fewer of an item's result files than the previous report
+//! showed (none, on a fresh clone), the report keeps the item's results and observations as
+//! the previous `README.md` had them (its figures stay in `figures/`) and says so; the
+//! item's text and specs are regenerated. As complete or more complete here: regenerated.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -77,20 +78,34 @@ impl Previous {
         prev
     }
 
-    /// The results part of an item's previous section, if that report found at least one
-    /// of its outputs (`3/6`, not `0/6`) or tabulated at least one finished run (items
-    /// that only show runs other items train have no outputs of their own), with the
-    /// item's contents cell.
-    pub fn results_of(&self, anchor: &str) -> Option<(&str, &str)> {
+    /// The results part of an item's previous section with how complete it was: the
+    /// outputs it found (`3` of a `3/6` contents cell) or, for items that only show runs
+    /// other items train (no outputs of their own), the finished runs it tabulated.
+    pub fn results_of(&self, anchor: &str) -> Option<(&str, Completeness)> {
         let text = self.results.get(anchor)?;
         let status = self.status.get(anchor).map_or("", String::as_str);
-        let outputs = status
-            .split_once('/')
-            .and_then(|(present, _)| present.trim().parse::<usize>().ok())
-            .unwrap_or(0);
-        // The report writes a `#### `model`` heading for each finished run only.
-        let finished_runs = text.contains("\n#### `");
-        (outputs > 0 || finished_runs).then_some((text.as_str(), status))
+        let found = match status.split_once('/') {
+            Some((present, _)) => Completeness::Outputs(present.trim().parse().ok()?),
+            // The report writes a `#### `model`` heading for each finished run only.
+            None => Completeness::Runs(text.matches("\n#### `").count()),
+        };
+        Some((text.as_str(), found))
+    }
+}
+
+/// How much of an item a report showed: result files of its own, or finished runs for
+/// items without outputs of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    Outputs(usize),
+    Runs(usize),
+}
+
+impl Completeness {
+    pub fn count(self) -> usize {
+        match self {
+            Completeness::Outputs(n) | Completeness::Runs(n) => n,
+        }
     }
 }
 

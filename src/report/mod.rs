@@ -498,31 +498,33 @@ impl Gen<'_> {
         self.stats.warnings.extend(warnings);
     }
 
-    /// Keeps the previous report's results of an item none of whose result files are in
-    /// the runs folder; false (nothing written) when there is nothing to keep.
+    /// Keeps the previous report's results of an item when the runs folder holds fewer of
+    /// them than that report showed; false (nothing written) otherwise.
     fn keep_previous(&mut self, item: &Item) -> bool {
-        let runs_here = item.run_specs().iter().any(|spec| {
-            crate::ir::load(spec).is_ok_and(|s| {
-                s.models.iter().any(|m| {
-                    let dir = crate::train::run_dir::folder_name(&m.name);
-                    self.opts.runs.join(dir).join("metrics.json").is_file()
-                })
-            })
-        });
-        if runs_here || item_outputs(item, &self.opts.runs).present > 0 {
-            return false;
-        }
         let id = anchor(&item.id);
-        let Some((text, status)) = self.previous.results_of(&id) else {
+        let Some((text, before)) = self.previous.results_of(&id) else {
             return false;
         };
-        let (text, status) = (text.to_string(), status.to_string());
+        let o = item_outputs(item, &self.opts.runs);
+        let here = match before {
+            kept::Completeness::Outputs(_) => o.present,
+            kept::Completeness::Runs(_) => self.finished_runs(item),
+        };
+        if here >= before.count() {
+            return false;
+        }
+        let (text, what) = (text.to_string(), before);
+        let (unit, total) = match what {
+            kept::Completeness::Outputs(_) => ("result files", format!(" of {}", o.expected)),
+            kept::Completeness::Runs(_) => ("finished runs", String::new()),
+        };
         let _ = writeln!(
             self.md,
-            "\n> **Kept from the previous report:** none of this item's result files are in \
-             `{}` here, so its results and observations below are as the previous report had \
-             them; `archc item {}` reruns it.",
+            "\n> **Kept from the previous report:** `{}` here holds {here}{total} of this \
+             item's {unit}, the previous report {}, so its results and observations below are \
+             as that report had them; `archc item {}` reruns it.",
             self.opts.runs.display(),
+            what.count(),
             item.id
         );
         self.md += &text;
@@ -531,10 +533,23 @@ impl Gen<'_> {
             self.warn(format!("{}: kept figure {f} is missing", item.id));
         }
         self.stats.kept += 1;
-        if status.contains('/') {
-            self.kept_status.insert(id, status);
+        if let kept::Completeness::Outputs(n) = what {
+            self.kept_status.insert(id, format!("{n}/{}", o.expected));
         }
         true
+    }
+
+    /// Models of the item's tabulated specs with a `metrics.json` in the runs folder.
+    fn finished_runs(&self, item: &Item) -> usize {
+        item.run_specs()
+            .iter()
+            .filter_map(|spec| crate::ir::load(spec).ok())
+            .flat_map(|s| s.models)
+            .filter(|m| {
+                let dir = crate::train::run_dir::folder_name(&m.name);
+                self.opts.runs.join(dir).join("metrics.json").is_file()
+            })
+            .count()
     }
 }
 
