@@ -71,6 +71,7 @@ fn categorical_sweep_chart() {
         y_label: "test error (%)".into(),
         x_categories: Some(vec!["3×3".into(), "5×5".into(), "7×7".into(), "9×9".into()]),
         y_range: None,
+        log_y: false,
     };
     let s = vec![Series {
         name: "test".into(),
@@ -634,4 +635,60 @@ fn scatter_and_line_charts_name_both_axes() {
         plot::scatter_by_class(&dir.join("s.png"), "t", ("x", ""), &pts, &[0, 1, 0], &names)
             .is_err()
     );
+}
+
+/// The y pixel of each point of the first series of an SVG line chart: the first polyline
+/// in the first series colour (axes and ticks are black).
+fn polyline_ys(svg: &str) -> Vec<f64> {
+    let lines = svg_elements(svg, "polyline");
+    let value = |attrs: &[(String, String)], name: &str| {
+        attrs.iter().find(|(n, _)| n == name).map(|a| a.1.clone())
+    };
+    let (attrs, _) = lines
+        .iter()
+        .find(|(a, _)| value(a, "stroke").as_deref() == Some("#1F77B4"))
+        .expect("a polyline in the first series colour");
+    let points = value(attrs, "points").unwrap();
+    points
+        .split_whitespace()
+        .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn log_y_puts_equal_ratios_at_equal_heights() {
+    let (_t, dir) = out_dir();
+    let series = vec![Series {
+        name: "error".into(),
+        points: vec![(1.0, 1.0), (2.0, 10.0), (3.0, 100.0)],
+    }];
+    let spec = |log_y| plot::ChartSpec {
+        title: "log axis".into(),
+        x_label: "epoch".into(),
+        y_label: "error (%)".into(),
+        log_y,
+        ..Default::default()
+    };
+    let ys = |log_y, name: &str| {
+        let p = dir.join(name);
+        plot::line_chart_with(&p, &spec(log_y), &series).unwrap();
+        polyline_ys(&std::fs::read_to_string(&p).unwrap())
+    };
+    // Log axis: 10 sits halfway between 1 and 100 (to a pixel of rounding).
+    let log = ys(true, "log_y.svg");
+    assert_eq!(log.len(), 3);
+    assert!(log[0] > log[1] && log[1] > log[2], "{log:?}");
+    let mid = (log[0] + log[2]) / 2.0;
+    assert!((log[1] - mid).abs() <= 1.0, "{log:?}");
+    // Linear axis: 10 is a tenth of the way up from 1 to 100, far from halfway.
+    let lin = ys(false, "lin_y.svg");
+    let frac = (lin[0] - lin[1]) / (lin[0] - lin[2]);
+    assert!((frac - 9.0 / 99.0).abs() < 0.01, "{lin:?}");
+    // Values ≤ 0 cannot sit on a log axis: an error, not a panic or a blank chart.
+    let bad = vec![Series {
+        name: "zero".into(),
+        points: vec![(1.0, 0.0), (2.0, 1.0)],
+    }];
+    let err = plot::line_chart_with(&dir.join("bad_log.svg"), &spec(true), &bad).unwrap_err();
+    assert!(err.to_string().contains("≤ 0"), "{err}");
 }

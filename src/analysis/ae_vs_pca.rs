@@ -286,6 +286,7 @@ pub fn write(c: &Comparison, out: &Path, ext: &str) -> miette::Result<()> {
         y_label: y.into(),
         x_categories: Some(cats.clone()),
         y_range: None,
+        log_y: false,
     };
     let mse = series(c, |r| r.mse_per_pixel);
     if !mse.is_empty() {

@@ -421,6 +421,7 @@ pub fn run_pca(mut a: PcaOptions) -> miette::Result<()> {
         y_label: y.into(),
         x_categories: Some(cats.clone()),
         y_range: None,
+        log_y: false,
     };
     plot::line_chart_with(
         &figure(&a.out, "pca_error_vs_dims", &a.format)?,

@@ -38,7 +38,7 @@ pub fn line_chart(
 }
 
 /// Line chart with options: categorical x (point `i` of each series sits at category
-/// `x_categories[i]`, the x value being the category index), log-scaled y.
+/// `x_categories[i]`, the x value being the category index), fixed or log-scaled y.
 pub fn line_chart_with(path: &Path, spec: &ChartSpec, series: &[Series]) -> miette::Result<()> {
     render::check_series(spec, series)?;
     write_figure!(path, (900, 600), |root| render::line_chart(

@@ -68,6 +68,9 @@ pub struct ChartSpec {
     pub x_categories: Option<Vec<String>>,
     /// Fixed y range instead of the data's range (plus a margin).
     pub y_range: Option<(f64, f64)>,
+    /// Logarithmic y axis (every value must be positive): error curves that span
+    /// 1 % to 90 % stay readable at both ends.
+    pub log_y: bool,
 }
 
 /// One labelled row of an image-rows figure.
@@ -167,6 +170,21 @@ pub fn check_series(spec: &ChartSpec, series: &[Series]) -> miette::Result<()> {
         if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
             return Err(miette::miette!("line chart: empty y range {lo}..{hi}"));
         }
+        if spec.log_y && lo <= 0.0 {
+            return Err(miette::miette!(
+                "line chart '{}': a log y axis needs a positive range, not {lo}..{hi}",
+                spec.title
+            ));
+        }
+    }
+    if spec.log_y {
+        if let Some(s) = series.iter().find(|s| s.points.iter().any(|p| p.1 <= 0.0)) {
+            return Err(miette::miette!(
+                "line chart '{}': series '{}' has values ≤ 0, which a log y axis cannot show",
+                spec.title,
+                s.name
+            ));
+        }
     }
     Ok(())
 }
@@ -225,8 +243,6 @@ pub fn line_chart<DB: DrawingBackend>(
         None if integer_x => (padded(xlo, xhi), ((xhi - xlo) as usize + 1).min(10)),
         None => (padded(xlo, xhi), 10),
     };
-    let yr = spec.y_range.unwrap_or_else(|| padded(ylo, yhi));
-    let mut chart = cartesian(root, &spec.title, xr, yr)?;
     let cats = spec.x_categories.clone();
     let fmt_x = move |x: &f64| -> String {
         match &cats {
@@ -242,12 +258,31 @@ pub fn line_chart<DB: DrawingBackend>(
             None => format_number(*x),
         }
     };
-    draw_axes(
-        &mut chart,
-        (&spec.x_label, &spec.y_label),
-        n_x_labels,
-        &fmt_x,
-    )?;
+    let labels = (spec.x_label.as_str(), spec.y_label.as_str());
+    if spec.log_y {
+        // The same 5 % margins as a linear axis, taken in log space.
+        let (lo, hi) = spec.y_range.unwrap_or_else(|| {
+            let (l, h) = padded(ylo.ln(), yhi.ln());
+            (l.exp(), h.exp())
+        });
+        let mut chart = chart_builder(root, &spec.title)
+            .build_cartesian_2d(xr.0..xr.1, (lo..hi).log_scale())
+            .map_err(e)?;
+        draw_axes(&mut chart, labels, n_x_labels, &fmt_x)?;
+        draw_lines(&mut chart, series)
+    } else {
+        let yr = spec.y_range.unwrap_or_else(|| padded(ylo, yhi));
+        let mut chart = cartesian(root, &spec.title, xr, yr)?;
+        draw_axes(&mut chart, labels, n_x_labels, &fmt_x)?;
+        draw_lines(&mut chart, series)
+    }
+}
+
+/// The series of a line chart (points marked where there are few) and their legend.
+fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    series: &[Series],
+) -> DrawResult {
     for (i, s) in series.iter().enumerate() {
         let c = colour(i);
         let style = ShapeStyle::from(&c).stroke_width(2);
@@ -285,22 +320,34 @@ fn cartesian<'a, DB: DrawingBackend>(
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
 ) -> Result<Chart<'a, DB>, String> {
-    ChartBuilder::on(area)
-        .caption(title, (FAMILY, 24))
-        .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(75)
+    chart_builder(area, title)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)
 }
 
+fn chart_builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.caption(title, (FAMILY, 24))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(75);
+    b
+}
+
 /// Grid, tick labels and the axis descriptions (what each axis measures) of a chart.
-fn draw_axes<DB: DrawingBackend>(
-    chart: &mut Chart<'_, DB>,
+fn draw_axes<DB, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
     (x_label, y_label): (&str, &str),
     n_x_labels: usize,
     fmt_x: &dyn Fn(&f64) -> String,
-) -> DrawResult {
+) -> DrawResult
+where
+    DB: DrawingBackend,
+    Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+{
     let fmt_y = |y: &f64| format_number(*y);
     chart
         .configure_mesh()

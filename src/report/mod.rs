@@ -439,8 +439,20 @@ impl Gen<'_> {
             let dir = self.opts.out.join("figures");
             let title = format!("{}: {y_label} per epoch", item.id);
             // line_chart writes atomically itself.
-            let drawn =
-                crate::plot::line_chart(&dir.join(&name), &title, "epoch", y_label, &series);
+            // Errors from ~1 % to ~90 % (a diverged run beside converged ones) flatten
+            // every converged curve on a linear axis; a log axis keeps both readable.
+            let (lo, hi) = series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+            let spec = crate::plot::ChartSpec {
+                title: title.clone(),
+                x_label: "epoch".into(),
+                y_label: y_label.into(),
+                log_y: kind == "val_error" && lo > 0.0 && hi > 10.0 * lo,
+                ..Default::default()
+            };
+            let drawn = crate::plot::line_chart_with(&dir.join(&name), &spec, &series);
             match drawn {
                 Ok(()) => {
                     self.stats.figures += 1;
