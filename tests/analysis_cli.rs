@@ -221,6 +221,52 @@ fn knn_and_tsne_on_autoencoder_codes() {
         assert_eq!(j["points"].as_array().unwrap().len(), 80);
         // 80 points are few enough for `auto` to pick the exact method.
         assert_eq!(j["method"], name);
+        // The map's 10-NN leave-one-out accuracy, recomputed by a naive loop.
+        let pts: Vec<[f64; 2]> = j["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
+            .collect();
+        let labels: Vec<u64> = j["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_u64().unwrap())
+            .collect();
+        let mut right = 0;
+        for i in 0..pts.len() {
+            let mut d: Vec<(f64, usize)> = (0..pts.len())
+                .filter(|&m| m != i)
+                .map(|m| {
+                    let (dx, dy) = (pts[i][0] - pts[m][0], pts[i][1] - pts[m][1]);
+                    (dx * dx + dy * dy, m)
+                })
+                .collect();
+            d.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let mut votes = std::collections::BTreeMap::<u64, (usize, f64)>::new();
+            for &(dist, m) in &d[..10] {
+                let v = votes.entry(labels[m]).or_default();
+                v.0 += 1;
+                v.1 += dist.sqrt();
+            }
+            // Most votes, then the nearer class in sum, then the smaller label.
+            let best = votes
+                .iter()
+                .min_by(|a, b| {
+                    b.1 .0
+                        .cmp(&a.1 .0)
+                        .then(a.1 .1.partial_cmp(&b.1 .1).unwrap())
+                })
+                .map(|(l, _)| *l)
+                .unwrap();
+            right += usize::from(best == labels[i]);
+        }
+        let expected = right as f64 / pts.len() as f64;
+        let got = j["map_knn_accuracy"].as_f64().unwrap();
+        assert!((got - expected).abs() < 1e-12, "{got} vs naive {expected}");
+        let input = j["input_knn_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&input));
         assert!(dir.join(name).join("tsne.png").is_file());
     }
 }

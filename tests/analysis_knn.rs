@@ -184,3 +184,21 @@ fn vote_tie_rules_differ_only_on_tied_votes() {
     assert_eq!(run(3, knn::VoteTies::Nearer), vec![0]);
     assert_eq!(run(3, knn::VoteTies::SmallestLabel), vec![0]);
 }
+
+#[test]
+fn leave_one_out_accuracy_classifies_each_point_by_the_others() {
+    // 1-D points; nearest other point (k = 1), worked out by hand:
+    // 0→1 ✓, 1→0 ✓, 10→11 ✓, 11→10 (tie with 12, lower index first) ✓, 12→11 ✗, 30→12 ✗.
+    let x = [0.0f32, 1.0, 10.0, 11.0, 12.0, 30.0];
+    let labels = [0u8, 0, 1, 1, 0, 1];
+    let acc = knn::leave_one_out_accuracy(&x, &labels, 1, 1).unwrap();
+    assert!((acc - 4.0 / 6.0).abs() < 1e-12, "{acc}");
+    // k = 3: 12 sees 11, 10, 1 → labels 1, 1, 0 → 1 ✗;
+    // 30 sees 12, 11, 10 → labels 0, 1, 1 → 1 ✓; 0 sees 1, 10, 11 → 0, 1, 1 → 1 ✗;
+    // 1 sees 0, 10, 11 → 1 ✗; 10 sees 11, 12, 1 → 1, 0, 0 → 0 ✗; 11 sees 10, 12, 1 → 1, 0, 0 → 0 ✗.
+    let acc3 = knn::leave_one_out_accuracy(&x, &labels, 1, 3).unwrap();
+    assert!((acc3 - 1.0 / 6.0).abs() < 1e-12, "{acc3}");
+    // k must leave at least one other point.
+    assert!(knn::leave_one_out_accuracy(&x, &labels, 1, 6).is_err());
+    assert!(knn::leave_one_out_accuracy(&x, &labels, 1, 0).is_err());
+}

@@ -388,6 +388,42 @@ pub fn predict_with(
     Ok(nb.par_iter().map(|n| vote_with(n, labels, ties)).collect())
 }
 
+/// Leave-one-out k-NN accuracy of a labelled set against itself: each vector is classified
+/// by its `k` nearest *other* vectors. Used on t-SNE maps, where it measures in one number
+/// how well the classes the eye sees are separated.
+pub fn leave_one_out_accuracy(
+    x: &[f32],
+    labels: &[u8],
+    dim: usize,
+    k: usize,
+) -> miette::Result<f64> {
+    let n = labels.len();
+    if n < 2 || k == 0 || k >= n {
+        return Err(miette::miette!(
+            "leave-one-out k-NN needs 1 ≤ k < n, got k = {k} for n = {n}"
+        ));
+    }
+    let nb = neighbours(x, labels, dim, x, k + 1)?;
+    let predictions: Vec<u8> = nb
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, mut list)| {
+            // Drop the query itself; where duplicates tie with it at distance 0 and it is
+            // not among the k + 1, drop the farthest instead.
+            match list.iter().position(|m| m.index as usize == i) {
+                Some(p) => {
+                    list.remove(p);
+                }
+                None => {
+                    list.pop();
+                }
+            }
+            vote(&list, labels)
+        })
+        .collect();
+    Ok(accuracy(&predictions, labels))
+}
+
 /// Fraction of predictions equal to the labels.
 pub fn accuracy(predictions: &[u8], labels: &[u8]) -> f64 {
     if labels.is_empty() {

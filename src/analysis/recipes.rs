@@ -467,6 +467,9 @@ pub fn run_pca(mut a: PcaOptions) -> miette::Result<()> {
     Ok(())
 }
 
+/// Neighbours of the leave-one-out k-NN accuracy reported for a t-SNE map.
+const MAP_KNN_K: usize = 10;
+
 pub fn run_tsne(a: TsneOptions) -> miette::Result<()> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
@@ -561,6 +564,16 @@ pub fn run_tsne(a: TsneOptions) -> miette::Result<()> {
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let pts: Vec<(f64, f64)> = emb.points.iter().map(|p| (p[0], p[1])).collect();
+    // How well the map separates the classes, beside how well the input does: 10-NN
+    // leave-one-out accuracy of the same points in 2-D and in the input space.
+    let map_xy: Vec<f32> = emb
+        .points
+        .iter()
+        .flat_map(|p| [p[0] as f32, p[1] as f32])
+        .collect();
+    let k = MAP_KNN_K.min(idx.len() - 1);
+    let map_knn = knn::leave_one_out_accuracy(&map_xy, &sub_labels, 2, k)?;
+    let input_knn = knn::leave_one_out_accuracy(&sub, &sub_labels, dim, k)?;
     plot::scatter_by_class(
         &figure(&a.out, "tsne", &a.format)?,
         &format!("t-SNE of {} points ({what})", idx.len()),
@@ -581,15 +594,21 @@ pub fn run_tsne(a: TsneOptions) -> miette::Result<()> {
             "theta": (method == tsne_bh::Method::BarnesHut).then_some(a.theta),
             "kl_divergence": emb.kl_divergence,
             "seconds": secs,
+            "knn_k": k,
+            "map_knn_accuracy": map_knn,
+            "input_knn_accuracy": input_knn,
             "indices": idx,
             "labels": sub_labels,
             "points": emb.points,
         }),
     )?;
     println!(
-        "t-SNE ({method_name}) of {} points ({what}): KL {:.3}, {secs:.1} s",
+        "t-SNE ({method_name}) of {} points ({what}): KL {:.3}, {secs:.1} s; \
+         {k}-NN leave-one-out accuracy {:.4} on the map, {:.4} in the input space",
         idx.len(),
-        emb.kl_divergence
+        emb.kl_divergence,
+        map_knn,
+        input_knn
     );
     Ok(())
 }
