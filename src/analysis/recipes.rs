@@ -502,7 +502,11 @@ pub fn run_tsne(a: TsneOptions) -> miette::Result<()> {
             te.labels,
             te.dim,
             digit_names(n.max(10)),
-            format!("codes of {}", p.display()),
+            // The run's folder names the model; the whole path would overflow the title.
+            match p.parent().and_then(|d| d.file_name()) {
+                Some(run) => format!("codes of {}", run.to_string_lossy()),
+                None => format!("codes of {}", p.display()),
+            },
         )
     } else {
         let ds = load(&a.data)?;
