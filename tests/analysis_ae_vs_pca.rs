@@ -164,3 +164,62 @@ fn comparison_measures_every_run_and_pca_at_each_code_size() {
         "{md}"
     );
 }
+
+#[test]
+fn knn_accuracy_outlives_the_codes_until_the_run_changes() {
+    let runs = tempfile::tempdir().unwrap();
+    let (tr, te) = fake_run(runs.path(), "a", "mnist_ae_basic[d'=2]", 2, 7, 0.05);
+    fake_run(runs.path(), "b", "mnist_ae_basic[d'=3]", 3, 8, 0.04);
+    let data = low_rank_images(6, [60, 10, 25], 3);
+    let opts = |k| Options {
+        runs: runs.path().to_path_buf(),
+        families: vec!["mnist_ae_basic".into()],
+        pca_dims: vec![],
+        k,
+        limit_queries: None,
+    };
+    let labels = |n: usize| (0..n).map(|i| (i % 3) as u8).collect::<Vec<u8>>();
+    let want = nearest_accuracy(&tr, &labels(60), &te, &labels(25), 2);
+    let first = ae_vs_pca::compare(&data, &opts(1)).unwrap();
+    let row = |c: &ae_vs_pca::Comparison, d: usize| {
+        c.rows
+            .iter()
+            .find(|r| r.method == "mnist_ae_basic" && r.dims == d)
+            .cloned()
+    };
+    assert!((row(&first, 2).unwrap().knn_accuracy.unwrap() - want).abs() < 1e-12);
+    assert!(first.knn_from_record.is_empty());
+    assert!(runs
+        .path()
+        .join("a")
+        .join(ae_vs_pca::CODE_KNN_FILE)
+        .is_file());
+
+    // Codes gone (a fresh clone): the row stays, from the record, and says so.
+    std::fs::remove_file(runs.path().join("a/codes.safetensors")).unwrap();
+    let second = ae_vs_pca::compare(&data, &opts(1)).unwrap();
+    let a = row(&second, 2).expect("row kept from code_knn.json");
+    assert!((a.knn_accuracy.unwrap() - want).abs() < 1e-12);
+    assert_eq!(a.mse_per_pixel, Some(0.05));
+    assert_eq!(
+        second.knn_from_record,
+        vec!["mnist_ae_basic[d'=2]".to_string()]
+    );
+    assert!(ae_vs_pca::markdown(&second).contains("code_knn.json"));
+    assert!(
+        row(&second, 3).is_some(),
+        "the run with codes is measured as before"
+    );
+
+    // Another k was not measured: no row, and the reason is given.
+    let other_k = ae_vs_pca::compare(&data, &opts(3)).unwrap();
+    assert!(row(&other_k, 2).is_none());
+    assert!(other_k.skipped.iter().any(|s| s.contains("d'=2")));
+
+    // A retrained run (new metrics.json) invalidates the record.
+    let m = runs.path().join("a/metrics.json");
+    let text = std::fs::read_to_string(&m).unwrap().replace("0.2", "0.19");
+    std::fs::write(&m, text).unwrap();
+    let retrained = ae_vs_pca::compare(&data, &opts(1)).unwrap();
+    assert!(row(&retrained, 2).is_none());
+}

@@ -9,11 +9,18 @@
 //! the model name recorded in `metrics.json`, not by folder name. A family is the model's
 //! spec name plus its sweep parameters other than `d'` (e.g. `mnist_ae_deep_sweep L=3`);
 //! d' is the width of its codes.
+//!
+//! Codes are large and stay out of git; each kNN accuracy measured on them is therefore
+//! also written to the run folder as `code_knn.json` (a few bytes, committed with the
+//! run's other small files). A run whose codes are gone gets its accuracy from there, as
+//! long as that file was measured with the same k and queries on the run's current
+//! `metrics.json` (its md5 is recorded): a study can train and measure some models in one
+//! session and the rest in another, and the table still covers all of them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{io, knn, pca};
 use crate::data::Dataset;
@@ -41,6 +48,29 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Runs that were found but could not be measured, with why.
     pub skipped: Vec<String>,
+    /// Models whose kNN accuracy was read from their `code_knn.json` (codes gone).
+    pub knn_from_record: Vec<String>,
+}
+
+/// File in a run folder that keeps the kNN accuracy measured on its codes.
+pub const CODE_KNN_FILE: &str = "code_knn.json";
+
+/// What `code_knn.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeKnn {
+    pub k: usize,
+    pub queries: usize,
+    pub dims: usize,
+    pub accuracy: f64,
+    /// md5 of the run's `metrics.json` when measured: a retrained run invalidates it.
+    pub metrics_md5: String,
+}
+
+/// The recorded accuracy of a run, if it matches the current metrics, k and queries.
+fn recorded_knn(run: &Path, metrics_md5: &str, k: usize, queries: usize) -> Option<CodeKnn> {
+    let text = std::fs::read_to_string(run.join(CODE_KNN_FILE)).ok()?;
+    let r: CodeKnn = serde_json::from_str(&text).ok()?;
+    (r.metrics_md5 == metrics_md5 && r.k == k && r.queries == queries).then_some(r)
 }
 
 /// What to compare.
@@ -119,44 +149,65 @@ pub fn compare(data: &Dataset, o: &Options) -> miette::Result<Comparison> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut dims: BTreeSet<usize> = o.pca_dims.iter().copied().collect();
+    let mut knn_from_record = Vec::new();
     for (family, model, path) in find_runs(&o.runs, &o.families) {
-        let metrics = io::read_metrics(&path.join("metrics.json"))?;
-        let codes = match io::read_codes(&path.join("codes.safetensors")) {
-            Ok(c) => c,
-            Err(e) => {
-                skipped.push(format!("{model}: {e}"));
-                continue;
+        let metrics_path = path.join("metrics.json");
+        let metrics = io::read_metrics(&metrics_path)?;
+        let metrics_md5 = std::fs::read(&metrics_path)
+            .map(|b| crate::data::source::md5_hex(&b))
+            .map_err(|e| miette::miette!("{}: {e}", metrics_path.display()))?;
+        let measured = match io::read_codes(&path.join("codes.safetensors")) {
+            Ok(codes) => {
+                let (Some(tr), Some(te)) = (codes.train, codes.test) else {
+                    skipped.push(format!(
+                        "{model}: codes.safetensors lacks train or test codes"
+                    ));
+                    continue;
+                };
+                let n = nq.min(te.labels.len());
+                let acc = knn_accuracy(
+                    &tr.codes,
+                    &tr.labels,
+                    tr.dim,
+                    &te.codes[..n * te.dim],
+                    &te.labels[..n],
+                    o.k,
+                )?;
+                let record = CodeKnn {
+                    k: o.k,
+                    queries: n,
+                    dims: tr.dim,
+                    accuracy: acc,
+                    metrics_md5,
+                };
+                crate::atomic::write_json(&path.join(CODE_KNN_FILE), &record)?;
+                record
             }
+            Err(e) => match recorded_knn(&path, &metrics_md5, o.k, nq) {
+                Some(r) => {
+                    knn_from_record.push(model.clone());
+                    r
+                }
+                None => {
+                    skipped.push(format!("{model}: {e}"));
+                    continue;
+                }
+            },
         };
-        let (Some(tr), Some(te)) = (codes.train, codes.test) else {
-            skipped.push(format!(
-                "{model}: codes.safetensors lacks train or test codes"
-            ));
-            continue;
-        };
-        let n = nq.min(te.labels.len());
-        let acc = knn_accuracy(
-            &tr.codes,
-            &tr.labels,
-            tr.dim,
-            &te.codes[..n * te.dim],
-            &te.labels[..n],
-            o.k,
-        )?;
         let rec = metrics.reconstruction;
         if rec.is_none() {
             skipped.push(format!(
                 "{model}: metrics.json has no `reconstruction` record (trained before it existed): reconstruction error left out"
             ));
         }
-        dims.insert(tr.dim);
+        dims.insert(measured.dims);
         rows.push(Row {
             method: family,
             model: Some(model),
-            dims: tr.dim,
+            dims: measured.dims,
             mse_per_pixel: rec.map(|r| r.test.mse_per_pixel),
             bce_per_image: rec.map(|r| r.test.bce_per_image),
-            knn_accuracy: Some(acc),
+            knn_accuracy: Some(measured.accuracy),
             epoch: rec.map(|r| r.epoch),
         });
     }
@@ -193,6 +244,7 @@ pub fn compare(data: &Dataset, o: &Options) -> miette::Result<Comparison> {
         knn_queries: nq,
         rows,
         skipped,
+        knn_from_record,
     })
 }
 
@@ -247,6 +299,12 @@ pub fn markdown(c: &Comparison) -> String {
     }
     for note in &c.skipped {
         s += &format!("\nNote: {note}\n");
+    }
+    if !c.knn_from_record.is_empty() {
+        s += &format!(
+            "\nNote: codes no longer here; kNN accuracy as measured on them earlier ({CODE_KNN_FILE}): {}\n",
+            c.knn_from_record.join(", ")
+        );
     }
     s
 }
