@@ -93,6 +93,70 @@ pub(crate) unsafe fn gemm(
     PACK_B.with(|c| c.set(pb_buf));
 }
 
+/// Rows of A as `pack_a_all` lays them out: each MC-row block padded to whole row tiles.
+pub(crate) fn packed_rows(m: usize) -> usize {
+    (0..m)
+        .step_by(MC)
+        .map(|ic| MC.min(m - ic).div_ceil(MR) * MR)
+        .sum()
+}
+
+/// Packs all of A (m×k) for `gemm_packed`: for each depth block `(pc, kc)` of
+/// `even_blocks(k, KC, 16)`, at `pc · packed_rows(m)`, the row blocks of MC rows (block
+/// `ic` at `ic · kc` further), each laid out as `pack_a` lays it (panels `[p][MR]`).
+/// `out` holds at least `packed_rows(m) · k` floats.
+///
+/// # Safety
+/// Every index of A's m×k view is in bounds, and AVX-512F is available.
+pub(crate) unsafe fn pack_a_all(m: usize, k: usize, a: Mat, out: &mut [f32]) {
+    let rows = packed_rows(m);
+    assert!(out.len() >= rows * k, "pack_a_all: out too short");
+    for (pc, kc) in even_blocks(k, KC, 16) {
+        for ic in (0..m).step_by(MC) {
+            let mc = MC.min(m - ic);
+            pack_a(mc, kc, a, ic, pc, &mut out[pc * rows + ic * kc..]);
+        }
+    }
+}
+
+/// C[m×n] (row stride `c_rs`) = A·B (+ C if `accumulate`) on pre-packed operands:
+/// `pa` as `pack_a_all` writes it, `pb` as NR-column panels `[n / NR][k][NR]` (panel
+/// `j` holds columns `j·NR..`, row p at `(j·k + p)·NR`; lanes past n are never stored
+/// to C, whatever they hold). Nothing is packed here.
+///
+/// # Safety
+/// `pa` holds `packed_rows(m)·k` floats, `pb` `n.div_ceil(NR)·k·NR`, every C index the
+/// strides reach is in bounds and does not alias them, and AVX-512F is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_packed(
+    m: usize,
+    k: usize,
+    n: usize,
+    pa: *const f32,
+    pb: *const f32,
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let rows = packed_rows(m);
+    for (pc, kc) in even_blocks(k, KC, 16) {
+        let load_c = accumulate || pc > 0;
+        for ic in (0..m).step_by(MC) {
+            let mc = MC.min(m - ic);
+            let ablock = pa.add(pc * rows + ic * kc);
+            for (panel, jr) in (0..n).step_by(NR).enumerate() {
+                let nr = NR.min(n - jr);
+                let bp = pb.add((panel * k + pc) * NR);
+                for (t, (ir, mr)) in row_tiles(mc).enumerate() {
+                    let ap = ablock.add(t * MR * kc);
+                    let cp = c.add((ic + ir) * c_rs + jr);
+                    micro_for(mr)(kc, ap, bp, cp, c_rs, nr, load_c);
+                }
+            }
+        }
+    }
+}
+
 /// A cache-line-aligned window of `len` floats inside `buf` (grown as needed), so the
 /// micro-kernel's 64-byte loads never straddle two lines.
 fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -385,6 +449,48 @@ unsafe fn interleave(p: *mut f32, n: usize, even: __m512, odd: __m512) {
         lanes(n.saturating_sub(16)),
         _mm512_permutex2var_ps(even, hi, odd),
     );
+}
+
+/// Splits the left-padded version of `row` into its even and odd columns:
+/// e[k] = row[2k − pad], o[k] = row[2k + 1 − pad], zero outside the row (the
+/// Winograd transforms' first step), 16 columns of each per step.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn deinterleave_padded(row: &[f32], pad: usize, e: &mut [f32], o: &mut [f32]) {
+    let len = e.len().min(o.len());
+    let w = row.len() as isize;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    // Lanes i of the 16 floats from row index s that lie inside the row.
+    let inside = |s: isize| -> __mmask16 {
+        let lo = (-s).clamp(0, 16);
+        let hi = (w - s).clamp(0, 16);
+        if hi <= lo {
+            0
+        } else {
+            lanes(hi as usize) & !lanes(lo as usize)
+        }
+    };
+    for k0 in (0..len).step_by(16) {
+        let s = 2 * k0 as isize - pad as isize;
+        // Masked-off lanes are never read, so the addresses may lie outside the row.
+        let p = row.as_ptr().wrapping_offset(s);
+        let lo = _mm512_maskz_loadu_ps(inside(s), p);
+        let hi = _mm512_maskz_loadu_ps(inside(s + 16), p.wrapping_add(16));
+        let m = lanes(len - k0);
+        _mm512_mask_storeu_ps(
+            e.as_mut_ptr().add(k0),
+            m,
+            _mm512_permutex2var_ps(lo, even, hi),
+        );
+        _mm512_mask_storeu_ps(
+            o.as_mut_ptr().add(k0),
+            m,
+            _mm512_permutex2var_ps(lo, odd, hi),
+        );
+    }
 }
 
 /// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).
