@@ -493,6 +493,98 @@ pub(crate) unsafe fn deinterleave_padded(row: &[f32], pad: usize, e: &mut [f32],
     }
 }
 
+/// The Winograd F(2×2, 3×3) input transform V = Bᵀ d B of one row of `tw` tiles of one
+/// channel, 16 tiles per step, all in registers: `rows[a]` is input row 2·ty + a − ph
+/// (None in the padding), `pad` the left padding. The 16 values of tile tx go to
+/// `out[ξ·xi_stride + pos(tx).0]`; `pos(tx).1` says how many tiles from tx on lie
+/// contiguously there (a run may break once per 16 tiles, at a GEMM panel's edge).
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+///
+/// # Safety
+/// AVX-512F is available. (Stores are bounds-checked against `out`.)
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_input_row(
+    rows: [Option<&[f32]>; 4],
+    pad: usize,
+    tw: usize,
+    out: &mut [f32],
+    xi_stride: usize,
+    pos: impl Fn(usize) -> (usize, usize),
+) {
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for tx0 in (0..tw).step_by(16) {
+        let n = (tw - tx0).min(16);
+        // Padded columns 2·tx0 + 2i (e), + 1 (o), + 2 (e1), + 3 (o1) for the i-th tile,
+        // zero outside the row: e[a] holds input row a's.
+        let z = _mm512_setzero_ps();
+        let (mut e, mut o, mut e1, mut o1) = ([z; 4], [z; 4], [z; 4], [z; 4]);
+        for (a, row) in rows.iter().enumerate() {
+            let Some(row) = row else { continue };
+            let w = row.len() as isize;
+            let load = |s: isize| {
+                let lo = (-s).clamp(0, 16);
+                let hi = (w - s).clamp(0, 16);
+                let m = if hi <= lo {
+                    0
+                } else {
+                    lanes(hi as usize) & !lanes(lo as usize)
+                };
+                // Masked-off lanes are never read, whatever their address.
+                _mm512_maskz_loadu_ps(m, row.as_ptr().wrapping_offset(s))
+            };
+            let s = 2 * tx0 as isize - pad as isize;
+            let (l0, l1, l2, l3) = (load(s), load(s + 16), load(s + 2), load(s + 18));
+            e[a] = _mm512_permutex2var_ps(l0, even, l1);
+            o[a] = _mm512_permutex2var_ps(l0, odd, l1);
+            e1[a] = _mm512_permutex2var_ps(l2, even, l3);
+            o1[a] = _mm512_permutex2var_ps(l2, odd, l3);
+        }
+        // Bᵀ down the rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3.
+        let rows_bt = |d: [__m512; 4]| {
+            [
+                _mm512_sub_ps(d[0], d[2]),
+                _mm512_add_ps(d[1], d[2]),
+                _mm512_sub_ps(d[2], d[1]),
+                _mm512_sub_ps(d[1], d[3]),
+            ]
+        };
+        let (e, o, e1, o1) = (rows_bt(e), rows_bt(o), rows_bt(e1), rows_bt(o1));
+        // B along the columns (e, o, e1, o1) of each row a.
+        let mut v = [z; 16];
+        for a in 0..4 {
+            v[4 * a] = _mm512_sub_ps(e[a], e1[a]);
+            v[4 * a + 1] = _mm512_add_ps(o[a], e1[a]);
+            v[4 * a + 2] = _mm512_sub_ps(e1[a], o[a]);
+            v[4 * a + 3] = _mm512_sub_ps(o[a], o1[a]);
+        }
+        let (p0, run) = pos(tx0);
+        let j = n.min(run);
+        let last = 15 * xi_stride;
+        assert!(
+            last + p0 + j <= out.len(),
+            "winograd_input_row: out too short"
+        );
+        let base = out.as_mut_ptr();
+        for (xi, x) in v.iter().enumerate() {
+            _mm512_mask_storeu_ps(base.add(xi * xi_stride + p0), lanes(j), *x);
+        }
+        if j < n {
+            // The rest of the chunk starts a new run: lanes j.. go to pos(tx0 + j).
+            let (p1, _) = pos(tx0 + j);
+            assert!(
+                last + p1 + (n - j) <= out.len(),
+                "winograd_input_row: out too short"
+            );
+            let m = lanes(n) & !lanes(j);
+            for (xi, x) in v.iter().enumerate() {
+                let at = base.add(xi * xi_stride + p1).wrapping_sub(j);
+                _mm512_mask_storeu_ps(at, m, *x);
+            }
+        }
+    }
+}
+
 /// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {

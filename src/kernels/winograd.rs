@@ -337,14 +337,18 @@ fn input_transform_body(
             }
         }
     }
+    zero_panel_tails(p.cin, ct, layout, v);
+}
+
+/// Zeroes the last panel's lanes past ct: never stored to the output, but zero keeps
+/// stale buffer contents (denormals, NaN) out of the arithmetic.
+fn zero_panel_tails(cin: usize, ct: usize, layout: VLayout, v: &mut [f32]) {
     if layout == VLayout::Panels && !ct.is_multiple_of(PANEL) {
-        // The last panel's lanes past ct: never stored to the output, but zero keeps
-        // stale buffer contents (denormals, NaN) out of the arithmetic.
         let (last, lane) = (ct / PANEL, ct % PANEL);
-        let per_xi = layout.per_xi(p.cin, ct);
+        let per_xi = layout.per_xi(cin, ct);
         for xi in 0..16 {
-            for c in 0..p.cin {
-                let at = xi * per_xi + (last * p.cin + c) * PANEL;
+            for c in 0..cin {
+                let at = xi * per_xi + (last * cin + c) * PANEL;
                 v[at + lane..at + PANEL].fill(0.0);
             }
         }
@@ -500,8 +504,62 @@ macro_rules! vectorised {
     };
 }
 
-vectorised!(input_transform, input_transform_avx512, input_transform_body,
-    (p: &Plan, x: &[f32], rows: std::ops::Range<usize>, layout: VLayout, v: &mut [f32], scratch: &mut [f32]));
+/// `input_transform_body`, with each tile row transformed in AVX-512 registers
+/// (`avx512::winograd_input_row`, 16 tiles at a time) where the CPU has it.
+fn input_transform(
+    p: &Plan,
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    layout: VLayout,
+    v: &mut [f32],
+    scratch: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        let ct = rows.len() * p.tw;
+        let per_xi = layout.per_xi(p.cin, ct);
+        for c in 0..p.cin {
+            for r in rows.clone() {
+                let (n, ty) = (r / p.th, r % p.th);
+                let plane = &x[(n * p.cin + c) * p.h * p.w..][..p.h * p.w];
+                let row = |a: usize| {
+                    let iy = (2 * ty + a) as isize - p.ph as isize;
+                    (iy >= 0 && (iy as usize) < p.h).then(|| &plane[iy as usize * p.w..][..p.w])
+                };
+                let in_rows = [row(0), row(1), row(2), row(3)];
+                let t0 = (r - rows.start) * p.tw;
+                // SAFETY: `available` checked that the CPU has AVX-512F.
+                unsafe {
+                    match layout {
+                        VLayout::Rows => super::avx512::winograd_input_row(
+                            in_rows,
+                            p.pw,
+                            p.tw,
+                            v,
+                            per_xi,
+                            |tx| (c * ct + t0 + tx, usize::MAX),
+                        ),
+                        VLayout::Panels => super::avx512::winograd_input_row(
+                            in_rows,
+                            p.pw,
+                            p.tw,
+                            v,
+                            per_xi,
+                            |tx| {
+                                let t = t0 + tx;
+                                let lane = t % PANEL;
+                                (((t / PANEL) * p.cin + c) * PANEL + lane, PANEL - lane)
+                            },
+                        ),
+                    }
+                }
+            }
+        }
+        zero_panel_tails(p.cin, ct, layout, v);
+        return;
+    }
+    input_transform_body(p, x, rows, layout, v, scratch)
+}
 vectorised!(output_transform, output_transform_avx512, output_transform_body,
     (p: &Plan, m: &[f32], rows: std::ops::Range<usize>, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]));
 vectorised!(grad_transform, grad_transform_avx512, grad_transform_body,
