@@ -48,9 +48,10 @@ fn winograd_backward_weights_matches_reference() {
     }
 }
 
-/// The chooser sends the CIFAR inner layers to Winograd (unless switched off; the
-/// weight gradient only from 192 channels), keeps strided, non-3×3 and 3-channel first
-/// layers on im2col, and the public entry points follow it and match the reference.
+/// The chooser sends the CIFAR inner layers (C_in + C_out ≥ 128) to Winograd in all
+/// three passes (unless switched off), keeps the 32-channel layers of `svhn_improved`,
+/// strided, non-3×3 and 3-channel first layers on im2col, and the public entry points
+/// follow it and match the reference.
 #[test]
 fn conv_dispatch_picks_winograd_for_cifar_layers() {
     let off = std::env::var_os("ARCHC_NO_WINOGRAD").is_some();
@@ -60,19 +61,22 @@ fn conv_dispatch_picks_winograd_for_cifar_layers() {
     } else {
         ConvAlgo::Winograd
     };
-    for pass in [
+    let passes = [
         ConvPass::Forward,
         ConvPass::BackwardInput,
         ConvPass::BackwardWeights,
-    ] {
-        assert_eq!(kernels::conv_algo(&inner, pass), want, "{pass:?}");
-    }
+    ];
     let small = geom(2, 64, 16, 16, 64, [1, 1]);
-    assert_eq!(
-        kernels::conv_algo(&small, ConvPass::BackwardWeights),
-        ConvAlgo::Im2col
-    );
-    assert_eq!(kernels::conv_algo(&small, ConvPass::Forward), want);
+    for pass in passes {
+        assert_eq!(kernels::conv_algo(&inner, pass), want, "{pass:?}");
+        assert_eq!(kernels::conv_algo(&small, pass), want, "{pass:?}");
+        for g in [
+            geom(2, 32, 32, 32, 32, [1, 1]),
+            geom(2, 32, 16, 16, 64, [1, 1]),
+        ] {
+            assert_eq!(kernels::conv_algo(&g, pass), ConvAlgo::Im2col, "{g:?}");
+        }
+    }
     let first = geom(2, 3, 32, 32, 64, [1, 1]);
     let strided = ConvGeom {
         stride: [2, 2],
