@@ -1,5 +1,5 @@
-//! im2col + GEMM against Winograd F(2×2, 3×3) on the 3×3 layers of `cifar_base` and
-//! `cifar_deep`: forward, input gradient and weight gradient, wall-clock medians.
+//! im2col + GEMM against Winograd F(2×2, 3×3) on the 3×3 layers of `cifar_base`,
+//! `cifar_deep` and (the smaller ones) `svhn_improved`: forward, input gradient and weight gradient, wall-clock medians.
 //!
 //! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B]`
 //! Each repetition times im2col and Winograd back to back (interleaved), so both see the
@@ -36,6 +36,8 @@ fn main() {
         ("1b/1e 3→64 32²", 3, 64, 32),
         ("1e 64→64 32²", 64, 64, 32),
         ("1b 64→64 16²", 64, 64, 16),
+        ("svhn+ 32→32 32²", 32, 32, 32),
+        ("svhn+ 32→64 16²", 32, 64, 16),
         ("1e 64→128 16²", 64, 128, 16),
         ("1e 128→128 16²", 128, 128, 16),
     ];

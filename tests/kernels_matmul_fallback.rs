@@ -4,7 +4,10 @@
 //! never reach this path.
 mod kernels_util;
 use archc::kernels::{self, reference, ConvGeom};
-use kernels_util::{assert_close, check_matmul_against_reference, random, rng};
+use kernels_util::{
+    assert_close, check_matmul_against_reference, check_winograd_backward_input,
+    check_winograd_backward_weights, check_winograd_forward, random, rng, winograd_geometries,
+};
 
 /// Every test of this binary calls this first, before its first product.
 fn use_fallback() {
@@ -71,4 +74,18 @@ fn fallback_convolution_matches_reference() {
     kernels::conv2d_backward_input(&g, &dy, &w, &mut got);
     reference::conv2d_backward_input(&g, &dy, &w, &mut want);
     assert_close(&got, &want, 6 * 9, "fallback conv backward input");
+}
+
+/// Winograd without the packed GEMM (which needs AVX-512): filters and transformed input
+/// stay row-major and go through the `gemm` crate, the rows are split pair by pair.
+#[test]
+fn fallback_winograd_matches_reference() {
+    use_fallback();
+    let mut r = rng(23);
+    for g in winograd_geometries() {
+        check_winograd_forward(&mut r, &g);
+        check_winograd_backward_input(&mut r, &g);
+        check_winograd_backward_weights(&mut r, &g);
+    }
+    assert_eq!(kernels::gemm_backend(), "gemm");
 }

@@ -93,6 +93,70 @@ pub(crate) unsafe fn gemm(
     PACK_B.with(|c| c.set(pb_buf));
 }
 
+/// Rows of A as `pack_a_all` lays them out: each MC-row block padded to whole row tiles.
+pub(crate) fn packed_rows(m: usize) -> usize {
+    (0..m)
+        .step_by(MC)
+        .map(|ic| MC.min(m - ic).div_ceil(MR) * MR)
+        .sum()
+}
+
+/// Packs all of A (m×k) for `gemm_packed`: for each depth block `(pc, kc)` of
+/// `even_blocks(k, KC, 16)`, at `pc · packed_rows(m)`, the row blocks of MC rows (block
+/// `ic` at `ic · kc` further), each laid out as `pack_a` lays it (panels `[p][MR]`).
+/// `out` holds at least `packed_rows(m) · k` floats.
+///
+/// # Safety
+/// Every index of A's m×k view is in bounds, and AVX-512F is available.
+pub(crate) unsafe fn pack_a_all(m: usize, k: usize, a: Mat, out: &mut [f32]) {
+    let rows = packed_rows(m);
+    assert!(out.len() >= rows * k, "pack_a_all: out too short");
+    for (pc, kc) in even_blocks(k, KC, 16) {
+        for ic in (0..m).step_by(MC) {
+            let mc = MC.min(m - ic);
+            pack_a(mc, kc, a, ic, pc, &mut out[pc * rows + ic * kc..]);
+        }
+    }
+}
+
+/// C[m×n] (row stride `c_rs`) = A·B (+ C if `accumulate`) on pre-packed operands:
+/// `pa` as `pack_a_all` writes it, `pb` as NR-column panels `[n / NR][k][NR]` (panel
+/// `j` holds columns `j·NR..`, row p at `(j·k + p)·NR`; lanes past n are never stored
+/// to C, whatever they hold). Nothing is packed here.
+///
+/// # Safety
+/// `pa` holds `packed_rows(m)·k` floats, `pb` `n.div_ceil(NR)·k·NR`, every C index the
+/// strides reach is in bounds and does not alias them, and AVX-512F is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_packed(
+    m: usize,
+    k: usize,
+    n: usize,
+    pa: *const f32,
+    pb: *const f32,
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let rows = packed_rows(m);
+    for (pc, kc) in even_blocks(k, KC, 16) {
+        let load_c = accumulate || pc > 0;
+        for ic in (0..m).step_by(MC) {
+            let mc = MC.min(m - ic);
+            let ablock = pa.add(pc * rows + ic * kc);
+            for (panel, jr) in (0..n).step_by(NR).enumerate() {
+                let nr = NR.min(n - jr);
+                let bp = pb.add((panel * k + pc) * NR);
+                for (t, (ir, mr)) in row_tiles(mc).enumerate() {
+                    let ap = ablock.add(t * MR * kc);
+                    let cp = c.add((ic + ir) * c_rs + jr);
+                    micro_for(mr)(kc, ap, bp, cp, c_rs, nr, load_c);
+                }
+            }
+        }
+    }
+}
+
 /// A cache-line-aligned window of `len` floats inside `buf` (grown as needed), so the
 /// micro-kernel's 64-byte loads never straddle two lines.
 fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -385,6 +449,140 @@ unsafe fn interleave(p: *mut f32, n: usize, even: __m512, odd: __m512) {
         lanes(n.saturating_sub(16)),
         _mm512_permutex2var_ps(even, hi, odd),
     );
+}
+
+/// Splits the left-padded version of `row` into its even and odd columns:
+/// e[k] = row[2k − pad], o[k] = row[2k + 1 − pad], zero outside the row (the
+/// Winograd transforms' first step), 16 columns of each per step.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn deinterleave_padded(row: &[f32], pad: usize, e: &mut [f32], o: &mut [f32]) {
+    let len = e.len().min(o.len());
+    let w = row.len() as isize;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    // Lanes i of the 16 floats from row index s that lie inside the row.
+    let inside = |s: isize| -> __mmask16 {
+        let lo = (-s).clamp(0, 16);
+        let hi = (w - s).clamp(0, 16);
+        if hi <= lo {
+            0
+        } else {
+            lanes(hi as usize) & !lanes(lo as usize)
+        }
+    };
+    for k0 in (0..len).step_by(16) {
+        let s = 2 * k0 as isize - pad as isize;
+        // Masked-off lanes are never read, so the addresses may lie outside the row.
+        let p = row.as_ptr().wrapping_offset(s);
+        let lo = _mm512_maskz_loadu_ps(inside(s), p);
+        let hi = _mm512_maskz_loadu_ps(inside(s + 16), p.wrapping_add(16));
+        let m = lanes(len - k0);
+        _mm512_mask_storeu_ps(
+            e.as_mut_ptr().add(k0),
+            m,
+            _mm512_permutex2var_ps(lo, even, hi),
+        );
+        _mm512_mask_storeu_ps(
+            o.as_mut_ptr().add(k0),
+            m,
+            _mm512_permutex2var_ps(lo, odd, hi),
+        );
+    }
+}
+
+/// The Winograd F(2×2, 3×3) input transform V = Bᵀ d B of one row of `tw` tiles of one
+/// channel, 16 tiles per step, all in registers: `rows[a]` is input row 2·ty + a − ph
+/// (None in the padding), `pad` the left padding. The 16 values of tile tx go to
+/// `out[ξ·xi_stride + pos(tx).0]`; `pos(tx).1` says how many tiles from tx on lie
+/// contiguously there (a run may break once per 16 tiles, at a GEMM panel's edge).
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+///
+/// # Safety
+/// AVX-512F is available. (Stores are bounds-checked against `out`.)
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_input_row(
+    rows: [Option<&[f32]>; 4],
+    pad: usize,
+    tw: usize,
+    out: &mut [f32],
+    xi_stride: usize,
+    pos: impl Fn(usize) -> (usize, usize),
+) {
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for tx0 in (0..tw).step_by(16) {
+        let n = (tw - tx0).min(16);
+        // Padded columns 2·tx0 + 2i (e), + 1 (o), + 2 (e1), + 3 (o1) for the i-th tile,
+        // zero outside the row: e[a] holds input row a's.
+        let z = _mm512_setzero_ps();
+        let (mut e, mut o, mut e1, mut o1) = ([z; 4], [z; 4], [z; 4], [z; 4]);
+        for (a, row) in rows.iter().enumerate() {
+            let Some(row) = row else { continue };
+            let w = row.len() as isize;
+            let load = |s: isize| {
+                let lo = (-s).clamp(0, 16);
+                let hi = (w - s).clamp(0, 16);
+                let m = if hi <= lo {
+                    0
+                } else {
+                    lanes(hi as usize) & !lanes(lo as usize)
+                };
+                // Masked-off lanes are never read, whatever their address.
+                _mm512_maskz_loadu_ps(m, row.as_ptr().wrapping_offset(s))
+            };
+            let s = 2 * tx0 as isize - pad as isize;
+            let (l0, l1, l2, l3) = (load(s), load(s + 16), load(s + 2), load(s + 18));
+            e[a] = _mm512_permutex2var_ps(l0, even, l1);
+            o[a] = _mm512_permutex2var_ps(l0, odd, l1);
+            e1[a] = _mm512_permutex2var_ps(l2, even, l3);
+            o1[a] = _mm512_permutex2var_ps(l2, odd, l3);
+        }
+        // Bᵀ down the rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3.
+        let rows_bt = |d: [__m512; 4]| {
+            [
+                _mm512_sub_ps(d[0], d[2]),
+                _mm512_add_ps(d[1], d[2]),
+                _mm512_sub_ps(d[2], d[1]),
+                _mm512_sub_ps(d[1], d[3]),
+            ]
+        };
+        let (e, o, e1, o1) = (rows_bt(e), rows_bt(o), rows_bt(e1), rows_bt(o1));
+        // B along the columns (e, o, e1, o1) of each row a.
+        let mut v = [z; 16];
+        for a in 0..4 {
+            v[4 * a] = _mm512_sub_ps(e[a], e1[a]);
+            v[4 * a + 1] = _mm512_add_ps(o[a], e1[a]);
+            v[4 * a + 2] = _mm512_sub_ps(e1[a], o[a]);
+            v[4 * a + 3] = _mm512_sub_ps(o[a], o1[a]);
+        }
+        let (p0, run) = pos(tx0);
+        let j = n.min(run);
+        let last = 15 * xi_stride;
+        assert!(
+            last + p0 + j <= out.len(),
+            "winograd_input_row: out too short"
+        );
+        let base = out.as_mut_ptr();
+        for (xi, x) in v.iter().enumerate() {
+            _mm512_mask_storeu_ps(base.add(xi * xi_stride + p0), lanes(j), *x);
+        }
+        if j < n {
+            // The rest of the chunk starts a new run: lanes j.. go to pos(tx0 + j).
+            let (p1, _) = pos(tx0 + j);
+            assert!(
+                last + p1 + (n - j) <= out.len(),
+                "winograd_input_row: out too short"
+            );
+            let m = lanes(n) & !lanes(j);
+            for (xi, x) in v.iter().enumerate() {
+                let at = base.add(xi * xi_stride + p1).wrapping_sub(j);
+                _mm512_mask_storeu_ps(at, m, *x);
+            }
+        }
+    }
 }
 
 /// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).

@@ -155,3 +155,107 @@ pub(crate) fn sgemm(
         )
     }
 }
+
+/// Whether `packed` and `pack_a` can be used: our AVX-512 kernel is in use. Without it
+/// (no AVX-512F, or `ARCHC_NO_AVX512` set) callers keep to `sgemm` on plain views.
+pub(crate) fn packed_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::avx512::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Floats `pack_a` writes for an m×k left operand.
+pub(crate) fn packed_a_len(m: usize, k: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::avx512::packed_rows(m) * k
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (m, k);
+        unreachable!("packed GEMM without AVX-512")
+    }
+}
+
+/// Column width of the right operand's panels in `packed` (the kernel's register tile).
+pub(crate) const PANEL: usize = 32;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(PANEL == super::TILE_N);
+
+/// Floats of a k×n right operand in `packed`'s panel layout: `[n / PANEL][k][PANEL]`.
+pub(crate) fn packed_b_len(k: usize, n: usize) -> usize {
+    n.div_ceil(PANEL) * k * PANEL
+}
+
+/// Packs the m×k left operand `a` once, for any number of `packed` products
+/// (`out`: at least `packed_a_len(m, k)` floats). Needs `packed_available()`.
+pub(crate) fn pack_a(m: usize, k: usize, a: View, out: &mut [f32]) {
+    assert!(packed_available(), "gemm: packed path without AVX-512");
+    assert!(a.extent(m, k) <= a.data.len(), "gemm: lhs too short");
+    assert!(
+        out.len() >= packed_a_len(m, k),
+        "gemm: packed lhs too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let a = super::avx512::Mat {
+            ptr: a.data.as_ptr(),
+            rs: a.rs,
+            cs: a.cs,
+        };
+        // SAFETY: the view's extent was checked; AVX-512F is available.
+        unsafe { super::avx512::pack_a_all(m, k, a, out) }
+    }
+}
+
+/// dst[m×n] (row stride `dst_rs`) = A·B (+ dst if `accumulate`), single-threaded, with A
+/// packed by `pack_a` and B given in PANEL-column panels (`packed_b_len`; lanes past n
+/// in the last panel may hold anything). Needs `packed_available()`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn packed(
+    m: usize,
+    k: usize,
+    n: usize,
+    pa: &[f32],
+    pb: &[f32],
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+) {
+    assert!(packed_available(), "gemm: packed path without AVX-512");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(pa.len() >= packed_a_len(m, k), "gemm: packed lhs too short");
+    assert!(pb.len() >= packed_b_len(k, n), "gemm: packed rhs too short");
+    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(dst_rs).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: operand lengths and C's extent were checked; `dst` is exclusively
+    // borrowed, so it aliases neither operand; AVX-512F is available.
+    unsafe {
+        super::avx512::gemm_packed(
+            m,
+            k,
+            n,
+            pa.as_ptr(),
+            pb.as_ptr(),
+            dst.as_mut_ptr(),
+            dst_rs,
+            accumulate,
+        )
+    }
+}

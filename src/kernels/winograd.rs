@@ -17,7 +17,7 @@
 //! Tiles are processed in blocks of whole tile rows whose transformed input and output
 //! stay near L2 size; the transforms run along contiguous rows (columns de-interleaved
 //! into even/odd halves first), so they vectorise.
-use super::gemm::{sgemm, View};
+use super::gemm::{self, sgemm, View, PANEL};
 use super::threads::{accumulate, with_scratch};
 use super::ConvGeom;
 use rayon::prelude::*;
@@ -173,6 +173,19 @@ fn deinterleave(row: Option<&[f32]>, pad: usize, e: &mut [f32], o: &mut [f32]) {
         o.fill(0.0);
         return;
     };
+    assert_eq!(e.len(), o.len());
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        // SAFETY: `available` checked that the CPU has AVX-512F.
+        unsafe { super::avx512::deinterleave_padded(row, pad, e, o) };
+        return;
+    }
+    deinterleave_scalar(row, pad, e, o)
+}
+
+/// `deinterleave` of a row, one pair at a time.
+#[inline(always)]
+fn deinterleave_scalar(row: &[f32], pad: usize, e: &mut [f32], o: &mut [f32]) {
     let len = e.len();
     // row[2q] lands at padded column 2q + pad (k = q + k0 of `first`), row[2q + 1] at
     // 2q + 1 + pad (k = q + k1 of `second`).
@@ -202,21 +215,79 @@ fn deinterleave(row: Option<&[f32]>, pad: usize, e: &mut [f32], o: &mut [f32]) {
     second[k1 + pairs..].fill(0.0);
 }
 
+/// Where the input transform writes V[ξ][c, t] for a block of `ct` tiles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VLayout {
+    /// Row-major `[16][C_in][ct]`: a plain GEMM operand (either side, any transpose).
+    Rows,
+    /// `[16][ct / PANEL][C_in][PANEL]`, ct rounded up to whole panels (lanes past ct
+    /// zero): the right operand of `gemm::packed` as it stands, never re-packed.
+    Panels,
+}
+
+impl VLayout {
+    /// Floats per ξ of a block of `ct` tiles and `cin` channels.
+    fn per_xi(self, cin: usize, ct: usize) -> usize {
+        match self {
+            VLayout::Rows => cin * ct,
+            VLayout::Panels => gemm::packed_b_len(cin, ct),
+        }
+    }
+}
+
+/// Scratch floats the transforms need for tile rows of `tw` tiles.
+fn scratch_len(tw: usize) -> usize {
+    12 * (tw + 1)
+}
+
+/// Writes `vals` as V[ξ][c, t0..t0 + vals.len()] of a block of `ct` tiles.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn store_tiles(
+    layout: VLayout,
+    v: &mut [f32],
+    cin: usize,
+    ct: usize,
+    xi: usize,
+    c: usize,
+    t0: usize,
+    vals: &[f32],
+) {
+    match layout {
+        VLayout::Rows => v[(xi * cin + c) * ct + t0..][..vals.len()].copy_from_slice(vals),
+        VLayout::Panels => {
+            let base = xi * gemm::packed_b_len(cin, ct);
+            let (mut t, mut rest) = (t0, vals);
+            while !rest.is_empty() {
+                let lane = t % PANEL;
+                let run = (PANEL - lane).min(rest.len());
+                let at = base + ((t / PANEL) * cin + c) * PANEL + lane;
+                v[at..at + run].copy_from_slice(&rest[..run]);
+                t += run;
+                rest = &rest[run..];
+            }
+        }
+    }
+}
+
 /// V[ξ][c, t] = (Bᵀ d B)[ξ] for the tiles of tile rows `rows` of the images in `x`
-/// (global tile row r = image·th + ty; block-local tile t = (r − rows.start)·tw + tx).
-/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+/// (global tile row r = image·th + ty; block-local tile t = (r − rows.start)·tw + tx),
+/// laid out as `layout` says. Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
 #[inline(always)]
 fn input_transform_body(
     p: &Plan,
     x: &[f32],
     rows: std::ops::Range<usize>,
+    layout: VLayout,
     v: &mut [f32],
     scratch: &mut [f32],
 ) {
     let tw = p.tw;
     let ct = rows.len() * tw;
     let len = tw + 1;
-    let (e, o) = scratch[..8 * len].split_at_mut(4 * len);
+    let (e, rest) = scratch[..scratch_len(tw)].split_at_mut(4 * len);
+    let (o, cols) = rest.split_at_mut(4 * len);
+    let cols = &mut cols[..4 * tw];
     for c in 0..p.cin {
         for r in rows.clone() {
             let (n, ty) = (r / p.th, r % p.th);
@@ -249,19 +320,36 @@ fn input_transform_body(
             let t0 = (r - rows.start) * tw;
             for a in 0..4 {
                 let (ea, oa) = (&e[a * len..][..len], &o[a * len..][..len]);
-                let at = |b: usize| ((a * 4 + b) * p.cin + c) * ct + t0;
-                for (tx, dst) in v[at(0)..][..tw].iter_mut().enumerate() {
-                    *dst = ea[tx] - ea[tx + 1];
+                {
+                    let (c0, c123) = cols.split_at_mut(tw);
+                    let (c1, c23) = c123.split_at_mut(tw);
+                    let (c2, c3) = c23.split_at_mut(tw);
+                    for tx in 0..tw {
+                        c0[tx] = ea[tx] - ea[tx + 1];
+                        c1[tx] = oa[tx] + ea[tx + 1];
+                        c2[tx] = ea[tx + 1] - oa[tx];
+                        c3[tx] = oa[tx] - oa[tx + 1];
+                    }
                 }
-                for (tx, dst) in v[at(1)..][..tw].iter_mut().enumerate() {
-                    *dst = oa[tx] + ea[tx + 1];
+                for (b, vals) in cols.chunks_exact(tw).enumerate() {
+                    store_tiles(layout, v, p.cin, ct, a * 4 + b, c, t0, vals);
                 }
-                for (tx, dst) in v[at(2)..][..tw].iter_mut().enumerate() {
-                    *dst = ea[tx + 1] - oa[tx];
-                }
-                for (tx, dst) in v[at(3)..][..tw].iter_mut().enumerate() {
-                    *dst = oa[tx] - oa[tx + 1];
-                }
+            }
+        }
+    }
+    zero_panel_tails(p.cin, ct, layout, v);
+}
+
+/// Zeroes the last panel's lanes past ct: never stored to the output, but zero keeps
+/// stale buffer contents (denormals, NaN) out of the arithmetic.
+fn zero_panel_tails(cin: usize, ct: usize, layout: VLayout, v: &mut [f32]) {
+    if layout == VLayout::Panels && !ct.is_multiple_of(PANEL) {
+        let (last, lane) = (ct / PANEL, ct % PANEL);
+        let per_xi = layout.per_xi(cin, ct);
+        for xi in 0..16 {
+            for c in 0..cin {
+                let at = xi * per_xi + (last * cin + c) * PANEL;
+                v[at + lane..at + PANEL].fill(0.0);
             }
         }
     }
@@ -335,6 +423,7 @@ fn grad_transform_body(
 ) {
     let tw = p.tw;
     let ct = rows.len() * tw;
+    let kct = p.cout * ct;
     let (e, o) = scratch[..4 * tw].split_at_mut(2 * tw);
     for k in 0..p.cout {
         for r in rows.clone() {
@@ -345,28 +434,51 @@ fn grad_transform_body(
                 let row = (oy < p.oh).then(|| &plane[oy * p.ow..][..p.ow]);
                 deinterleave(row, 0, &mut e[i * tw..][..tw], &mut o[i * tw..][..tw]);
             }
-            let t0 = (r - rows.start) * tw;
+            let at = k * ct + (r - rows.start) * tw;
             let (e0, e1) = e.split_at(tw);
             let (o0, o1) = o.split_at(tw);
-            for a in 0..4 {
-                // A along the rows: v0 = d0, v1 = d0 + d1, v2 = d0 − d1, v3 = −d1; then
-                // along the columns the same with (even, odd) for (d0, d1).
-                let vert = |x0: f32, x1: f32| match a {
-                    0 => x0,
-                    1 => x0 + x1,
-                    2 => x0 - x1,
-                    _ => -x1,
-                };
-                let at = |c: usize| ((a * 4 + c) * p.cout + k) * ct + t0;
-                for tx in 0..tw {
-                    let (ve, vo) = (vert(e0[tx], e1[tx]), vert(o0[tx], o1[tx]));
-                    d[at(0) + tx] = ve;
-                    d[at(1) + tx] = ve + vo;
-                    d[at(2) + tx] = ve - vo;
-                    d[at(3) + tx] = -vo;
+            // A along the rows: v0 = d0, v1 = d0 + d1, v2 = d0 − d1, v3 = −d1; then along
+            // the columns the same with (even, odd) for (d0, d1). One loop per row of A,
+            // each with its own combination, so that every loop vectorises.
+            for (a, quad) in d.chunks_exact_mut(4 * kct).take(4).enumerate() {
+                let (q0, q123) = quad.split_at_mut(kct);
+                let (q1, q23) = q123.split_at_mut(kct);
+                let (q2, q3) = q23.split_at_mut(kct);
+                let out = [
+                    &mut q0[at..at + tw],
+                    &mut q1[at..at + tw],
+                    &mut q2[at..at + tw],
+                    &mut q3[at..at + tw],
+                ];
+                let src = (e0, e1, o0, o1);
+                match a {
+                    0 => grad_columns(|x0, _| x0, src, out),
+                    1 => grad_columns(|x0, x1| x0 + x1, src, out),
+                    2 => grad_columns(|x0, x1| x0 - x1, src, out),
+                    _ => grad_columns(|_, x1| -x1, src, out),
                 }
             }
         }
+    }
+}
+
+/// One row `vert` of A applied to the even and odd columns of a pair of dy rows, then A
+/// along the columns into the four outputs.
+#[inline(always)]
+fn grad_columns(
+    vert: impl Fn(f32, f32) -> f32,
+    (e0, e1, o0, o1): (&[f32], &[f32], &[f32], &[f32]),
+    [d0, d1, d2, d3]: [&mut [f32]; 4],
+) {
+    let tw = d0.len();
+    let (e0, e1, o0, o1) = (&e0[..tw], &e1[..tw], &o0[..tw], &o1[..tw]);
+    let (d1, d2, d3) = (&mut d1[..tw], &mut d2[..tw], &mut d3[..tw]);
+    for tx in 0..tw {
+        let (ve, vo) = (vert(e0[tx], e1[tx]), vert(o0[tx], o1[tx]));
+        d0[tx] = ve;
+        d1[tx] = ve + vo;
+        d2[tx] = ve - vo;
+        d3[tx] = -vo;
     }
 }
 
@@ -392,38 +504,151 @@ macro_rules! vectorised {
     };
 }
 
-vectorised!(input_transform, input_transform_avx512, input_transform_body,
-    (p: &Plan, x: &[f32], rows: std::ops::Range<usize>, v: &mut [f32], scratch: &mut [f32]));
+/// `input_transform_body`, with each tile row transformed in AVX-512 registers
+/// (`avx512::winograd_input_row`, 16 tiles at a time) where the CPU has it.
+fn input_transform(
+    p: &Plan,
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    layout: VLayout,
+    v: &mut [f32],
+    scratch: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        let ct = rows.len() * p.tw;
+        let per_xi = layout.per_xi(p.cin, ct);
+        for c in 0..p.cin {
+            for r in rows.clone() {
+                let (n, ty) = (r / p.th, r % p.th);
+                let plane = &x[(n * p.cin + c) * p.h * p.w..][..p.h * p.w];
+                let row = |a: usize| {
+                    let iy = (2 * ty + a) as isize - p.ph as isize;
+                    (iy >= 0 && (iy as usize) < p.h).then(|| &plane[iy as usize * p.w..][..p.w])
+                };
+                let in_rows = [row(0), row(1), row(2), row(3)];
+                let t0 = (r - rows.start) * p.tw;
+                // SAFETY: `available` checked that the CPU has AVX-512F.
+                unsafe {
+                    match layout {
+                        VLayout::Rows => super::avx512::winograd_input_row(
+                            in_rows,
+                            p.pw,
+                            p.tw,
+                            v,
+                            per_xi,
+                            |tx| (c * ct + t0 + tx, usize::MAX),
+                        ),
+                        VLayout::Panels => super::avx512::winograd_input_row(
+                            in_rows,
+                            p.pw,
+                            p.tw,
+                            v,
+                            per_xi,
+                            |tx| {
+                                let t = t0 + tx;
+                                let lane = t % PANEL;
+                                (((t / PANEL) * p.cin + c) * PANEL + lane, PANEL - lane)
+                            },
+                        ),
+                    }
+                }
+            }
+        }
+        zero_panel_tails(p.cin, ct, layout, v);
+        return;
+    }
+    input_transform_body(p, x, rows, layout, v, scratch)
+}
 vectorised!(output_transform, output_transform_avx512, output_transform_body,
     (p: &Plan, m: &[f32], rows: std::ops::Range<usize>, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]));
 vectorised!(grad_transform, grad_transform_avx512, grad_transform_body,
     (p: &Plan, dy: &[f32], rows: std::ops::Range<usize>, d: &mut [f32], scratch: &mut [f32]));
 
+/// The transformed filters U[ξ][C_out, C_in] as the 16 GEMMs take them: packed once per
+/// call for `gemm::packed` where that is available, else row-major for `sgemm`.
+struct Filters {
+    data: Vec<f32>,
+    /// Floats per ξ.
+    stride: usize,
+    packed: bool,
+}
+
+impl Filters {
+    /// Transforms (and packs) the filters w[outs, ins, 3, 3].
+    fn new(w: &[f32], outs: usize, ins: usize) -> Filters {
+        let u = filter_transform(w, outs, ins);
+        let plain = outs * ins;
+        if !gemm::packed_available() {
+            return Filters {
+                data: u,
+                stride: plain,
+                packed: false,
+            };
+        }
+        let stride = gemm::packed_a_len(outs, ins);
+        let mut data = vec![0.0f32; 16 * stride];
+        for (src, dst) in u.chunks_exact(plain).zip(data.chunks_exact_mut(stride)) {
+            gemm::pack_a(outs, ins, View::row_major(src, ins, false), dst);
+        }
+        Filters {
+            data,
+            stride,
+            packed: true,
+        }
+    }
+
+    fn xi(&self, xi: usize) -> &[f32] {
+        &self.data[xi * self.stride..][..self.stride]
+    }
+}
+
 /// y = correlation of x with the transformed filters `u` (+ bias), for plan `p`.
-fn forward_plan(p: &Plan, x: &[f32], u: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, y: &mut [f32]) {
     if y.is_empty() {
         return;
     }
     let (imgs, block_rows, parallel) = p.blocking();
+    let layout = if u.packed {
+        VLayout::Panels
+    } else {
+        VLayout::Rows
+    };
     let max_ct = block_rows * p.tw;
-    let buf_len = 16 * (p.cin + p.cout) * max_ct + 8 * (p.tw + 1);
+    let buf_len = 16 * layout.per_xi(p.cin, max_ct) + 16 * p.cout * max_ct + scratch_len(p.tw);
     let task = |xg: &[f32], yg: &mut [f32], par_gemm: bool| {
         let total_rows = (xg.len() / p.in_sz().max(1)) * p.th;
         with_buf(buf_len, |buf| {
             for r0 in (0..total_rows).step_by(block_rows) {
                 let rows = r0..(r0 + block_rows).min(total_rows);
                 let ct = rows.len() * p.tw;
-                let (v, rest) = buf.split_at_mut(16 * p.cin * ct);
+                let per_xi = layout.per_xi(p.cin, ct);
+                let (v, rest) = buf.split_at_mut(16 * per_xi);
                 let (m, rest) = rest.split_at_mut(16 * p.cout * ct);
-                let skip = rest.len() - 8 * (p.tw + 1);
+                let skip = rest.len() - scratch_len(p.tw);
                 let scratch = &mut rest[skip..];
-                input_transform(p, xg, rows.clone(), v, scratch);
-                for xi in 0..16 {
-                    let uv =
-                        View::row_major(&u[xi * p.cout * p.cin..][..p.cout * p.cin], p.cin, false);
-                    let vv = View::row_major(&v[xi * p.cin * ct..][..p.cin * ct], ct, false);
-                    let mx = &mut m[xi * p.cout * ct..][..p.cout * ct];
-                    sgemm(p.cout, p.cin, ct, uv, vv, mx, ct, false, par_gemm);
+                input_transform(p, xg, rows.clone(), layout, v, scratch);
+                let v = &*v;
+                let product = |xi: usize, mx: &mut [f32]| {
+                    let vx = &v[xi * per_xi..][..per_xi];
+                    if u.packed {
+                        gemm::packed(p.cout, p.cin, ct, u.xi(xi), vx, mx, ct, false);
+                    } else {
+                        let uv = View::row_major(u.xi(xi), p.cin, false);
+                        let vv = View::row_major(vx, ct, false);
+                        sgemm(p.cout, p.cin, ct, uv, vv, mx, ct, false, par_gemm);
+                    }
+                };
+                // Sequential tasks (small batches) spread the 16 products over the
+                // threads; the unpacked GEMM splits each product itself.
+                if u.packed && par_gemm && gemm::parallel_worthwhile(16 * p.cout, p.cin, ct) {
+                    m.par_chunks_mut(p.cout * ct)
+                        .enumerate()
+                        .for_each(|(xi, mx)| product(xi, mx));
+                } else {
+                    for (xi, mx) in m.chunks_mut(p.cout * ct).enumerate() {
+                        product(xi, mx);
+                    }
                 }
                 output_transform(p, m, rows, bias, yg, scratch);
             }
@@ -456,7 +681,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
     let p = Plan::of(g);
     check_lens(g, x.len(), w.len(), y.len());
     assert_eq!(bias.len(), g.out_channels, "conv: bias length");
-    let u = filter_transform(w, p.cout, p.cin);
+    let u = Filters::new(w, p.cout, p.cin);
     forward_plan(&p, x, &u, Some(bias), y)
 }
 
@@ -477,7 +702,7 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     }
     let back = Plan::new(p.batch, cout, p.oh, p.ow, cin, 2 - p.ph, 2 - p.pw);
     debug_assert_eq!((back.oh, back.ow), (p.h, p.w));
-    let u = filter_transform(&flipped, cin, cout);
+    let u = Filters::new(&flipped, cin, cout);
     forward_plan(&back, dy, &u, None, dx)
 }
 
@@ -498,7 +723,7 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     }
     let (imgs, block_rows, parallel) = p.blocking();
     let max_ct = block_rows * p.tw;
-    let buf_len = 16 * (p.cin + p.cout) * max_ct + 8 * (p.tw + 1);
+    let buf_len = 16 * (p.cin + p.cout) * max_ct + scratch_len(p.tw);
     // Adds the images imgs·gi.. of group gi to acc[ξ][k, c].
     let task = |gi: usize, acc: &mut [f32], par_gemm: bool| {
         let n0 = gi * imgs;
@@ -512,9 +737,9 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
                 let ct = rows.len() * p.tw;
                 let (v, rest) = buf.split_at_mut(16 * p.cin * ct);
                 let (d, rest) = rest.split_at_mut(16 * p.cout * ct);
-                let skip = rest.len() - 8 * (p.tw + 1);
+                let skip = rest.len() - scratch_len(p.tw);
                 let scratch = &mut rest[skip..];
-                input_transform(&p, xg, rows.clone(), v, scratch);
+                input_transform(&p, xg, rows.clone(), VLayout::Rows, v, scratch);
                 grad_transform(&p, dyg, rows, d, scratch);
                 for xi in 0..16 {
                     let dv = View::row_major(&d[xi * p.cout * ct..][..p.cout * ct], ct, false);

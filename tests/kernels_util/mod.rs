@@ -54,3 +54,118 @@ pub fn check_matmul_against_reference(
         }
     }
 }
+
+/// A 3×3 stride-1 convolution geometry.
+pub fn conv3x3(
+    batch: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    padding: [usize; 2],
+) -> archc::kernels::ConvGeom {
+    archc::kernels::ConvGeom {
+        batch,
+        in_channels: cin,
+        in_h: h,
+        in_w: w,
+        out_channels: cout,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding,
+    }
+}
+
+/// Geometries for the Winograd kernels: odd sizes, paddings 0–2, channel counts off
+/// multiples of 16, single images and batches on the parallel and sequential paths,
+/// tile rows that cross the GEMM's 32-column panels, and products with more rows than
+/// one 140-row block and deeper than one 256-deep block of the packed GEMM.
+pub fn winograd_geometries() -> Vec<archc::kernels::ConvGeom> {
+    let g = conv3x3;
+    vec![
+        // Smallest cases: one output cell, one tile, a half tile.
+        g(1, 1, 3, 3, 1, [0, 0]),
+        g(1, 1, 5, 5, 1, [0, 0]),
+        g(2, 1, 1, 1, 2, [1, 1]),
+        g(3, 4, 1, 2, 5, [1, 1]),
+        // Odd and even sizes, "valid" and "same", channels off multiples of 16.
+        g(2, 3, 8, 8, 4, [1, 1]),
+        g(3, 5, 7, 9, 6, [1, 1]),
+        g(2, 17, 11, 6, 19, [0, 0]),
+        g(1, 20, 13, 13, 33, [1, 1]),
+        g(5, 16, 4, 5, 3, [0, 1]),
+        g(4, 2, 5, 6, 3, [2, 2]),
+        g(3, 7, 9, 10, 5, [2, 0]),
+        g(2, 9, 6, 7, 11, [0, 2]),
+        // Rows of 17–18 tiles: runs of tiles split across 32-column panels.
+        g(2, 5, 33, 35, 7, [1, 1]),
+        g(1, 3, 34, 36, 2, [2, 1]),
+        // Batches large enough for the parallel path, several images per task.
+        g(12, 6, 6, 6, 9, [1, 1]),
+        g(8, 24, 16, 16, 40, [1, 1]),
+        g(9, 33, 15, 17, 31, [0, 0]),
+        // Small batches whose 16 products are spread over the threads.
+        g(3, 32, 20, 21, 48, [1, 1]),
+        g(1, 48, 17, 16, 40, [0, 1]),
+        // One tall image: several blocks of tile rows.
+        g(1, 64, 70, 40, 64, [1, 1]),
+        // Over 140 rows and 256 deep (forward), and the transpose (input gradient).
+        g(2, 300, 5, 7, 150, [1, 1]),
+    ]
+}
+
+fn conv_lens(g: &archc::kernels::ConvGeom) -> (usize, usize, usize) {
+    (
+        g.batch * g.in_channels * g.in_h * g.in_w,
+        g.out_channels * g.in_channels * 9,
+        g.batch * g.out_channels * g.out_h() * g.out_w(),
+    )
+}
+
+// Tolerances: `assert_close` allows 1e-4 of (|value| + √terms). The transforms only
+// add, subtract and halve, so each transformed value is a sum of ≤ 16 (input) or 9
+// (filter) inputs and the GEMM sums C terms of those: the rounding error stays within a
+// small multiple of the direct sum's (≈ 1e-7·√terms per value for inputs in [−1, 1]),
+// far inside the bound, which a wrong tap or a missed edge (errors of order 1) breaks.
+// Outputs start as NaN, so a value never written fails.
+
+/// Winograd forward of `g` against the naive reference.
+pub fn check_winograd_forward(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
+    use archc::kernels::{self, reference, ConvAlgo};
+    assert!(kernels::winograd_supports(g), "{g:?}");
+    let (isz, wsz, osz) = conv_lens(g);
+    let (x, w, b) = (random(r, isz), random(r, wsz), random(r, g.out_channels));
+    let mut got = vec![f32::NAN; osz];
+    let mut want = vec![0.0; osz];
+    kernels::conv2d_forward_using(ConvAlgo::Winograd, g, &x, &w, &b, &mut got);
+    reference::conv2d_forward(g, &x, &w, &b, &mut want);
+    let terms = g.in_channels * 9 + 1;
+    assert_close(&got, &want, terms, &format!("forward {g:?}"));
+}
+
+/// Winograd input gradient of `g` against the naive reference.
+pub fn check_winograd_backward_input(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
+    use archc::kernels::{self, reference, ConvAlgo};
+    let (isz, wsz, osz) = conv_lens(g);
+    let (dy, w) = (random(r, osz), random(r, wsz));
+    let mut got = vec![f32::NAN; isz];
+    let mut want = vec![0.0; isz];
+    kernels::conv2d_backward_input_using(ConvAlgo::Winograd, g, &dy, &w, &mut got);
+    reference::conv2d_backward_input(g, &dy, &w, &mut want);
+    let terms = g.out_channels * 9;
+    assert_close(&got, &want, terms, &format!("backward input {g:?}"));
+}
+
+/// Winograd weight and bias gradients of `g` against the naive reference.
+pub fn check_winograd_backward_weights(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
+    use archc::kernels::{self, reference, ConvAlgo};
+    let (isz, wsz, osz) = conv_lens(g);
+    let (x, dy) = (random(r, isz), random(r, osz));
+    let (mut got_w, mut got_b) = (vec![f32::NAN; wsz], vec![f32::NAN; g.out_channels]);
+    let (mut want_w, mut want_b) = (vec![0.0; wsz], vec![0.0; g.out_channels]);
+    kernels::conv2d_backward_weights_using(ConvAlgo::Winograd, g, &x, &dy, &mut got_w, &mut got_b);
+    reference::conv2d_backward_weights(g, &x, &dy, &mut want_w, &mut want_b);
+    let terms = g.batch * g.out_h() * g.out_w();
+    assert_close(&got_w, &want_w, terms, &format!("dW {g:?}"));
+    assert_close(&got_b, &want_b, terms, &format!("dbias {g:?}"));
+}
