@@ -141,6 +141,13 @@ fn comparison_measures_every_run_and_pca_at_each_code_size() {
         assert!(p.mse_per_pixel.unwrap() > 0.0);
     }
     assert_eq!(c.rows.len(), 3 + 4);
+    // PCA rows come first, in ascending d' (observations quote rows by index).
+    let order: Vec<(String, usize)> = c.rows.iter().map(|r| (r.method.clone(), r.dims)).collect();
+    assert_eq!(
+        order[..4],
+        [1, 2, 3, 4].map(|d| ("PCA".to_string(), d)),
+        "{order:?}"
+    );
     // PCA's error falls as d' grows (more components, less residual).
     let pm: Vec<f64> = [1, 2, 3, 4]
         .iter()

@@ -692,3 +692,27 @@ fn log_y_puts_equal_ratios_at_equal_heights() {
     let err = plot::line_chart_with(&dir.join("bad_log.svg"), &spec(true), &bad).unwrap_err();
     assert!(err.to_string().contains("≤ 0"), "{err}");
 }
+
+#[test]
+fn legend_goes_to_the_corner_with_fewest_points() {
+    use archc::plot::{emptiest_corner, Corner};
+    // Curves rising to the upper right (accuracy against d'): the upper right is taken,
+    // the lower right is empty.
+    let rising = [(0.0, 0.4), (1.0, 0.6), (2.0, 0.9), (3.0, 0.95), (4.0, 0.97)];
+    assert_eq!(
+        emptiest_corner(&rising, (0.0, 4.0), (0.4, 1.0)),
+        Corner::LowerRight
+    );
+    // Falling curves (loss against epoch) leave the upper right empty.
+    let falling = [(0.0, 1.0), (1.0, 0.5), (2.0, 0.3), (3.0, 0.2), (4.0, 0.15)];
+    assert_eq!(
+        emptiest_corner(&falling, (0.0, 4.0), (0.15, 1.0)),
+        Corner::UpperRight
+    );
+    // Points in every corner but the upper left.
+    let three = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)];
+    assert_eq!(
+        emptiest_corner(&three, (0.0, 1.0), (0.0, 1.0)),
+        Corner::UpperLeft
+    );
+}

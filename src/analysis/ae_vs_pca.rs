@@ -213,6 +213,9 @@ pub fn compare(data: &Dataset, o: &Options) -> miette::Result<Comparison> {
     }
     let d = data.train.example_size();
     let dims: Vec<usize> = dims.into_iter().filter(|&x| x > 0 && x < d).collect();
+    // PCA rows first, ascending d', so that a row's index in the JSON does not move when
+    // autoencoder runs are added (observations quote rows by index).
+    let mut pca_rows = Vec::new();
     if let Some(&max_d) = dims.last() {
         let model = pca::fit(&data.train.images, d, max_d)?;
         for &k in &dims {
@@ -227,7 +230,7 @@ pub fn compare(data: &Dataset, o: &Options) -> miette::Result<Comparison> {
                 &data.test.labels[..nq],
                 o.k,
             )?;
-            rows.push(Row {
+            pca_rows.push(Row {
                 method: "PCA".into(),
                 model: None,
                 dims: k,
@@ -238,11 +241,12 @@ pub fn compare(data: &Dataset, o: &Options) -> miette::Result<Comparison> {
             });
         }
     }
+    pca_rows.extend(rows);
     Ok(Comparison {
         dataset: data.provenance.clone(),
         k: o.k,
         knn_queries: nq,
-        rows,
+        rows: pca_rows,
         skipped,
         knn_from_record,
     })

@@ -10,7 +10,7 @@ use render::write_figure;
 
 use std::path::Path;
 
-pub use render::{ChartSpec, ImageRow};
+pub use render::{emptiest_corner, ChartSpec, Corner, ImageRow};
 
 /// One named curve of (x, y) points.
 #[derive(Debug, Clone, PartialEq)]

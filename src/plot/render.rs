@@ -259,29 +259,86 @@ pub fn line_chart<DB: DrawingBackend>(
         }
     };
     let labels = (spec.x_label.as_str(), spec.y_label.as_str());
+    let points: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .collect();
     if spec.log_y {
         // The same 5 % margins as a linear axis, taken in log space.
         let (lo, hi) = spec.y_range.unwrap_or_else(|| {
             let (l, h) = padded(ylo.ln(), yhi.ln());
             (l.exp(), h.exp())
         });
+        let log_points: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (x, y.ln())).collect();
+        let legend = emptiest_corner(&log_points, xr, (lo.ln(), hi.ln()));
         let mut chart = chart_builder(root, &spec.title)
             .build_cartesian_2d(xr.0..xr.1, (lo..hi).log_scale())
             .map_err(e)?;
         draw_axes(&mut chart, labels, n_x_labels, &fmt_x)?;
-        draw_lines(&mut chart, series)
+        draw_lines(&mut chart, series, legend)
     } else {
         let yr = spec.y_range.unwrap_or_else(|| padded(ylo, yhi));
+        let legend = emptiest_corner(&points, xr, yr);
         let mut chart = cartesian(root, &spec.title, xr, yr)?;
         draw_axes(&mut chart, labels, n_x_labels, &fmt_x)?;
-        draw_lines(&mut chart, series)
+        draw_lines(&mut chart, series, legend)
     }
 }
 
-/// The series of a line chart (points marked where there are few) and their legend.
+/// Corner of a chart for its legend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corner {
+    UpperRight,
+    LowerRight,
+    UpperLeft,
+    LowerLeft,
+}
+
+/// The corner whose quarter of the plot (40 % of each axis from that corner) holds the
+/// fewest data points, upper right on a tie: there the legend hides the least. Ranges are
+/// in plot coordinates (a log axis passes logarithms).
+pub fn emptiest_corner(points: &[(f64, f64)], xr: (f64, f64), yr: (f64, f64)) -> Corner {
+    let frac = |v: f64, r: (f64, f64)| {
+        if r.1 > r.0 {
+            (v - r.0) / (r.1 - r.0)
+        } else {
+            0.5
+        }
+    };
+    let corners = [
+        Corner::UpperRight,
+        Corner::LowerRight,
+        Corner::UpperLeft,
+        Corner::LowerLeft,
+    ];
+    let count = |c: Corner| {
+        points
+            .iter()
+            .filter(|&&(x, y)| {
+                let (fx, fy) = (frac(x, xr), frac(y, yr));
+                let right = fx >= 0.6;
+                let left = fx <= 0.4;
+                let top = fy >= 0.6;
+                let bottom = fy <= 0.4;
+                match c {
+                    Corner::UpperRight => right && top,
+                    Corner::LowerRight => right && bottom,
+                    Corner::UpperLeft => left && top,
+                    Corner::LowerLeft => left && bottom,
+                }
+            })
+            .count()
+    };
+    // min_by_key keeps the first of equal counts: upper right wins ties.
+    corners.into_iter().min_by_key(|&c| count(c)).unwrap()
+}
+
+/// The series of a line chart (points marked where there are few) and their legend, in the
+/// corner where it covers the fewest points.
 fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
     series: &[Series],
+    legend: Corner,
 ) -> DrawResult {
     for (i, s) in series.iter().enumerate() {
         let c = colour(i);
@@ -300,7 +357,12 @@ fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     if series.iter().any(|s| !s.name.is_empty()) {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match legend {
+                Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            })
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font((FAMILY, 15))
