@@ -298,7 +298,6 @@ fn needs_run_first_only_when_their_outputs_are_missing() {
     // With every 1e run finished, 1h runs alone.
     for model in [
         "cifar_deep",
-        "cifar_deep_kernels_k13_k23",
         "cifar_deep_kernels_k15_k23",
         "cifar_deep_kernels_k13_k25",
         "cifar_deep_l2",
