@@ -110,24 +110,45 @@ pub fn family_of(model: &str, families: &[String]) -> Option<String> {
 
 /// Run folders (any depth 1 under `runs`) with a `metrics.json` naming a model of
 /// `families`, sorted by model name.
-fn find_runs(runs: &Path, families: &[String]) -> Vec<(String, String, PathBuf)> {
+/// An autoencoder run of one of the asked families, with its metrics read once.
+struct FoundRun {
+    family: String,
+    model: String,
+    path: PathBuf,
+    metrics: io::Metrics,
+    /// md5 of the `metrics.json` bytes, which a `code_knn.json` record must match.
+    metrics_md5: String,
+}
+
+fn find_runs(runs: &Path, families: &[String]) -> Vec<FoundRun> {
     let mut found = Vec::new();
     let Ok(dir) = std::fs::read_dir(runs) else {
         return found;
     };
     for e in dir.flatten() {
         let path = e.path();
-        let Ok(m) = io::read_metrics(&path.join("metrics.json")) else {
+        let Ok(bytes) = std::fs::read(path.join("metrics.json")) else {
             continue;
         };
-        let Some(model) = m.model.clone() else {
+        let Ok(metrics) = serde_json::from_slice::<io::Metrics>(&bytes) else {
             continue;
         };
-        if let Some(fam) = family_of(&model, families) {
-            found.push((fam, model, path));
+        let Some(model) = metrics.model.clone() else {
+            continue;
+        };
+        if let Some(family) = family_of(&model, families) {
+            found.push(FoundRun {
+                family,
+                model,
+                path,
+                metrics,
+                metrics_md5: crate::data::source::md5_hex(&bytes),
+            });
         }
     }
-    found.sort_by(|a, b| (&a.0, a.1.len(), &a.1).cmp(&(&b.0, b.1.len(), &b.1)));
+    found.sort_by(|a, b| {
+        (&a.family, a.model.len(), &a.model).cmp(&(&b.family, b.model.len(), &b.model))
+    });
     found
 }
 
@@ -150,12 +171,14 @@ pub fn compare(data: &Dataset, o: &Options) -> miette::Result<Comparison> {
     let mut skipped = Vec::new();
     let mut dims: BTreeSet<usize> = o.pca_dims.iter().copied().collect();
     let mut knn_from_record = Vec::new();
-    for (family, model, path) in find_runs(&o.runs, &o.families) {
-        let metrics_path = path.join("metrics.json");
-        let metrics = io::read_metrics(&metrics_path)?;
-        let metrics_md5 = std::fs::read(&metrics_path)
-            .map(|b| crate::data::source::md5_hex(&b))
-            .map_err(|e| miette::miette!("{}: {e}", metrics_path.display()))?;
+    for run in find_runs(&o.runs, &o.families) {
+        let FoundRun {
+            family,
+            model,
+            path,
+            metrics,
+            metrics_md5,
+        } = run;
         let measured = match io::read_codes(&path.join("codes.safetensors")) {
             Ok(codes) => {
                 let (Some(tr), Some(te)) = (codes.train, codes.test) else {

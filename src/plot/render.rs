@@ -225,19 +225,19 @@ pub fn line_chart<DB: DrawingBackend>(
     series: &[Series],
 ) -> DrawResult {
     root.fill(&WHITE).map_err(e)?;
-    let all = series.iter().flat_map(|s| s.points.iter());
+    let points: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .collect();
     let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in all {
+    for &(x, y) in &points {
         xlo = xlo.min(x);
         xhi = xhi.max(x);
         ylo = ylo.min(y);
         yhi = yhi.max(y);
     }
     // Integer x values (epochs, sizes) get integer ticks only.
-    let integer_x = series
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .all(|p| p.0.fract() == 0.0);
+    let integer_x = points.iter().all(|p| p.0.fract() == 0.0);
     let (xr, n_x_labels) = match &spec.x_categories {
         Some(c) => ((-0.5, c.len().max(1) as f64 - 0.5), c.len().max(1)),
         None if integer_x => (padded(xlo, xhi), ((xhi - xlo) as usize + 1).min(10)),
@@ -259,10 +259,6 @@ pub fn line_chart<DB: DrawingBackend>(
         }
     };
     let labels = (spec.x_label.as_str(), spec.y_label.as_str());
-    let points: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .collect();
     if spec.log_y {
         // The same 5 % margins as a linear axis, taken in log space.
         let (lo, hi) = spec.y_range.unwrap_or_else(|| {
