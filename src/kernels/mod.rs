@@ -31,7 +31,11 @@ mod pointwise;
 mod pool;
 pub mod reference;
 mod threads;
+mod wide;
 mod winograd;
+
+pub(crate) use wide::wide;
+pub use wide::{run_avx512, set_wide, wide_available};
 
 /// Geometry of one batched 2-D convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

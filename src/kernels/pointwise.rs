@@ -2,6 +2,8 @@
 //! of a chain of luminal primitive ops. Large arrays are split over rayon's threads.
 use rayon::prelude::*;
 
+use super::wide::wide;
+
 /// Below this many elements a single thread is faster than forking.
 const PAR_MIN: usize = 1 << 16;
 
@@ -18,7 +20,9 @@ fn par_units(x: &mut [f32], unit: usize, f: impl Fn(&mut [f32], usize) + Sync) {
 }
 
 pub fn relu_inplace(x: &mut [f32]) {
-    par_units(x, 1, |c, _| c.iter_mut().for_each(|v| *v = v.max(0.0)));
+    par_units(x, 1, |c, _| {
+        wide!({ c.iter_mut().for_each(|v| *v = v.max(0.0)) })
+    });
 }
 
 /// x[o, c, i] = relu(x[o, c, i] + bias[c]) for x viewed as [outer, bias.len(), inner].
@@ -29,11 +33,13 @@ pub fn bias_relu_inplace(x: &mut [f32], bias: &[f32], inner: usize) {
         "bias_relu: length"
     );
     par_units(x, plane, |c, _| {
-        for sample in c.chunks_exact_mut(plane) {
-            for (row, b) in sample.chunks_exact_mut(inner).zip(bias) {
-                row.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+        wide!({
+            for sample in c.chunks_exact_mut(plane) {
+                for (row, b) in sample.chunks_exact_mut(inner).zip(bias) {
+                    row.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+                }
             }
-        }
+        })
     });
 }
 
@@ -41,11 +47,13 @@ pub fn bias_relu_inplace(x: &mut [f32], bias: &[f32], inner: usize) {
 pub fn relu_backward_inplace(y: &[f32], dy: &mut [f32]) {
     assert_eq!(y.len(), dy.len(), "relu_backward: length");
     par_units(dy, 1, |c, start| {
-        for (d, &v) in c.iter_mut().zip(&y[start..]) {
-            if v <= 0.0 {
-                *d = 0.0;
+        wide!({
+            for (d, &v) in c.iter_mut().zip(&y[start..]) {
+                if v <= 0.0 {
+                    *d = 0.0;
+                }
             }
-        }
+        })
     });
 }
 

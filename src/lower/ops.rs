@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::buffers;
 use crate::ir::{Activation, Loss, Optimizer, PoolKind};
-use crate::kernels::{self, ConvGeom, PoolGeom};
+use crate::kernels::{self, wide, ConvGeom, PoolGeom};
 
 /// Index of the learning rate in the per-step hyper-parameter tensor.
 pub const HYPER_LR: usize = 0;
@@ -204,12 +204,17 @@ fn par_map(buf: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
 
 /// d[i] = f(d[i], a[i]) in parallel chunks. Zipped slices rather than indexing, so
 /// the loop has no bounds checks and vectorises (the optimizer updates are
-/// memory-bound passes over every parameter).
+/// memory-bound passes over every parameter). Callers pass `move` closures (see
+/// `wide!`) so that the loop does not reload their scalars per element.
 pub(super) fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     assert_eq!(d.len(), a.len(), "update operand length");
     d.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK))
-        .for_each(|(d, a)| d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a)));
+        .for_each(|(d, a)| {
+            wide!({
+                d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a))
+            })
+        });
 }
 
 /// f(&mut w[i], g[i], &mut s[i]) in parallel chunks (fused optimizer updates).
@@ -226,9 +231,11 @@ pub(super) fn fused1(
     w.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK).zip(s.par_chunks_mut(CHUNK)))
         .for_each(|(w, (g, s))| {
-            for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
-                f(w, g, s);
-            }
+            wide!({
+                for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
+                    f(w, g, s);
+                }
+            })
         });
 }
 
@@ -250,14 +257,21 @@ pub(super) fn fused2(
                 .zip(s.par_chunks_mut(CHUNK).zip(t.par_chunks_mut(CHUNK))),
         )
         .for_each(|(w, (g, (s, t)))| {
-            for (((w, &g), s), t) in w.iter_mut().zip(g).zip(s).zip(t) {
-                f(w, g, s, t);
-            }
+            wide!({
+                for (((w, &g), s), t) in w.iter_mut().zip(g).zip(s).zip(t) {
+                    f(w, g, s, t);
+                }
+            })
         });
 }
 
 /// d[i] = f(d[i], a[i], b[i]), as [`zip1`].
-pub(super) fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
+pub(super) fn zip2(
+    d: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) {
     assert!(
         d.len() == a.len() && d.len() == b.len(),
         "update operand length"
@@ -265,9 +279,11 @@ pub(super) fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32
     d.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(d, (a, b))| {
-            for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
-                *d = f(*d, a, b);
-            }
+            wide!({
+                for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+                    *d = f(*d, a, b);
+                }
+            })
         });
 }
 
@@ -289,9 +305,11 @@ pub(super) fn zip3(
                 .zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK))),
         )
         .for_each(|(d, (a, (b, c)))| {
-            for (((d, &a), &b), &c) in d.iter_mut().zip(a).zip(b).zip(c) {
-                *d = f(*d, a, b, c);
-            }
+            wide!({
+                for (((d, &a), &b), &c) in d.iter_mut().zip(a).zip(b).zip(c) {
+                    *d = f(*d, a, b, c);
+                }
+            })
         });
 }
 
@@ -328,8 +346,8 @@ pub fn act_backward(act: Activation, row: usize, a: &[f32], d: &mut [f32]) {
     match act {
         Activation::Linear => {}
         Activation::Relu => kernels::relu_backward_inplace(a, d),
-        Activation::Sigmoid => par_map(d, |i, g| g * a[i] * (1.0 - a[i])),
-        Activation::Tanh => par_map(d, |i, g| g * (1.0 - a[i] * a[i])),
+        Activation::Sigmoid => zip1(d, a, move |g, a| g * a * (1.0 - a)),
+        Activation::Tanh => zip1(d, a, move |g, a| g * (1.0 - a * a)),
         Activation::Softmax => {
             for (d, a) in d.chunks_mut(row).zip(a.chunks(row)) {
                 let dot: f32 = a.iter().zip(d.iter()).map(|(a, g)| a * g).sum();
@@ -345,9 +363,11 @@ pub fn act_backward(act: Activation, row: usize, a: &[f32], d: &mut [f32]) {
 /// a degree-5 polynomial, about 2 ulp), so the loop vectorises where libm's `expf`
 /// runs one value per call.
 fn sigmoid_slice(y: &mut [f32]) {
-    for v in y.iter_mut() {
-        *v = 1.0 / (1.0 + exp_approx(-*v));
-    }
+    wide!({
+        for v in y.iter_mut() {
+            *v = 1.0 / (1.0 + exp_approx(-*v));
+        }
+    })
 }
 
 /// e^x for x in f32 range, branch-free (saturates to 0 / large finite at the ends).
@@ -356,7 +376,9 @@ pub fn exp_approx(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.7);
     let t = x * std::f32::consts::LOG2_E + 0.5;
     // floor(t) without a libm call: truncate, then step down for negative non-integers.
-    let ti = t as i32;
+    // SAFETY: the clamp keeps t within (−126, 129), where truncation to i32 is exact;
+    // the unchecked form vectorises, where `as` (saturating) does not.
+    let ti: i32 = unsafe { t.to_int_unchecked() };
     let n = ti - i32::from((ti as f32) > t);
     let nf = n as f32;
     let r = x - nf * 0.693_359_4 + nf * 2.121_944_4e-4;
@@ -692,9 +714,11 @@ impl Op {
                     for part in ch.chunks_mut(words.len()) {
                         let w = &mut words[..part.len()];
                         rng.fill(w);
-                        for (v, &w) in part.iter_mut().zip(w.iter()) {
-                            *v = if w >> 8 < below { 0.0 } else { scale };
-                        }
+                        wide!({
+                            for (v, &w) in part.iter_mut().zip(w.iter()) {
+                                *v = if w >> 8 < below { 0.0 } else { scale };
+                            }
+                        })
                     }
                 });
                 out(mask)
@@ -704,7 +728,7 @@ impl Op {
                 let mut a = into_vec(it.next().unwrap().0);
                 let bt = it.next().unwrap().0;
                 let b = vec_of(&bt);
-                par_map(&mut a, |i, v| v * b[i]);
+                zip1(&mut a, b, move |a, b| a * b);
                 recycle(bt);
                 out(a)
             }
@@ -839,7 +863,7 @@ impl Op {
                 let w = it.next().unwrap().0;
                 let w = vec_of(&w);
                 let two_l = 2.0 * *lambda;
-                par_map(&mut g[..*len], |i, g| g + two_l * w[i]);
+                zip1(&mut g[..*len], &w[..*len], move |g, w| g + two_l * w);
                 out(g)
             }
             Op::Update { opt, out: which } => {
@@ -974,13 +998,13 @@ pub fn loss_value(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> f32 {
         }
         Loss::BinaryCrossEntropy => {
             // max(z,0) − z·t + log(1 + e^−|z|) = −t·log σ(z) − (1−t)·log(1−σ(z)).
-            s = par_sum(y, t, |z, t| {
-                (z.max(0.0) - z * t + ln_1p_unit(exp_approx(-z.abs()))) as f64
+            s = par_sum(y, t, move |z, t| {
+                z.max(0.0) - z * t + ln_1p_unit(exp_approx(-z.abs()))
             });
             (s / y.len() as f64) as f32
         }
         Loss::MeanSquaredError => {
-            s = par_sum(y, t, |a, b| ((a - b) as f64).powi(2));
+            s = par_sum(y, t, move |a, b| (a - b) * (a - b));
             (s / y.len() as f64) as f32
         }
     }
@@ -1001,23 +1025,46 @@ pub fn loss_grad(loss: Loss, row: usize, y: &[f32], t: &[f32]) -> Vec<f32> {
         }
         Loss::BinaryCrossEntropy => {
             let n = y.len() as f32;
-            zip2(&mut g, y, t, |_, z, t| {
+            zip2(&mut g, y, t, move |_, z, t| {
                 (1.0 / (1.0 + exp_approx(-z)) - t) / n
             });
         }
         Loss::MeanSquaredError => {
             let n = y.len() as f32;
-            zip2(&mut g, y, t, |_, a, b| 2.0 * (a - b) / n);
+            zip2(&mut g, y, t, move |_, a, b| 2.0 * (a - b) / n);
         }
     }
     g
 }
 
-/// Σ f(a[i], b[i]) in f64, over parallel chunks.
-fn par_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync) -> f64 {
+/// Σ f(a[i], b[i]), accumulated in f64, over parallel chunks. Each block of values
+/// is mapped first (a loop that vectorises) and then added into eight running sums
+/// (element i into sum i mod 8): a single sum is a chain of dependent adds the
+/// compiler may not reorder, so it would run one element at a time.
+fn par_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> f64 {
+    assert_eq!(a.len(), b.len(), "par_sum operand length");
     a.par_chunks(CHUNK)
         .zip(b.par_chunks(CHUNK))
-        .map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| f(x, y)).sum::<f64>())
+        .map(|(a, b)| {
+            wide!({
+                let mut values = [0.0f32; 256];
+                let mut lanes = [0.0f64; 8];
+                for (a, b) in a.chunks(values.len()).zip(b.chunks(values.len())) {
+                    let v = &mut values[..a.len()];
+                    for ((v, &x), &y) in v.iter_mut().zip(a).zip(b) {
+                        *v = f(x, y);
+                    }
+                    let v8 = v.chunks_exact(8);
+                    lanes[0] += v8.remainder().iter().map(|&x| f64::from(x)).sum::<f64>();
+                    for c in v8 {
+                        for j in 0..8 {
+                            lanes[j] += f64::from(c[j]);
+                        }
+                    }
+                }
+                lanes.iter().sum::<f64>()
+            })
+        })
         .sum()
 }
 

@@ -73,10 +73,10 @@ pub fn update(
     let d = &mut dst;
     match (*opt, which) {
         (Optimizer::Sgd { .. }, OptOut::Weights) if ins.len() == 2 => {
-            zip1(d, g, |w, g| rule::sgd(w, g, lr))
+            zip1(d, g, move |w, g| rule::sgd(w, g, lr))
         }
         (Optimizer::Sgd { momentum, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |v, g| rule::velocity(v, g, momentum, lr))
+            zip1(d, g, move |v, g| rule::velocity(v, g, momentum, lr))
         }
         (
             Optimizer::Sgd {
@@ -85,38 +85,42 @@ pub fn update(
             OptOut::Weights,
         ) => {
             if nesterov {
-                zip2(d, g, s1, |w, g, v| rule::nesterov(w, g, v, momentum, lr))
+                zip2(d, g, s1, move |w, g, v| {
+                    rule::nesterov(w, g, v, momentum, lr)
+                })
             } else {
                 zip1(d, s1, rule::momentum)
             }
         }
         (Optimizer::RmsProp { rho, .. }, OptOut::Slot(0))
         | (Optimizer::Adadelta { rho, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |a, g| rule::mean_square(a, g, rho))
+            zip1(d, g, move |a, g| rule::mean_square(a, g, rho))
         }
         (Optimizer::RmsProp { epsilon, decay, .. }, OptOut::Weights) => {
             let lr_t = rule::time_decay(lr, decay, iters);
-            zip2(d, g, s1, |w, g, a| rule::scaled(w, g, a, lr_t, epsilon))
+            zip2(d, g, s1, move |w, g, a| {
+                rule::scaled(w, g, a, lr_t, epsilon)
+            })
         }
         (Optimizer::Adagrad { .. }, OptOut::Slot(0)) => zip1(d, g, rule::square_sum),
         (Optimizer::Adagrad { epsilon, .. }, OptOut::Weights) => {
-            zip2(d, g, s1, |w, g, a| rule::scaled(w, g, a, lr, epsilon))
+            zip2(d, g, s1, move |w, g, a| rule::scaled(w, g, a, lr, epsilon))
         }
         (Optimizer::Adadelta { epsilon, .. }, OptOut::Weights) => {
-            zip3(d, g, s1, s2, |w, g, a, dd| {
+            zip3(d, g, s1, s2, move |w, g, a, dd| {
                 rule::adadelta_weights(w, g, a, dd, lr, epsilon)
             })
         }
         (Optimizer::Adadelta { rho, epsilon, .. }, OptOut::Slot(1)) => {
-            zip2(d, g, s1, |dv, g, a| {
+            zip2(d, g, s1, move |dv, g, a| {
                 rule::adadelta_delta(dv, g, a, rho, epsilon)
             })
         }
         (Optimizer::Adam { beta1, .. }, OptOut::Slot(0)) => {
-            zip1(d, g, |m, g| rule::first_moment(m, g, beta1))
+            zip1(d, g, move |m, g| rule::first_moment(m, g, beta1))
         }
         (Optimizer::Adam { beta2, .. }, OptOut::Slot(1)) => {
-            zip1(d, g, |v, g| rule::second_moment(v, g, beta2))
+            zip1(d, g, move |v, g| rule::second_moment(v, g, beta2))
         }
         (
             Optimizer::Adam {
@@ -128,7 +132,7 @@ pub fn update(
             OptOut::Weights,
         ) => {
             let lr_t = rule::adam_rate(lr, iters, beta1, beta2);
-            zip2(d, s1, s2, |w, m, v| {
+            zip2(d, s1, s2, move |w, m, v| {
                 rule::adam_weights(w, m, v, lr_t, epsilon)
             })
         }
@@ -150,7 +154,7 @@ pub fn update_fused(
 ) {
     let (lr, iters) = (hyper[HYPER_LR], hyper[HYPER_ITER]);
     match (*opt, slots) {
-        (Optimizer::Sgd { .. }, []) => zip1(w, g, |w, g| rule::sgd(w, g, lr)),
+        (Optimizer::Sgd { .. }, []) => zip1(w, g, move |w, g| rule::sgd(w, g, lr)),
         (
             Optimizer::Sgd {
                 momentum, nesterov, ..
@@ -158,12 +162,12 @@ pub fn update_fused(
             [v],
         ) => {
             if nesterov {
-                fused1(w, g, v, |w, g, v| {
+                fused1(w, g, v, move |w, g, v| {
                     *v = rule::velocity(*v, g, momentum, lr);
                     *w = rule::nesterov(*w, g, *v, momentum, lr);
                 })
             } else {
-                fused1(w, g, v, |w, g, v| {
+                fused1(w, g, v, move |w, g, v| {
                     *v = rule::velocity(*v, g, momentum, lr);
                     *w = rule::momentum(*w, *v);
                 })
@@ -179,20 +183,22 @@ pub fn update_fused(
             [a],
         ) => {
             let lr_t = rule::time_decay(lr, decay, iters);
-            fused1(w, g, a, |w, g, a| {
+            fused1(w, g, a, move |w, g, a| {
                 *a = rule::mean_square(*a, g, rho);
                 *w = rule::scaled(*w, g, *a, lr_t, epsilon);
             })
         }
-        (Optimizer::Adagrad { epsilon, .. }, [a]) => fused1(w, g, a, |w, g, a| {
+        (Optimizer::Adagrad { epsilon, .. }, [a]) => fused1(w, g, a, move |w, g, a| {
             *a = rule::square_sum(*a, g);
             *w = rule::scaled(*w, g, *a, lr, epsilon);
         }),
-        (Optimizer::Adadelta { rho, epsilon, .. }, [a, d]) => fused2(w, g, a, d, |w, g, a, d| {
-            *a = rule::mean_square(*a, g, rho);
-            *w = rule::adadelta_weights(*w, g, *a, *d, lr, epsilon);
-            *d = rule::adadelta_delta(*d, g, *a, rho, epsilon);
-        }),
+        (Optimizer::Adadelta { rho, epsilon, .. }, [a, d]) => {
+            fused2(w, g, a, d, move |w, g, a, d| {
+                *a = rule::mean_square(*a, g, rho);
+                *w = rule::adadelta_weights(*w, g, *a, *d, lr, epsilon);
+                *d = rule::adadelta_delta(*d, g, *a, rho, epsilon);
+            })
+        }
         (
             Optimizer::Adam {
                 beta1,
@@ -203,7 +209,7 @@ pub fn update_fused(
             [m, v],
         ) => {
             let lr_t = rule::adam_rate(lr, iters, beta1, beta2);
-            fused2(w, g, m, v, |w, g, m, v| {
+            fused2(w, g, m, v, move |w, g, m, v| {
                 *m = rule::first_moment(*m, g, beta1);
                 *v = rule::second_moment(*v, g, beta2);
                 *w = rule::adam_weights(*w, *m, *v, lr_t, epsilon);
