@@ -210,11 +210,7 @@ pub(super) fn zip1(d: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync)
     assert_eq!(d.len(), a.len(), "update operand length");
     d.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK))
-        .for_each(|(d, a)| {
-            wide!({
-                d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a))
-            })
-        });
+        .for_each(|(d, a)| wide!({ d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a)) }));
 }
 
 /// f(&mut w[i], g[i], &mut s[i]) in parallel chunks (fused optimizer updates).
@@ -266,12 +262,7 @@ pub(super) fn fused2(
 }
 
 /// d[i] = f(d[i], a[i], b[i]), as [`zip1`].
-pub(super) fn zip2(
-    d: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    f: impl Fn(f32, f32, f32) -> f32 + Sync,
-) {
+pub(super) fn zip2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
     assert!(
         d.len() == a.len() && d.len() == b.len(),
         "update operand length"
@@ -913,34 +904,39 @@ fn max2x2_relu_back_inplace(g: &PoolGeom, a: &mut [f32], dy: &[f32]) {
     a.par_chunks_mut(h * w)
         .zip(dy.par_chunks(oh * ow))
         .with_min_len(16)
-        .for_each(|(ap, dp)| {
-            for oy in 0..oh {
-                let (top, bottom) = ap[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
-                // Branch-free so the compiler can vectorise across windows.
-                let (tw, bw) = (&mut top[..2 * ow], &mut bottom[..2 * ow]);
-                for ((t, b), &d) in tw
-                    .chunks_exact_mut(2)
-                    .zip(bw.chunks_exact_mut(2))
-                    .zip(&dp[oy * ow..(oy + 1) * ow])
-                {
-                    let t_right = t[1] > t[0];
-                    let tmax = if t_right { t[1] } else { t[0] };
-                    let b_right = b[1] > b[0];
-                    let bmax = if b_right { b[1] } else { b[0] };
-                    let lower = bmax > tmax;
-                    let m = if lower { bmax } else { tmax };
-                    let g = if m > 0.0 { d } else { 0.0 };
-                    let pick = |cond: bool| if cond { g } else { 0.0 };
-                    t[0] = pick(!lower && !t_right);
-                    t[1] = pick(!lower && t_right);
-                    b[0] = pick(lower && !b_right);
-                    b[1] = pick(lower && b_right);
-                }
-                top[2 * ow..].fill(0.0);
-                bottom[2 * ow..].fill(0.0);
-            }
-            ap[2 * oh * w..].fill(0.0);
-        });
+        .for_each(|(ap, dp)| wide!({ max2x2_relu_back_plane(ap, dp, h, w) }));
+}
+
+/// One plane of [`max2x2_relu_back_inplace`].
+#[inline(always)]
+fn max2x2_relu_back_plane(ap: &mut [f32], dp: &[f32], h: usize, w: usize) {
+    let (oh, ow) = (h / 2, w / 2);
+    for oy in 0..oh {
+        let (top, bottom) = ap[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+        // Branch-free so the compiler can vectorise across windows.
+        let (tw, bw) = (&mut top[..2 * ow], &mut bottom[..2 * ow]);
+        for ((t, b), &d) in tw
+            .chunks_exact_mut(2)
+            .zip(bw.chunks_exact_mut(2))
+            .zip(&dp[oy * ow..(oy + 1) * ow])
+        {
+            let t_right = t[1] > t[0];
+            let tmax = if t_right { t[1] } else { t[0] };
+            let b_right = b[1] > b[0];
+            let bmax = if b_right { b[1] } else { b[0] };
+            let lower = bmax > tmax;
+            let m = if lower { bmax } else { tmax };
+            let g = if m > 0.0 { d } else { 0.0 };
+            let pick = |cond: bool| if cond { g } else { 0.0 };
+            t[0] = pick(!lower && !t_right);
+            t[1] = pick(!lower && t_right);
+            b[0] = pick(lower && !b_right);
+            b[1] = pick(lower && b_right);
+        }
+        top[2 * ow..].fill(0.0);
+        bottom[2 * ow..].fill(0.0);
+    }
+    ap[2 * oh * w..].fill(0.0);
 }
 
 fn with_batch_conv(geom: &ConvGeom, len: usize) -> ConvGeom {
