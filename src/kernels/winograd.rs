@@ -19,6 +19,7 @@
 //! into even/odd halves first), so they vectorise.
 use super::gemm::{self, sgemm, View, PANEL};
 use super::threads::{accumulate, with_scratch};
+use super::wide::wide;
 use super::ConvGeom;
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -482,28 +483,6 @@ fn grad_columns(
     }
 }
 
-/// Defines `$name(args)`, which runs `$body(args)` compiled for AVX-512 when the CPU has
-/// it (the baseline build targets SSE2, which would leave the transforms 4 lanes wide).
-macro_rules! vectorised {
-    ($name:ident, $fast:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            if super::avx512::available() {
-                // SAFETY: `available` checked that the CPU has AVX-512F.
-                unsafe { $fast($($arg),*) };
-                return;
-            }
-            $body($($arg),*)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn $fast($($arg: $ty),*) {
-            $body($($arg),*)
-        }
-    };
-}
-
 /// `input_transform_body`, with each tile row transformed in AVX-512 registers
 /// (`avx512::winograd_input_row`, 16 tiles at a time) where the CPU has it.
 fn input_transform(
@@ -560,10 +539,29 @@ fn input_transform(
     }
     input_transform_body(p, x, rows, layout, v, scratch)
 }
-vectorised!(output_transform, output_transform_avx512, output_transform_body,
-    (p: &Plan, m: &[f32], rows: std::ops::Range<usize>, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut [f32]));
-vectorised!(grad_transform, grad_transform_avx512, grad_transform_body,
-    (p: &Plan, dy: &[f32], rows: std::ops::Range<usize>, d: &mut [f32], scratch: &mut [f32]));
+
+/// `output_transform_body` at AVX-512 width where the CPU has it (`wide!`).
+fn output_transform(
+    p: &Plan,
+    m: &[f32],
+    rows: std::ops::Range<usize>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    scratch: &mut [f32],
+) {
+    wide!({ output_transform_body(p, m, rows, bias, y, scratch) })
+}
+
+/// `grad_transform_body` at AVX-512 width where the CPU has it (`wide!`).
+fn grad_transform(
+    p: &Plan,
+    dy: &[f32],
+    rows: std::ops::Range<usize>,
+    d: &mut [f32],
+    scratch: &mut [f32],
+) {
+    wide!({ grad_transform_body(p, dy, rows, d, scratch) })
+}
 
 /// The transformed filters U[ξ][C_out, C_in] as the 16 GEMMs take them: packed once per
 /// call for `gemm::packed` where that is available, else row-major for `sgemm`.
