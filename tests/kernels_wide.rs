@@ -137,3 +137,29 @@ fn vectorised_sums_match_f64_over_ragged_lengths() {
         );
     }
 }
+
+#[test]
+fn exp_approx_matches_libm_and_keeps_nan() {
+    use archc::lower::ops::exp_approx;
+    for k in -8700..=8800 {
+        let x = k as f32 / 100.0;
+        let want = (x as f64).exp();
+        let got = exp_approx(x) as f64;
+        assert!(
+            (got - want).abs() <= 4e-7 * want,
+            "exp({x}) = {got}, want {want}"
+        );
+    }
+    assert!(exp_approx(f32::NAN).is_nan());
+    assert_eq!(exp_approx(f32::INFINITY), f32::INFINITY);
+    let tiny = exp_approx(f32::NEG_INFINITY);
+    assert!((0.0..1e-37).contains(&tiny), "e^-inf = {tiny}");
+    // A diverged run's NaN logits give a NaN loss in both copies, not a number.
+    let z = vec![0.5, f32::NAN, -2.0];
+    let t = vec![1.0, 0.0, 0.0];
+    for wide in [false, true] {
+        kernels::set_wide(wide);
+        assert!(loss_value(Loss::BinaryCrossEntropy, 1, &z, &t).is_nan());
+        assert!(loss_grad(Loss::BinaryCrossEntropy, 1, &z, &t)[1].is_nan());
+    }
+}

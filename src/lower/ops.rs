@@ -361,14 +361,22 @@ fn sigmoid_slice(y: &mut [f32]) {
     })
 }
 
-/// e^x for x in f32 range, branch-free (saturates to 0 / large finite at the ends).
+/// e^x, branch-free: about 1e-38 below x = −87.3, +∞ from x = 88.7 on (where the scale
+/// 2ⁿ overflows; e^x itself does from 88.72), and NaN stays NaN, so that a diverged run
+/// still shows as one.
 #[inline(always)]
-pub fn exp_approx(x: f32) -> f32 {
-    let x = x.clamp(-87.3, 88.7);
+pub fn exp_approx(input: f32) -> f32 {
+    // NaN goes through the arithmetic as 0 (the truncation below must not see it) and
+    // is put back at the end; both are selects, which vectorise.
+    let x = if input.is_nan() {
+        0.0
+    } else {
+        input.clamp(-87.3, 88.7)
+    };
     let t = x * std::f32::consts::LOG2_E + 0.5;
     // floor(t) without a libm call: truncate, then step down for negative non-integers.
-    // SAFETY: the clamp keeps t within (−126, 129), where truncation to i32 is exact;
-    // the unchecked form vectorises, where `as` (saturating) does not.
+    // SAFETY: x is finite and clamped, so t lies in (−126, 129), where truncation to i32
+    // is exact; the unchecked form vectorises, where `as` (saturating) does not.
     let ti: i32 = unsafe { t.to_int_unchecked() };
     let n = ti - i32::from((ti as f32) > t);
     let nf = n as f32;
@@ -378,7 +386,12 @@ pub fn exp_approx(x: f32) -> f32 {
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n + 127) as u32) << 23)
+    let y = e * f32::from_bits(((n + 127) as u32) << 23);
+    if input.is_nan() {
+        input
+    } else {
+        y
+    }
 }
 
 /// ln(1 + u) for u in [0, 1], branch-free so that loops over it vectorise: with
