@@ -48,6 +48,9 @@ fn geometries() -> Vec<ConvGeom> {
         geom(4, 128, 35, 35, 3, [3, 3], [2, 2], [1, 1]),
         geom(1, 40, 30, 31, 33, [5, 3], [1, 1], [2, 1]),
         geom(4, 16, 9, 9, 20, [2, 2], [1, 1], [1, 1]),
+        // Weights pre-packed over several row blocks (150 > 140 output channels) and
+        // depth blocks (K = 785 with the bias column); backward-input's Wᵀ is 784×150.
+        geom(4, 16, 9, 9, 150, [7, 7], [1, 1], [3, 3]),
     ]
 }
 

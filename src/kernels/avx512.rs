@@ -157,6 +157,51 @@ pub(crate) unsafe fn gemm_packed(
     }
 }
 
+/// C[m×n] (row stride `c_rs`) = A·B (+ C if `accumulate`) with A pre-packed (as
+/// `pack_a_all` writes it) and B a plain strided matrix, packed here block by block:
+/// for a left operand used against many right ones (a convolution's weights against
+/// each sample's columns), which `gemm` would re-pack every time.
+///
+/// # Safety
+/// `pa` holds `packed_rows(m)·k` floats, every index of B's k×n view and of C the
+/// strides reach is in bounds, C aliases neither operand, and AVX-512F is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_packed_a(
+    m: usize,
+    k: usize,
+    n: usize,
+    pa: *const f32,
+    b: Mat,
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let rows = packed_rows(m);
+    let mut pb_buf = PACK_B.with(|c| c.take());
+    let pb = aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC);
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for (pc, kc) in even_blocks(k, KC, 16) {
+            let load_c = accumulate || pc > 0;
+            pack_b(kc, nc, b, pc, jc, pb);
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                let ablock = pa.add(pc * rows + ic * kc);
+                for jr in (0..nc).step_by(NR) {
+                    let nr = NR.min(nc - jr);
+                    let bp = pb.as_ptr().add(jr * kc);
+                    for (t, (ir, mr)) in row_tiles(mc).enumerate() {
+                        let ap = ablock.add(t * MR * kc);
+                        let cp = c.add((ic + ir) * c_rs + jc + jr);
+                        micro_for(mr)(kc, ap, bp, cp, c_rs, nr, load_c);
+                    }
+                }
+            }
+        }
+    }
+    PACK_B.with(|c| c.set(pb_buf));
+}
+
 /// A cache-line-aligned window of `len` floats inside `buf` (grown as needed), so the
 /// micro-kernel's 64-byte loads never straddle two lines.
 fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {

@@ -6,7 +6,7 @@
 //! backward-weights is `dW += dY_n · colᵀ`. With a large batch each rayon task owns
 //! whole samples and runs single-threaded GEMMs on cache-resident buffers; with a
 //! batch too small to feed every thread the samples run in turn and each GEMM is split.
-use super::gemm::{sgemm, View};
+use super::gemm::{self, sgemm, View};
 use super::threads::{accumulate, with_scratch};
 use super::ConvGeom;
 use rayon::prelude::*;
@@ -40,6 +40,49 @@ fn dims(g: &ConvGeom) -> Dims {
         in_sz: g.in_channels * g.in_h * g.in_w,
         out_sz: g.out_channels * p,
         identity: g.kernel == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0],
+    }
+}
+
+/// A convolution's weight matrix as the left operand of its per-sample GEMMs. Packed
+/// once per call when the samples run one per thread (single-threaded GEMMs) and the
+/// packed kernel is available: otherwise every sample, and every row chunk of it,
+/// re-packs the same weights (9 % of an `svhn` step, whose 7×7 layer has a 512×785
+/// weight matrix and 256 columns per sample).
+enum Weights<'a> {
+    Plain(View<'a>),
+    Packed(Vec<f32>),
+}
+
+impl<'a> Weights<'a> {
+    /// The m×k operand `w`, packed when `per_sample`.
+    fn new(m: usize, k: usize, w: View<'a>, per_sample: bool) -> Self {
+        if per_sample && gemm::packed_available() {
+            let mut packed = vec![0.0; gemm::packed_a_len(m, k)];
+            gemm::pack_a(m, k, w, &mut packed);
+            Weights::Packed(packed)
+        } else {
+            Weights::Plain(w)
+        }
+    }
+
+    /// dst[m×n] (row stride `dst_rs`) = W·rhs (+ dst if `accumulate`); `par` splits a
+    /// plain GEMM over threads.
+    #[allow(clippy::too_many_arguments)]
+    fn mul(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        rhs: View,
+        dst: &mut [f32],
+        dst_rs: usize,
+        accumulate: bool,
+        par: bool,
+    ) {
+        match self {
+            Weights::Packed(pa) => gemm::packed_lhs(m, k, n, pa, rhs, dst, dst_rs, accumulate),
+            Weights::Plain(w) => sgemm(m, k, n, *w, rhs, dst, dst_rs, accumulate, par),
+        }
     }
 }
 
@@ -201,15 +244,29 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
         dst[..d.k].copy_from_slice(src);
         dst[d.k] = *b;
     }
-    let wbv = View::row_major(&wb, kb, false);
+    let per_sample = batch_parallel(g);
+    let lhs = if d.identity {
+        Weights::new(
+            g.out_channels,
+            d.k,
+            View::row_major(w, d.k, false),
+            per_sample,
+        )
+    } else {
+        Weights::new(
+            g.out_channels,
+            kb,
+            View::row_major(&wb, kb, false),
+            per_sample,
+        )
+    };
     let one = |xn: &[f32], yn: &mut [f32], par: bool| {
         if d.identity {
             for (row, b) in yn.chunks_exact_mut(d.p).zip(bias) {
                 row.fill(*b);
             }
-            let wv = View::row_major(w, d.k, false);
             let xv = View::row_major(xn, d.p, false);
-            sgemm(g.out_channels, d.k, d.p, wv, xv, yn, d.p, true, par);
+            lhs.mul(g.out_channels, d.k, d.p, xv, yn, d.p, true, par);
         } else {
             for rows in row_chunks(g, kb) {
                 let pc = rows.len() * g.out_w();
@@ -218,22 +275,12 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
                     im2col_rows(g, xn, rows, &mut col[..d.k * pc]);
                     col[d.k * pc..].fill(1.0);
                     let cv = View::row_major(col, pc, false);
-                    sgemm(
-                        g.out_channels,
-                        kb,
-                        pc,
-                        wbv,
-                        cv,
-                        &mut yn[y0..],
-                        d.p,
-                        false,
-                        par,
-                    );
+                    lhs.mul(g.out_channels, kb, pc, cv, &mut yn[y0..], d.p, false, par);
                 });
             }
         }
     };
-    if batch_parallel(g) {
+    if per_sample {
         y.par_chunks_mut(d.out_sz)
             .zip(x.par_chunks(d.in_sz))
             .for_each(|(yn, xn)| one(xn, yn, false));
@@ -251,11 +298,17 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
         return;
     }
     // Wᵀ[K, C_out] read through strides.
-    let wt = View::row_major(w, d.k, true);
+    let per_sample = batch_parallel(g);
+    let wt = Weights::new(
+        d.k,
+        g.out_channels,
+        View::row_major(w, d.k, true),
+        per_sample,
+    );
     let one = |dyn_: &[f32], dxn: &mut [f32], par: bool| {
         let dyv = View::row_major(dyn_, d.p, false);
         if d.identity {
-            sgemm(d.k, g.out_channels, d.p, wt, dyv, dxn, d.p, false, par);
+            wt.mul(d.k, g.out_channels, d.p, dyv, dxn, d.p, false, par);
         } else {
             dxn.fill(0.0);
             for rows in row_chunks(g, d.k) {
@@ -266,13 +319,13 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
                     cs: 1,
                 };
                 with_col(d.k * pc, |col| {
-                    sgemm(d.k, g.out_channels, pc, wt, dyc, col, pc, false, par);
+                    wt.mul(d.k, g.out_channels, pc, dyc, col, pc, false, par);
                     col2im_rows_add(g, col, rows, dxn);
                 });
             }
         }
     };
-    if batch_parallel(g) {
+    if per_sample {
         dx.par_chunks_mut(d.in_sz)
             .zip(dy.par_chunks(d.out_sz))
             .for_each(|(dxn, dyn_)| one(dyn_, dxn, false));

@@ -259,3 +259,54 @@ pub(crate) fn packed(
         )
     }
 }
+
+/// dst[m×n] (row stride `dst_rs`) = A·B (+ dst if `accumulate`), single-threaded, with A
+/// packed by `pack_a` and B a plain view (packed here). Needs `packed_available()`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn packed_lhs(
+    m: usize,
+    k: usize,
+    n: usize,
+    pa: &[f32],
+    rhs: View,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+) {
+    assert!(packed_available(), "gemm: packed path without AVX-512");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(pa.len() >= packed_a_len(m, k), "gemm: packed lhs too short");
+    assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
+    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(dst_rs).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the operands' extents and C's were checked; `dst` is exclusively
+    // borrowed, so it aliases neither operand; AVX-512F is available.
+    unsafe {
+        let b = super::avx512::Mat {
+            ptr: rhs.data.as_ptr(),
+            rs: rhs.rs,
+            cs: rhs.cs,
+        };
+        super::avx512::gemm_packed_a(
+            m,
+            k,
+            n,
+            pa.as_ptr(),
+            b,
+            dst.as_mut_ptr(),
+            dst_rs,
+            accumulate,
+        )
+    }
+}
