@@ -89,3 +89,22 @@ fn fallback_winograd_matches_reference() {
     }
     assert_eq!(kernels::gemm_backend(), "gemm");
 }
+
+/// The max-pool ReLU gradient's row kernel without AVX-512 (same availability switch).
+#[test]
+fn fallback_max_pool_relu_backward_matches_reference() {
+    use_fallback();
+    let mut r = rng(24);
+    for (batch, channels, in_h, in_w) in [(2, 3, 8, 8), (3, 2, 7, 9), (2, 3, 5, 71)] {
+        let g = archc::kernels::PoolGeom {
+            batch,
+            channels,
+            in_h,
+            in_w,
+            size: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+        };
+        kernels_util::check_max_pool_relu_backward(&mut r, &g);
+    }
+}

@@ -115,3 +115,16 @@ fn upsample_matches_reference() {
         );
     }
 }
+
+/// The in-place gradient through ReLU and 2×2 max pooling against the reference steps
+/// it replaces (`kernels_util::check_max_pool_relu_backward`).
+#[test]
+fn max_pool_relu_backward_matches_reference_composition() {
+    let mut r = rng(23);
+    for g in geometries()
+        .into_iter()
+        .filter(|g| g.size == [2, 2] && g.stride == [2, 2])
+    {
+        kernels_util::check_max_pool_relu_backward(&mut r, &g);
+    }
+}

@@ -644,6 +644,34 @@ pub(crate) unsafe fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `max2x2_row_backward` through the ReLU before the pooling, in place: `top` and
+/// `bottom` hold the ReLU's output (≥ 0) on entry and the gradient on return; dy[j]
+/// goes to the first maximal cell of window j only when that maximum is > 0.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn max2x2_relu_row_backward_inplace(
+    top: &mut [f32],
+    bottom: &mut [f32],
+    dy: &[f32],
+) {
+    let n = dy.len();
+    assert!(top.len() >= 2 * n && bottom.len() >= 2 * n);
+    for j in (0..n).step_by(16) {
+        let m = (n - j).min(16);
+        let (a0, a1) = deinterleave(top.as_ptr().add(2 * j), 2 * m);
+        let (c0, c1) = deinterleave(bottom.as_ptr().add(2 * j), 2 * m);
+        let mx = _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(c0, c1));
+        let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(mx, _mm512_setzero_ps());
+        let d = _mm512_maskz_loadu_ps(lanes(m) & positive, dy.as_ptr().add(j));
+        let k0 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, mx);
+        let k1 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a1, mx) & !k0;
+        let k2 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(c0, mx) & !(k0 | k1);
+        let k3 = !(k0 | k1 | k2);
+        let z = |k| _mm512_maskz_mov_ps(k, d);
+        interleave(top.as_mut_ptr().add(2 * j), 2 * m, z(k0), z(k1));
+        interleave(bottom.as_mut_ptr().add(2 * j), 2 * m, z(k2), z(k3));
+    }
+}
+
 /// Backward of `max2x2_row`: dy[j] goes to the first maximal cell of window j in the
 /// order r0[2j], r0[2j+1], r1[2j], r1[2j+1]; every other cell of t and b gets 0.
 #[target_feature(enable = "avx512f")]

@@ -272,6 +272,12 @@ pub fn max_pool_backward(g: &PoolGeom, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     pool::max_backward(g, x, dy, dx)
 }
 
+/// The gradient through ReLU then 2×2/2 max pooling, written over the ReLU output `a`
+/// (one pass instead of `max_pool_backward` and `relu_backward_inplace`).
+pub fn max_pool_relu_backward_inplace(g: &PoolGeom, a: &mut [f32], dy: &[f32]) {
+    pool::max_relu_backward_inplace(g, a, dy)
+}
+
 /// Average pooling; the divisor counts only in-bounds cells.
 pub fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
     pool::avg_forward(g, x, y)

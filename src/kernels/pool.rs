@@ -91,6 +91,70 @@ fn max2x2_row_backward(r0: &[f32], r1: &[f32], dy: &[f32], t: &mut [f32], b: &mu
     }
 }
 
+/// [`max2x2_relu_row_backward`] one window at a time, branch-free so that it vectorises.
+fn max2x2_relu_row_backward_scalar(top: &mut [f32], bottom: &mut [f32], dy: &[f32]) {
+    for ((t, b), &d) in top
+        .chunks_exact_mut(2)
+        .zip(bottom.chunks_exact_mut(2))
+        .zip(dy)
+    {
+        let t_right = t[1] > t[0];
+        let tmax = if t_right { t[1] } else { t[0] };
+        let b_right = b[1] > b[0];
+        let bmax = if b_right { b[1] } else { b[0] };
+        let lower = bmax > tmax;
+        let m = if lower { bmax } else { tmax };
+        let g = if m > 0.0 { d } else { 0.0 };
+        let pick = |cond: bool| if cond { g } else { 0.0 };
+        t[0] = pick(!lower && !t_right);
+        t[1] = pick(!lower && t_right);
+        b[0] = pick(lower && !b_right);
+        b[1] = pick(lower && b_right);
+    }
+}
+
+/// One row of windows of [`max_relu_backward_inplace`]: `top`/`bottom` (2·dy.len()
+/// cells each) hold the ReLU output on entry and the gradient on return.
+fn max2x2_relu_row_backward(top: &mut [f32], bottom: &mut [f32], dy: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        // SAFETY: AVX-512F checked; the kernel asserts the slice lengths.
+        return unsafe { super::avx512::max2x2_relu_row_backward_inplace(top, bottom, dy) };
+    }
+    max2x2_relu_row_backward_scalar(top, bottom, dy)
+}
+
+/// ∂L/∂z of a = relu(z) followed by 2×2/2 max pooling without padding, written over
+/// `a`: each window's first maximal cell (row-major order, as [`max_backward`] picks
+/// it) gets dy when that maximum is positive; every other cell, and rows/columns left
+/// over by an odd size, get 0.
+pub fn max_relu_backward_inplace(g: &PoolGeom, a: &mut [f32], dy: &[f32]) {
+    assert!(is_2x2(g), "max_relu_backward: 2x2/2 windows only");
+    check(g, a.len(), dy.len());
+    let (h, w) = (g.in_h, g.in_w);
+    let (oh, ow) = (g.out_h(), g.out_w());
+    if h * w == 0 {
+        return;
+    }
+    if oh * ow == 0 {
+        a.fill(0.0);
+        return;
+    }
+    a.par_chunks_mut(h * w)
+        .zip(dy.par_chunks(oh * ow))
+        .with_min_len(16)
+        .for_each(|(ap, dp)| {
+            for oy in 0..oh {
+                let (top, bottom) = ap[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+                let dyr = &dp[oy * ow..][..ow];
+                max2x2_relu_row_backward(&mut top[..2 * ow], &mut bottom[..2 * ow], dyr);
+                top[2 * ow..].fill(0.0);
+                bottom[2 * ow..].fill(0.0);
+            }
+            ap[2 * oh * w..].fill(0.0);
+        });
+}
+
 fn check(g: &PoolGeom, x: usize, y: usize) {
     let planes = g.batch * g.channels;
     assert_eq!(x, planes * g.in_h * g.in_w, "pool: input length");

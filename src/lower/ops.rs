@@ -635,7 +635,7 @@ impl Op {
                     let mut it = std::mem::take(inp).into_iter();
                     let mut a = into_vec(it.next().unwrap().0);
                     let dy = it.next().unwrap().0;
-                    max2x2_relu_back_inplace(&g, &mut a, vec_of(&dy));
+                    kernels::max_pool_relu_backward_inplace(&g, &mut a, vec_of(&dy));
                     recycle(dy);
                     return out(a);
                 }
@@ -902,54 +902,6 @@ impl Op {
                 .cloned()],
         }
     }
-}
-
-/// ∂L/∂z of a = relu(z) followed by 2×2/2 max pooling, written over `a`: each window's
-/// first maximal cell (row-major order, as `kernels::max_pool_backward` picks it) gets
-/// dy when that maximum is positive; every other cell, and rows/columns left over by
-/// an odd size, get 0.
-fn max2x2_relu_back_inplace(g: &PoolGeom, a: &mut [f32], dy: &[f32]) {
-    let (h, w) = (g.in_h, g.in_w);
-    let (oh, ow) = (h / 2, w / 2);
-    if h * w == 0 {
-        return;
-    }
-    a.par_chunks_mut(h * w)
-        .zip(dy.par_chunks(oh * ow))
-        .with_min_len(16)
-        .for_each(|(ap, dp)| wide!({ max2x2_relu_back_plane(ap, dp, h, w) }));
-}
-
-/// One plane of [`max2x2_relu_back_inplace`].
-#[inline(always)]
-fn max2x2_relu_back_plane(ap: &mut [f32], dp: &[f32], h: usize, w: usize) {
-    let (oh, ow) = (h / 2, w / 2);
-    for oy in 0..oh {
-        let (top, bottom) = ap[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
-        // Branch-free so the compiler can vectorise across windows.
-        let (tw, bw) = (&mut top[..2 * ow], &mut bottom[..2 * ow]);
-        for ((t, b), &d) in tw
-            .chunks_exact_mut(2)
-            .zip(bw.chunks_exact_mut(2))
-            .zip(&dp[oy * ow..(oy + 1) * ow])
-        {
-            let t_right = t[1] > t[0];
-            let tmax = if t_right { t[1] } else { t[0] };
-            let b_right = b[1] > b[0];
-            let bmax = if b_right { b[1] } else { b[0] };
-            let lower = bmax > tmax;
-            let m = if lower { bmax } else { tmax };
-            let g = if m > 0.0 { d } else { 0.0 };
-            let pick = |cond: bool| if cond { g } else { 0.0 };
-            t[0] = pick(!lower && !t_right);
-            t[1] = pick(!lower && t_right);
-            b[0] = pick(lower && !b_right);
-            b[1] = pick(lower && b_right);
-        }
-        top[2 * ow..].fill(0.0);
-        bottom[2 * ow..].fill(0.0);
-    }
-    ap[2 * oh * w..].fill(0.0);
 }
 
 fn with_batch_conv(geom: &ConvGeom, len: usize) -> ConvGeom {

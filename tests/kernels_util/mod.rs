@@ -169,3 +169,23 @@ pub fn check_winograd_backward_weights(r: &mut ChaCha8Rng, g: &archc::kernels::C
     assert_close(&got_w, &want_w, terms, &format!("dW {g:?}"));
     assert_close(&got_b, &want_b, terms, &format!("dbias {g:?}"));
 }
+
+/// `kernels::max_pool_relu_backward_inplace` against the two reference steps it
+/// replaces: reference max-pool backward, then the ReLU mask. ReLU outputs rounded to
+/// quarters hold many exact zeros and ties, which exercise the "first maximal cell"
+/// order and the windows whose maximum is 0 (no gradient).
+pub fn check_max_pool_relu_backward(r: &mut ChaCha8Rng, g: &archc::kernels::PoolGeom) {
+    let x = random(r, g.batch * g.channels * g.in_h * g.in_w);
+    let a: Vec<f32> = x.iter().map(|v| (v * 4.0).round().max(0.0) / 4.0).collect();
+    let dy = random(r, g.batch * g.channels * g.out_h() * g.out_w());
+    let mut want = vec![0.0; a.len()];
+    archc::kernels::reference::max_pool_backward(g, &a, &dy, &mut want);
+    for (w, &v) in want.iter_mut().zip(&a) {
+        if v <= 0.0 {
+            *w = 0.0;
+        }
+    }
+    let mut got = a.clone();
+    archc::kernels::max_pool_relu_backward_inplace(g, &mut got, &dy);
+    assert_eq!(got, want, "max relu backward {g:?}");
+}
