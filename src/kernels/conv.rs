@@ -48,7 +48,14 @@ fn dims(g: &ConvGeom) -> Dims {
 /// packed kernel is available: otherwise every sample, and every row chunk of it,
 /// re-packs the same weights (9 % of an `svhn` step, whose 7×7 layer has a 512×785
 /// weight matrix and 256 columns per sample).
-enum Weights<'a> {
+struct Weights<'a> {
+    /// Rows and columns of the operand.
+    m: usize,
+    k: usize,
+    operand: Operand<'a>,
+}
+
+enum Operand<'a> {
     Plain(View<'a>),
     Packed(Vec<f32>),
 }
@@ -56,22 +63,20 @@ enum Weights<'a> {
 impl<'a> Weights<'a> {
     /// The m×k operand `w`, packed when `per_sample`.
     fn new(m: usize, k: usize, w: View<'a>, per_sample: bool) -> Self {
-        if per_sample && gemm::packed_available() {
+        let operand = if per_sample && gemm::packed_available() {
             let mut packed = vec![0.0; gemm::packed_a_len(m, k)];
             gemm::pack_a(m, k, w, &mut packed);
-            Weights::Packed(packed)
+            Operand::Packed(packed)
         } else {
-            Weights::Plain(w)
-        }
+            Operand::Plain(w)
+        };
+        Weights { m, k, operand }
     }
 
-    /// dst[m×n] (row stride `dst_rs`) = W·rhs (+ dst if `accumulate`); `par` splits a
-    /// plain GEMM over threads.
-    #[allow(clippy::too_many_arguments)]
+    /// dst[m×n] (row stride `dst_rs`) = W·rhs (+ dst if `accumulate`), rhs k×n; `par`
+    /// splits a plain GEMM over threads.
     fn mul(
         &self,
-        m: usize,
-        k: usize,
         n: usize,
         rhs: View,
         dst: &mut [f32],
@@ -79,9 +84,10 @@ impl<'a> Weights<'a> {
         accumulate: bool,
         par: bool,
     ) {
-        match self {
-            Weights::Packed(pa) => gemm::packed_lhs(m, k, n, pa, rhs, dst, dst_rs, accumulate),
-            Weights::Plain(w) => sgemm(m, k, n, *w, rhs, dst, dst_rs, accumulate, par),
+        let (m, k) = (self.m, self.k);
+        match &self.operand {
+            Operand::Packed(pa) => gemm::packed_lhs(m, k, n, pa, rhs, dst, dst_rs, accumulate),
+            Operand::Plain(w) => sgemm(m, k, n, *w, rhs, dst, dst_rs, accumulate, par),
         }
     }
 }
@@ -266,7 +272,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
                 row.fill(*b);
             }
             let xv = View::row_major(xn, d.p, false);
-            lhs.mul(g.out_channels, d.k, d.p, xv, yn, d.p, true, par);
+            lhs.mul(d.p, xv, yn, d.p, true, par);
         } else {
             for rows in row_chunks(g, kb) {
                 let pc = rows.len() * g.out_w();
@@ -275,7 +281,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) 
                     im2col_rows(g, xn, rows, &mut col[..d.k * pc]);
                     col[d.k * pc..].fill(1.0);
                     let cv = View::row_major(col, pc, false);
-                    lhs.mul(g.out_channels, kb, pc, cv, &mut yn[y0..], d.p, false, par);
+                    lhs.mul(pc, cv, &mut yn[y0..], d.p, false, par);
                 });
             }
         }
@@ -308,7 +314,7 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     let one = |dyn_: &[f32], dxn: &mut [f32], par: bool| {
         let dyv = View::row_major(dyn_, d.p, false);
         if d.identity {
-            wt.mul(d.k, g.out_channels, d.p, dyv, dxn, d.p, false, par);
+            wt.mul(d.p, dyv, dxn, d.p, false, par);
         } else {
             dxn.fill(0.0);
             for rows in row_chunks(g, d.k) {
@@ -319,7 +325,7 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
                     cs: 1,
                 };
                 with_col(d.k * pc, |col| {
-                    wt.mul(d.k, g.out_channels, pc, dyc, col, pc, false, par);
+                    wt.mul(pc, dyc, col, pc, false, par);
                     col2im_rows_add(g, col, rows, dxn);
                 });
             }

@@ -1,10 +1,10 @@
 //! Element-wise loops at the CPU's full vector width.
 //!
 //! The build targets baseline x86-64 (SSE2: 4 lanes) so that the binary runs on any
-//! x86-64 machine. A loop run inside [`wide`] is compiled a second time with AVX-512
+//! x86-64 machine. A loop run inside [`wide!`] is compiled a second time with AVX-512
 //! enabled (16 lanes) and that copy runs where the CPU has AVX-512. The arithmetic per
 //! element is the same in both copies (Rust never contracts a·b + c into an FMA on its
-//! own), so both give the same bits; `tests/wide_pointwise.rs` checks it.
+//! own), so both give the same bits; `tests/kernels_wide.rs` checks it.
 //! `ARCHC_NO_WIDE=1` keeps the baseline copy, for A/B benchmarks.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -52,9 +52,9 @@ pub fn wide_available() -> bool {
 
 /// Runs a block (a loop) vectorised for AVX-512 where the CPU has it, as compiled
 /// otherwise. A macro rather than a function taking a closure: each copy of the block
-/// then has exactly one call site, which LLVM always inlines into the AVX-512 function;
-/// a closure called from both paths was left out of line, hence unvectorised, once its
-/// body grew large. A closure the loop calls per element should be a `move` closure:
+/// then has exactly one call site, and LLVM inlines a function's only call into the
+/// AVX-512 function; a closure called from both paths was left out of line, hence
+/// unvectorised, once its body grew large. A closure the loop calls per element should be a `move` closure:
 /// a scalar it captures by reference is reloaded on every element (the loop's stores
 /// might change it, as far as LLVM can tell), which keeps the loop scalar; measured 8×
 /// slower on the BCE gradient.
