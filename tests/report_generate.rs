@@ -397,6 +397,28 @@ fn report_without_runs_keeps_previous_results() {
     assert_eq!(third.kept, 3);
     assert_eq!(md3, md2, "keeping is stable");
 
+    // A run of cifar_base stopped half-way (its record has no `finished`): not a result,
+    // so the complete one of the previous report stays.
+    write(
+        &empty.join("cifar_base/metrics.json"),
+        &format!(
+            r#"{{"model": "cifar_base", "dataset": "CIFAR-10", "params": 2141514, "epochs": [{}]}}"#,
+            epoch(1, 0.9, 0.8642, 2.2)
+        ),
+    );
+    let record = r#"{"model": "cifar_base", "spec": "cifar_base.arch", "spec_md5": "",
+        "command": ["archc"], "epochs": 25, "limit": null,
+        "dataset": {"name": "cifar10", "provenance": "jpeg-approximate", "description": "CIFAR-10",
+                    "sources": [], "examples": [45000, 5000, 10000]},
+        "archc_version": "0.1.0", "git_commit": "unknown", "threads": 2,
+        "started": "2026-12-06T20:00:00Z"}"#;
+    write(&empty.join("cifar_base/run.json"), record);
+    let (partial, md_partial) = gen(&empty);
+    assert_eq!(partial.kept, 3, "{md_partial}");
+    assert!(md_partial.contains("31.41") && !md_partial.contains("86.42"));
+    assert!(row(&md_partial, "[c](#item-c)").contains("kept"));
+    std::fs::remove_file(empty.join("cifar_base/run.json")).expect("remove record");
+
     // A different run of cifar_base here: "c" and "two" are generated from it.
     write(
         &empty.join("cifar_base/metrics.json"),

@@ -74,12 +74,18 @@ impl Outputs {
 /// `metrics.json`, every `results` path, every `> FILE`.
 pub fn item_outputs(item: &Item, runs: &Path) -> Outputs {
     let mut wanted: Vec<PathBuf> = Vec::new();
+    let mut unfinished: Vec<PathBuf> = Vec::new();
     for spec in item.trained_specs() {
         match crate::ir::load(&spec) {
-            Ok(s) => wanted.extend(s.models.iter().map(|m| {
-                runs.join(crate::train::run_dir::folder_name(&m.name))
-                    .join("metrics.json")
-            })),
+            Ok(s) => {
+                for m in &s.models {
+                    let dir = runs.join(crate::train::run_dir::folder_name(&m.name));
+                    if dir.join("metrics.json").is_file() && !run_finished(&dir) {
+                        unfinished.push(dir.join("metrics.json"));
+                    }
+                    wanted.push(dir.join("metrics.json"));
+                }
+            }
             // The command would fail too; count the spec itself as missing output.
             Err(_) => wanted.push(runs.join(format!("{}.invalid-spec", spec.display()))),
         }
@@ -95,13 +101,31 @@ pub fn item_outputs(item: &Item, runs: &Path) -> Outputs {
     }
     let missing: Vec<String> = wanted
         .iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
+        .filter(|p| !p.exists() || unfinished.contains(p))
+        .map(|p| {
+            let note = if unfinished.contains(p) {
+                " (run unfinished)"
+            } else {
+                ""
+            };
+            format!("{}{note}", p.display())
+        })
         .collect();
     Outputs {
         expected: wanted.len(),
         present: wanted.len() - missing.len(),
         missing,
+    }
+}
+
+/// Whether the run in `dir` counts as a result: its record says it finished (a run
+/// stopped half-way is not one, so that it never replaces a kept complete result);
+/// runs made before run records existed count as finished.
+fn run_finished(dir: &Path) -> bool {
+    match crate::train::run_dir::read_record(dir) {
+        Ok(Some(record)) => record.finished.is_some(),
+        Ok(None) => true,
+        Err(_) => false,
     }
 }
 
@@ -551,15 +575,18 @@ impl Gen<'_> {
         true
     }
 
-    /// Models of the item's tabulated specs with a `metrics.json` in the runs folder.
+    /// Models of the item's tabulated specs with a finished run in the runs folder.
     fn finished_runs(&self, item: &Item) -> usize {
         item.run_specs()
             .iter()
             .filter_map(|spec| crate::ir::load(spec).ok())
             .flat_map(|s| s.models)
             .filter(|m| {
-                let dir = crate::train::run_dir::folder_name(&m.name);
-                self.opts.runs.join(dir).join("metrics.json").is_file()
+                let dir = self
+                    .opts
+                    .runs
+                    .join(crate::train::run_dir::folder_name(&m.name));
+                dir.join("metrics.json").is_file() && run_finished(&dir)
             })
             .count()
     }
