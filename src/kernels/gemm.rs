@@ -48,6 +48,26 @@ pub(crate) fn parallel_worthwhile(m: usize, k: usize, n: usize) -> bool {
     m * k * n >= 1 << 19 && rayon::current_num_threads() > 1
 }
 
+/// Checks C's extent (m, n ≥ 1) and handles k = 0, where A·B is zero: C is cleared
+/// unless accumulating. True when nothing is left to compute.
+fn check_dst_or_empty_product(
+    m: usize,
+    k: usize,
+    n: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+) -> bool {
+    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
+    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
+    if k == 0 && !accumulate {
+        for row in dst.chunks_mut(dst_rs).take(m) {
+            row[..n].fill(0.0);
+        }
+    }
+    k == 0
+}
+
 /// dst[m×n] (row-major, row stride `dst_rs`) = lhs·rhs (+ dst if `accumulate`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm(
@@ -66,14 +86,7 @@ pub(crate) fn sgemm(
     }
     assert!(lhs.extent(m, k) <= lhs.data.len(), "gemm: lhs too short");
     assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
-    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
-    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
-    if k == 0 {
-        if !accumulate {
-            for row in dst.chunks_mut(dst_rs).take(m) {
-                row[..n].fill(0.0);
-            }
-        }
+    if check_dst_or_empty_product(m, k, n, dst, dst_rs, accumulate) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -233,14 +246,7 @@ pub(crate) fn packed(
     }
     assert!(pa.len() >= packed_a_len(m, k), "gemm: packed lhs too short");
     assert!(pb.len() >= packed_b_len(k, n), "gemm: packed rhs too short");
-    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
-    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
-    if k == 0 {
-        if !accumulate {
-            for row in dst.chunks_mut(dst_rs).take(m) {
-                row[..n].fill(0.0);
-            }
-        }
+    if check_dst_or_empty_product(m, k, n, dst, dst_rs, accumulate) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -279,14 +285,7 @@ pub(crate) fn packed_lhs(
     }
     assert!(pa.len() >= packed_a_len(m, k), "gemm: packed lhs too short");
     assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
-    assert!(n <= dst_rs || m == 1, "gemm: dst rows overlap");
-    assert!((m - 1) * dst_rs + n <= dst.len(), "gemm: dst too short");
-    if k == 0 {
-        if !accumulate {
-            for row in dst.chunks_mut(dst_rs).take(m) {
-                row[..n].fill(0.0);
-            }
-        }
+    if check_dst_or_empty_product(m, k, n, dst, dst_rs, accumulate) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
