@@ -450,3 +450,71 @@ fn report_without_runs_keeps_previous_results() {
     assert_eq!(sixth.kept, 0);
     assert!(!md6.contains("0.9691") && md6.contains("0.25"));
 }
+
+/// A run still training, with no earlier report to keep: its item lists it with its
+/// progress and the command that resumes it, and shows none of its numbers as results.
+#[test]
+fn run_still_training_is_listed_not_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    write(
+        &runs.join("cifar_base/metrics.json"),
+        &format!(
+            r#"{{"model": "cifar_base", "dataset": "CIFAR-10", "params": 2141514, "epochs": [{}, {}, {}]}}"#,
+            epoch(1, 0.5, 0.5237, 1.2),
+            epoch(2, 0.4, 0.4321, 1.0),
+            epoch(3, 0.3, 0.3141, 0.8)
+        ),
+    );
+    let record = |finished: &str| {
+        format!(
+            r#"{{"model": "cifar_base", "spec": "cifar_base.arch", "spec_md5": "",
+        "command": ["archc"], "epochs": 25, "limit": null,
+        "dataset": {{"name": "cifar10", "provenance": "jpeg-approximate", "description": "CIFAR-10",
+                    "sources": [], "examples": [45000, 5000, 10000]}},
+        "archc_version": "0.1.0", "git_commit": "unknown", "threads": 2,
+        "started": "2026-12-06T20:00:00Z"{finished}}}"#
+        )
+    };
+    write(&runs.join("cifar_base/run.json"), &record(""));
+    let out = dir.path().join("rep");
+    let m = Manifest::parse(MANIFEST).expect("manifest");
+    let gen = || {
+        let stats = generate(
+            &m,
+            &Options {
+                runs: runs.clone(),
+                out: out.clone(),
+            },
+        )
+        .expect("report");
+        let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
+        (stats, md)
+    };
+    let (stats, md) = gen();
+    // "c" and "two" both train cifar_base.
+    assert_eq!(stats.runs_training, 2, "{md}");
+    assert_eq!(stats.runs_found, 0, "{md}");
+    assert!(
+        md.contains(
+            "`cifar_base` — 3 of 25 epochs done; `archc train specs/cifar_base.arch --resume` continues it"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("31.41") && !md.contains("52.37"), "{md}");
+    assert!(
+        row(&md, "[c](#item-c)").contains("0/1 (1 training)"),
+        "{md}"
+    );
+
+    // Finished: the same files are now the item's result.
+    write(
+        &runs.join("cifar_base/run.json"),
+        &record(r#", "finished": "2026-12-06T22:00:00Z""#),
+    );
+    let (stats, md) = gen();
+    assert_eq!(stats.runs_training, 0, "{md}");
+    assert!(md.contains("31.41"), "{md}");
+    assert!(!md.contains("Still training"), "{md}");
+    assert!(row(&md, "[c](#item-c)").contains("1/1"), "{md}");
+}

@@ -94,12 +94,13 @@ pub fn report(args: ReportArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     println!(
-        "{} and {}: {} items, {} runs found ({} not run yet), {} result folders/files found ({} not yet), {} figures, {} items kept from the previous report",
+        "{} and {}: {} items, {} runs found ({} not run yet, {} still training), {} result folders/files found ({} not yet), {} figures, {} items kept from the previous report",
         opts.out.join("README.md").display(),
         report::HTML,
         s.items,
         s.runs_found,
         s.runs_missing,
+        s.runs_training,
         s.results_found,
         s.results_missing,
         s.figures,

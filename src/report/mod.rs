@@ -37,6 +37,9 @@ pub struct Stats {
     pub items: usize,
     pub runs_found: usize,
     pub runs_missing: usize,
+    /// Runs begun but not finished (their record has no `finished` time): listed with
+    /// their progress and the command that resumes them, never shown as results.
+    pub runs_training: usize,
     pub results_found: usize,
     pub results_missing: usize,
     pub figures: usize,
@@ -62,6 +65,8 @@ pub struct Outputs {
     pub present: usize,
     /// What is missing, e.g. `runs/cifar_deep/metrics.json`.
     pub missing: Vec<String>,
+    /// Of the missing, runs begun but not finished.
+    pub training: usize,
 }
 
 impl Outputs {
@@ -112,6 +117,7 @@ pub fn item_outputs(item: &Item, runs: &Path) -> Outputs {
         })
         .collect();
     Outputs {
+        training: unfinished.len(),
         expected: wanted.len(),
         present: wanted.len() - missing.len(),
         missing,
@@ -293,6 +299,7 @@ impl Gen<'_> {
         let _ = writeln!(self.md, "\n### Trained runs\n");
         let mut done: Vec<Run> = Vec::new();
         let mut missing: Vec<String> = Vec::new();
+        let mut training: Vec<String> = Vec::new();
         for spec in &specs {
             let s = match crate::ir::load(spec) {
                 Ok(s) => s,
@@ -316,6 +323,18 @@ impl Gen<'_> {
                 } else {
                     train_cmd.clone()
                 };
+                if path.is_file() && !run_finished(&dir) {
+                    self.stats.runs_training += 1;
+                    let done = match read_metrics(&path) {
+                        Read::Ok(m) => m.epochs.len(),
+                        _ => 0,
+                    };
+                    training.push(format!(
+                        "`{}` — {done} of {} epochs done; `{cmd} --resume` continues it",
+                        model.name, model.train.epochs
+                    ));
+                    continue;
+                }
                 match read_metrics(&path) {
                     Read::Missing => {
                         self.stats.runs_missing += 1;
@@ -373,6 +392,15 @@ impl Gen<'_> {
                 "\nBest epoch chosen by {}; test values are read at that epoch.",
                 c.join(" / ")
             );
+        }
+        if !training.is_empty() {
+            let _ = writeln!(
+                self.md,
+                "\nStill training (no results until the run finishes):\n"
+            );
+            for t in &training {
+                let _ = writeln!(self.md, "- {t}");
+            }
         }
         if !missing.is_empty() {
             let _ = writeln!(self.md, "\nNot run yet:\n");
@@ -865,6 +893,8 @@ pub fn render(manifest: &Manifest, opts: &Options) -> Result<(String, Stats)> {
             } else {
                 "printed by the command".to_string()
             }
+        } else if o.training > 0 {
+            format!("{}/{} ({} training)", o.present, o.expected, o.training)
         } else {
             format!("{}/{}", o.present, o.expected)
         };
