@@ -68,3 +68,23 @@ fn matmul_every_row_tile_height_and_depth_split() {
     shapes.extend([(128, 784, 70), (128, 1000, 33), (141, 257, 17)]);
     check_matmul_against_reference(&mut r, &shapes, "matmul tiles", |r, len, _| random(r, len));
 }
+
+#[test]
+fn matmul_skinny_products_match_reference() {
+    // C narrower than three quarters of the 32-column tile and at least 32 rows tall is
+    // computed as Cᵀ = Bᵀ·Aᵀ: output layers (n = 10, 20), codes (n = 2), both sides of
+    // the 24-column threshold, and sizes large enough to split over threads.
+    let mut r = rng(5);
+    let shapes = [
+        (1000, 128, 10),
+        (128, 1000, 10),
+        (2000, 64, 20),
+        (50, 7, 2),
+        (32, 9, 23),
+        (33, 9, 24),
+        (31, 40, 5),
+        (4096, 128, 20),
+        (128, 4096, 1),
+    ];
+    check_matmul_against_reference(&mut r, &shapes, "matmul skinny", |r, len, _| random(r, len));
+}

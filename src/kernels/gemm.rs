@@ -27,6 +27,15 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The transpose: the same data with the strides swapped.
+    pub fn t(self) -> Self {
+        View {
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
     /// Highest index touched by a `rows × cols` view, plus one.
     fn extent(&self, rows: usize, cols: usize) -> usize {
         if rows == 0 || cols == 0 {
@@ -87,6 +96,11 @@ pub(crate) fn sgemm(
     assert!(lhs.extent(m, k) <= lhs.data.len(), "gemm: lhs too short");
     assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
     if check_dst_or_empty_product(m, k, n, dst, dst_rs, accumulate) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() && skinny(m, n) {
+        transposed(m, k, n, lhs, rhs, dst, dst_rs, accumulate, parallel);
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -166,6 +180,37 @@ pub(crate) fn sgemm(
             false,
             par,
         )
+    }
+}
+
+/// Whether C (m×n) is so narrow that the kernel's 32-column tiles would mostly multiply
+/// padding (a 10-class output layer fills 10 of 32 lanes) while its transpose fills
+/// whole tiles: then Cᵀ = Bᵀ·Aᵀ is computed instead.
+fn skinny(m: usize, n: usize) -> bool {
+    n < super::TILE_N * 3 / 4 && m >= super::TILE_N
+}
+
+/// `sgemm` for a `skinny` C: Cᵀ (n×m) = Bᵀ·Aᵀ — the same views with strides swapped —
+/// into a scratch buffer, then added or copied into C.
+#[allow(clippy::too_many_arguments)]
+fn transposed(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: View,
+    rhs: View,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let mut ct = vec![0.0f32; n * m];
+    sgemm(n, k, m, rhs.t(), lhs.t(), &mut ct, m, false, parallel);
+    for (i, row) in dst.chunks_mut(dst_rs).take(m).enumerate() {
+        for (j, c) in row[..n].iter_mut().enumerate() {
+            let v = ct[j * m + i];
+            *c = if accumulate { *c + v } else { v };
+        }
     }
 }
 
