@@ -62,35 +62,7 @@ pub(crate) unsafe fn gemm(
     c_rs: usize,
     accumulate: bool,
 ) {
-    let mut pa_buf = PACK_A.with(|c| c.take());
-    let mut pb_buf = PACK_B.with(|c| c.take());
-    let pa = aligned(&mut pa_buf, MC.div_ceil(MR) * MR * KC);
-    let pb = aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC);
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        // Near-equal depth blocks in multiples of 16 (the transposing packers' step):
-        // 784 = 3 × 208 + 160 rather than 3 × 256 + 16, whose last pass would reload and
-        // store all of C for 16 steps of work.
-        for (pc, kc) in even_blocks(k, KC, 16) {
-            let load_c = accumulate || pc > 0;
-            pack_b(kc, nc, b, pc, jc, pb);
-            for ic in (0..m).step_by(MC) {
-                let mc = MC.min(m - ic);
-                pack_a(mc, kc, a, ic, pc, pa);
-                for jr in (0..nc).step_by(NR) {
-                    let nr = NR.min(nc - jr);
-                    let bp = pb.as_ptr().add(jr * kc);
-                    for (panel, (ir, mr)) in row_tiles(mc).enumerate() {
-                        let ap = pa.as_ptr().add(panel * MR * kc);
-                        let cp = c.add((ic + ir) * c_rs + jc + jr);
-                        micro_for(mr)(kc, ap, bp, cp, c_rs, nr, load_c);
-                    }
-                }
-            }
-        }
-    }
-    PACK_A.with(|c| c.set(pa_buf));
-    PACK_B.with(|c| c.set(pb_buf));
+    blocked(m, k, n, Lhs::Plain(a), Rhs::Plain(b), c, c_rs, accumulate);
 }
 
 /// Rows of A as `pack_a_all` lays them out: each MC-row block padded to whole row tiles.
@@ -138,23 +110,16 @@ pub(crate) unsafe fn gemm_packed(
     c_rs: usize,
     accumulate: bool,
 ) {
-    let rows = packed_rows(m);
-    for (pc, kc) in even_blocks(k, KC, 16) {
-        let load_c = accumulate || pc > 0;
-        for ic in (0..m).step_by(MC) {
-            let mc = MC.min(m - ic);
-            let ablock = pa.add(pc * rows + ic * kc);
-            for (panel, jr) in (0..n).step_by(NR).enumerate() {
-                let nr = NR.min(n - jr);
-                let bp = pb.add((panel * k + pc) * NR);
-                for (t, (ir, mr)) in row_tiles(mc).enumerate() {
-                    let ap = ablock.add(t * MR * kc);
-                    let cp = c.add((ic + ir) * c_rs + jr);
-                    micro_for(mr)(kc, ap, bp, cp, c_rs, nr, load_c);
-                }
-            }
-        }
-    }
+    blocked(
+        m,
+        k,
+        n,
+        Lhs::Packed(pa),
+        Rhs::Packed(pb),
+        c,
+        c_rs,
+        accumulate,
+    );
 }
 
 /// C[m×n] (row stride `c_rs`) = A·B (+ C if `accumulate`) with A pre-packed (as
@@ -176,20 +141,81 @@ pub(crate) unsafe fn gemm_packed_a(
     c_rs: usize,
     accumulate: bool,
 ) {
+    blocked(m, k, n, Lhs::Packed(pa), Rhs::Plain(b), c, c_rs, accumulate);
+}
+
+/// The left operand of `blocked`: a plain matrix (packed block by block there) or all
+/// of it packed already by `pack_a_all`.
+#[derive(Clone, Copy)]
+enum Lhs {
+    Plain(Mat),
+    Packed(*const f32),
+}
+
+/// The right operand of `blocked`: a plain matrix (packed block by block there) or
+/// NR-column panels `[n / NR][k][NR]` packed already.
+#[derive(Clone, Copy)]
+enum Rhs {
+    Plain(Mat),
+    Packed(*const f32),
+}
+
+/// The one loop nest behind `gemm`, `gemm_packed` and `gemm_packed_a` (BLIS order):
+/// NC columns of B, then KC-deep blocks (B's block packed here unless it came packed),
+/// then MC rows of A (likewise), then the NR-column panels and the row tiles, each one
+/// micro-kernel call. C's sums run over the depth blocks in order whatever the operands'
+/// form, so the three give the same bits.
+///
+/// # Safety
+/// As the three callers: every index the operands' strides (or packed lengths) and C's
+/// reach is in bounds, C aliases neither operand, and AVX-512F is available.
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocked(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Lhs,
+    b: Rhs,
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
     let rows = packed_rows(m);
+    let mut pa_buf = PACK_A.with(|c| c.take());
     let mut pb_buf = PACK_B.with(|c| c.take());
-    let pb = aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC);
+    let pa = match a {
+        Lhs::Plain(_) => aligned(&mut pa_buf, MC.div_ceil(MR) * MR * KC),
+        Lhs::Packed(_) => &mut [],
+    };
+    let pb = match b {
+        Rhs::Plain(_) => aligned(&mut pb_buf, NC.div_ceil(NR) * NR * KC),
+        Rhs::Packed(_) => &mut [],
+    };
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
+        // Near-equal depth blocks in multiples of 16 (the transposing packers' step):
+        // 784 = 3 × 208 + 160 rather than 3 × 256 + 16, whose last pass would reload and
+        // store all of C for 16 steps of work.
         for (pc, kc) in even_blocks(k, KC, 16) {
             let load_c = accumulate || pc > 0;
-            pack_b(kc, nc, b, pc, jc, pb);
+            if let Rhs::Plain(b) = b {
+                pack_b(kc, nc, b, pc, jc, pb);
+            }
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                let ablock = pa.add(pc * rows + ic * kc);
+                let ablock = match a {
+                    Lhs::Plain(a) => {
+                        pack_a(mc, kc, a, ic, pc, pa);
+                        pa.as_ptr()
+                    }
+                    Lhs::Packed(p) => p.add(pc * rows + ic * kc),
+                };
                 for jr in (0..nc).step_by(NR) {
                     let nr = NR.min(nc - jr);
-                    let bp = pb.as_ptr().add(jr * kc);
+                    let bp = match b {
+                        Rhs::Plain(_) => pb.as_ptr().add(jr * kc),
+                        Rhs::Packed(p) => p.add(((jc + jr) / NR * k + pc) * NR),
+                    };
                     for (t, (ir, mr)) in row_tiles(mc).enumerate() {
                         let ap = ablock.add(t * MR * kc);
                         let cp = c.add((ic + ir) * c_rs + jc + jr);
@@ -199,6 +225,7 @@ pub(crate) unsafe fn gemm_packed_a(
             }
         }
     }
+    PACK_A.with(|c| c.set(pa_buf));
     PACK_B.with(|c| c.set(pb_buf));
 }
 

@@ -354,3 +354,59 @@ pub(crate) fn packed_lhs(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sgemm`, `packed_lhs` and `packed` share one loop nest and differ only in where
+    /// the packed panels come from, so they must agree bit for bit — on a product with
+    /// more than one block of rows (MC = 140), depth (KC = 256) and columns (NC = 1024).
+    #[test]
+    fn packed_forms_give_the_same_bits() {
+        if !packed_available() {
+            return;
+        }
+        let (m, k, n) = (150, 600, 1100);
+        let val = |i: usize, s: usize| ((i * s) % 97) as f32 / 97.0 - 0.5;
+        let a: Vec<f32> = (0..m * k).map(|i| val(i, 31)).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| val(i, 17)).collect();
+        let c0: Vec<f32> = (0..m * n).map(|i| val(i, 7)).collect();
+        let mut pa = vec![0.0; packed_a_len(m, k)];
+        pack_a(m, k, View::row_major(&a, k, false), &mut pa);
+        let mut pb = vec![0.0; packed_b_len(k, n)];
+        for j in 0..n {
+            for p in 0..k {
+                pb[((j / PANEL) * k + p) * PANEL + j % PANEL] = b[p * n + j];
+            }
+        }
+        for accumulate in [false, true] {
+            let mut plain = c0.clone();
+            let (av, bv) = (View::row_major(&a, k, false), View::row_major(&b, n, false));
+            sgemm(m, k, n, av, bv, &mut plain, n, accumulate, false);
+            let mut lhs = c0.clone();
+            packed_lhs(m, k, n, &pa, bv, &mut lhs, n, accumulate);
+            let mut both = c0.clone();
+            packed(m, k, n, &pa, &pb, &mut both, n, accumulate);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&plain) == bits(&lhs),
+                "packed_lhs differs (acc {accumulate})"
+            );
+            assert!(
+                bits(&plain) == bits(&both),
+                "packed differs (acc {accumulate})"
+            );
+            let i = 149 * n + 1099;
+            let want: f64 = (0..k)
+                .map(|p| a[149 * k + p] as f64 * b[p * n + 1099] as f64)
+                .sum::<f64>()
+                + if accumulate { c0[i] as f64 } else { 0.0 };
+            assert!(
+                (plain[i] as f64 - want).abs() < 1e-3,
+                "{} vs {want}",
+                plain[i]
+            );
+        }
+    }
+}
