@@ -217,3 +217,18 @@ pub fn upsample_nearest_backward(
         }
     }
 }
+
+/// Mean binary cross-entropy of logits `z` against targets `t`, in f64 with libm:
+/// max(z, 0) − z·t + ln(1 + e^−|z|), the stable form of −t·ln σ(z) − (1 − t)·ln(1 − σ(z)).
+pub fn bce_with_logits_mean(z: &[f32], t: &[f32]) -> f64 {
+    assert_eq!(z.len(), t.len(), "bce: lengths");
+    let sum: f64 = z
+        .iter()
+        .zip(t)
+        .map(|(&z, &t)| {
+            let (z, t) = (z as f64, t as f64);
+            z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()
+        })
+        .sum();
+    sum / z.len() as f64
+}
