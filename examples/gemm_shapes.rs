@@ -1,6 +1,7 @@
 //! GEMM throughput by shape, one thread and all threads: where the 128-row products of
 //! the dense layers lose against a large square one.
-//! `cargo run --release --example gemm_shapes [-- THREADS]`
+//! `cargo run --release --example gemm_shapes [-- THREADS]`; with 1 thread it also runs
+//! two copies side by side, one per core, to compare with one product split over both.
 use archc::bench::fma_peak;
 use archc::kernels;
 use std::time::Instant;
@@ -21,6 +22,19 @@ fn rate(m: usize, k: usize, n: usize, a_t: bool, b_t: bool) -> f64 {
         best = best.min(t.elapsed().as_secs_f64() / reps as f64);
     }
     flops / best / 1e9
+}
+
+/// Aggregate rate of two independent copies of the product, one per OS thread, each
+/// single-threaded (the global pool has one thread): what running two independent
+/// GEMMs of a step side by side would give.
+fn rate_two_apart(m: usize, k: usize, n: usize, a_t: bool, b_t: bool) -> f64 {
+    let rates: Vec<f64> = std::thread::scope(|s| {
+        let h: Vec<_> = (0..2)
+            .map(|_| s.spawn(move || rate(m, k, n, a_t, b_t)))
+            .collect();
+        h.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    rates.iter().sum()
 }
 
 fn main() {
@@ -45,6 +59,11 @@ fn main() {
         ("fwd 128x4096x512", 128, 4096, 512, false, false),
     ] {
         let r = rate(m, k, n, at, bt);
-        println!("{name:28} {r:7.1} GFLOP/s {:5.1}%", 100.0 * r / peak);
+        print!("{name:28} {r:7.1} GFLOP/s {:5.1}%", 100.0 * r / peak);
+        if threads == 1 {
+            let two = rate_two_apart(m, k, n, at, bt);
+            print!("   two apart: {two:7.1} GFLOP/s");
+        }
+        println!();
     }
 }
