@@ -90,7 +90,19 @@ fn compare(src: &str, steps: usize, batch: usize) -> usize {
         conv_pool,
         count(&fast, |o| matches!(o, Op::MaxPoolArgBack { .. }))
     );
-    plain.cx.graph.node_count() + fused + conv_pool - fast.cx.graph.node_count()
+    // Each dense layer whose input gradient is needed has its two backward products
+    // paired (a node added; the two become pass-throughs).
+    let paired = count(&fast, |o| matches!(o, Op::DenseBack { .. }));
+    let pairing = std::env::var_os("ARCHC_NO_PAIR_DENSE").is_none();
+    assert_eq!(
+        paired,
+        if pairing {
+            count(&plain, |o| matches!(o, Op::DenseBackInput { .. }))
+        } else {
+            0
+        }
+    );
+    plain.cx.graph.node_count() + fused + conv_pool + paired - fast.cx.graph.node_count()
 }
 
 #[test]
@@ -155,6 +167,14 @@ train {
   batch 8
 }";
     assert_eq!(compare(src, 4, 8), 4);
+    // F12 and F10 need their input gradients: both pair their backward products.
+    let spec = archc::ir::compile("t", src).unwrap();
+    let g = TrainGraph::build(&spec.models[0], Some(&spec.models[0].train.optimizer)).unwrap();
+    let pairing = std::env::var_os("ARCHC_NO_PAIR_DENSE").is_none();
+    assert_eq!(
+        count(&g, |o| matches!(o, Op::DenseBack { .. })),
+        if pairing { 2 } else { 0 }
+    );
 }
 
 #[test]

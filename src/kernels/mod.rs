@@ -93,6 +93,7 @@ pub fn gemm_backend() -> &'static str {
 
 /// C[m×n] = op(A)·op(B) (+ C if `accumulate`), row-major; op transposes when asked.
 /// `a` is stored `[m, k]` (or `[k, m]` if `a_t`), `b` is `[k, n]` (or `[n, k]` if `b_t`).
+/// Large products are split over rayon's threads.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     m: usize,
@@ -105,12 +106,45 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
+    matmul_on(m, k, n, a, a_t, b, b_t, c, accumulate, true)
+}
+
+/// [`matmul`] on the calling thread only, for two independent products run side by
+/// side (each core one product): the same bits as [`matmul`].
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_serial(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    matmul_on(m, k, n, a, a_t, b, b_t, c, accumulate, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_on(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    c: &mut [f32],
+    accumulate: bool,
+    parallel: bool,
+) {
     assert_eq!(a.len(), m * k, "matmul: a length");
     assert_eq!(b.len(), k * n, "matmul: b length");
     assert_eq!(c.len(), m * n, "matmul: c length");
     let av = gemm::View::row_major(a, if a_t { m } else { k }, a_t);
     let bv = gemm::View::row_major(b, if b_t { k } else { n }, b_t);
-    gemm::sgemm(m, k, n, av, bv, c, n, accumulate, true)
+    gemm::sgemm(m, k, n, av, bv, c, n, accumulate, parallel)
 }
 
 /// How a convolution is computed.

@@ -18,6 +18,9 @@
 //!   taps (the first layer) and its `MaxPoolReluBack` → `ConvReluMaxPool` (pooled
 //!   values and winner codes, never the full-size convolution output) and
 //!   `MaxPoolArgBack`. `ARCHC_NO_CONV_POOL=1` turns this pass off.
+//! - [`PairDenseBack`]: a dense layer's `DenseBackInput(dz, p)` and
+//!   `DenseParamGrad(x, dz)` → one `DenseBack(x, dz, p)` that runs the two products
+//!   side by side, one core each. `ARCHC_NO_PAIR_DENSE=1` turns this pass off.
 //! - [`FuseUpdate`]: a parameter vector's optimizer nodes (one per output: weights,
 //!   each slot, every one re-reading the gradient and slots) → one `FusedUpdate` that
 //!   updates weights and slots in one pass, its outputs passed on by `Pick` nodes at
@@ -43,6 +46,7 @@ pub type Optimise = (
     FuseActivation,
     FuseReluPoolBack,
     FuseConvPool,
+    PairDenseBack,
     FuseUpdate,
     InPlaceUpdate,
 );
@@ -292,6 +296,51 @@ impl Compiler for FuseConvPool {
             rewire_outputs(cx, pl, Op::Pick { index: 0 }, &[(fused, 0)]);
             rewire_outputs(cx, a, Op::Pick { index: 1 }, &[(fused, 1)]);
             rewire(cx, bk, Op::MaxPoolArgBack { pool: pg }, &[a, dy]);
+        }
+    }
+}
+
+/// `DenseBackInput(dz, p)` and `DenseParamGrad(x, dz)` of one layer (same dz, same
+/// sizes) → `DenseBack(x, dz, p)`; the two old nodes become `Pick`s of its outputs
+/// (input gradient 0, parameter gradient 1), keeping their ids.
+#[derive(Debug)]
+pub struct PairDenseBack {
+    /// Leave the graph as it is (the default when `ARCHC_NO_PAIR_DENSE` is set, to
+    /// compare against the products split over the cores one after the other).
+    pub skip: bool,
+}
+
+impl Default for PairDenseBack {
+    fn default() -> Self {
+        PairDenseBack {
+            skip: std::env::var_os("ARCHC_NO_PAIR_DENSE").is_some(),
+        }
+    }
+}
+
+impl Compiler for PairDenseBack {
+    fn compile<T: ToIdsMut>(&self, cx: &mut Graph, _: T) {
+        if self.skip {
+            return;
+        }
+        let nodes: Vec<NodeIndex> = cx.graph.node_indices().collect();
+        for b in nodes {
+            let Some(&Op::DenseBackInput { inputs, units }) = op(cx, b) else {
+                continue;
+            };
+            let bsrc = sources(cx, b);
+            let (dz, p) = (bsrc[0], bsrc[1]);
+            let grad = consumers(cx, dz).into_iter().find(|&g| {
+                op(cx, g) == Some(&Op::DenseParamGrad { inputs, units })
+                    && sources(cx, g).get(1) == Some(&dz)
+            });
+            let Some(g) = grad else {
+                continue;
+            };
+            let x = sources(cx, g)[0];
+            let paired = node(cx, Op::DenseBack { inputs, units }, &[x, dz, p]);
+            rewire_outputs(cx, b, Op::Pick { index: 0 }, &[(paired, 0)]);
+            rewire_outputs(cx, g, Op::Pick { index: 1 }, &[(paired, 1)]);
         }
     }
 }
