@@ -88,3 +88,29 @@ fn matmul_skinny_products_match_reference() {
     ];
     check_matmul_against_reference(&mut r, &shapes, "matmul skinny", |r, len, _| random(r, len));
 }
+
+#[test]
+fn serial_matmul_gives_the_same_bits_as_the_split_one() {
+    // `DenseBack` runs a layer's two products on one core each and promises the bits of
+    // the products split over the cores: splitting rows or columns of C never changes an
+    // element's order of summation. Shapes large enough to split (≥ 2¹⁹ multiply-adds),
+    // by columns (m < n), by rows (m ≥ n) and transposed-narrow.
+    let mut r = rng(6);
+    for &(m, k, n, a_t, b_t) in &[
+        (128, 300, 200, false, true),
+        (300, 128, 200, true, false),
+        (700, 64, 150, false, false),
+        (2000, 128, 10, true, false),
+    ] {
+        let a = random(&mut r, m * k);
+        let b = random(&mut r, k * n);
+        let (mut split, mut serial) = (vec![0.0; m * n], vec![0.0; m * n]);
+        matmul(m, k, n, &a, a_t, &b, b_t, &mut split, false);
+        archc::kernels::matmul_serial(m, k, n, &a, a_t, &b, b_t, &mut serial, false);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&split) == bits(&serial), "{m}x{k}x{n}");
+        let mut want = vec![0.0; m * n];
+        reference::matmul(m, k, n, &a, a_t, &b, b_t, &mut want, false);
+        assert_close(&serial, &want, k, &format!("serial {m}x{k}x{n}"));
+    }
+}
