@@ -56,6 +56,31 @@ fn write(p: &Path, text: &str) {
 }
 
 /// The table row (Markdown line) that mentions `needle`.
+/// `generate` with the test manifest from `runs` into `out`: its stats and README.md.
+fn gen_report(runs: &Path, out: &Path) -> (archc::report::Stats, String) {
+    let m = Manifest::parse(MANIFEST).expect("manifest");
+    let opts = Options {
+        runs: runs.to_path_buf(),
+        out: out.to_path_buf(),
+    };
+    let stats = generate(&m, &opts).expect("report");
+    let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
+    (stats, md)
+}
+
+/// A `cifar_base` run record of 25 planned epochs; `finished` is `""` for a run still
+/// training, else `, "finished": "…"`.
+fn cifar_base_record(finished: &str) -> String {
+    format!(
+        r#"{{"model": "cifar_base", "spec": "cifar_base.arch", "spec_md5": "",
+        "command": ["archc"], "epochs": 25, "limit": null,
+        "dataset": {{"name": "cifar10", "provenance": "jpeg-approximate", "description": "CIFAR-10",
+                    "sources": [], "examples": [45000, 5000, 10000]}},
+        "archc_version": "0.1.0", "git_commit": "unknown", "threads": 2,
+        "started": "2026-12-06T20:00:00Z"{finished}}}"#
+    )
+}
+
 fn row<'a>(md: &'a str, needle: &str) -> &'a str {
     md.lines()
         .find(|l| l.starts_with('|') && l.contains(needle))
@@ -358,19 +383,7 @@ fn report_without_runs_keeps_previous_results() {
         r#"{"accuracy": 0.8123, "error": 0.1877, "k": 10}"#,
     );
     let out = dir.path().join("rep");
-    let m = Manifest::parse(MANIFEST).expect("manifest");
-    let gen = |runs: &Path| {
-        let stats = generate(
-            &m,
-            &Options {
-                runs: runs.to_path_buf(),
-                out: out.clone(),
-            },
-        )
-        .expect("report");
-        let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
-        (stats, md)
-    };
+    let gen = |runs: &Path| gen_report(runs, &out);
     let (first, md1) = gen(&runs);
     assert_eq!(first.kept, 0);
     assert!(md1.contains("31.41"), "test error of epoch 2 in the table");
@@ -406,13 +419,7 @@ fn report_without_runs_keeps_previous_results() {
             epoch(1, 0.9, 0.8642, 2.2)
         ),
     );
-    let record = r#"{"model": "cifar_base", "spec": "cifar_base.arch", "spec_md5": "",
-        "command": ["archc"], "epochs": 25, "limit": null,
-        "dataset": {"name": "cifar10", "provenance": "jpeg-approximate", "description": "CIFAR-10",
-                    "sources": [], "examples": [45000, 5000, 10000]},
-        "archc_version": "0.1.0", "git_commit": "unknown", "threads": 2,
-        "started": "2026-12-06T20:00:00Z"}"#;
-    write(&empty.join("cifar_base/run.json"), record);
+    write(&empty.join("cifar_base/run.json"), &cifar_base_record(""));
     let (partial, md_partial) = gen(&empty);
     assert_eq!(partial.kept, 3, "{md_partial}");
     assert!(md_partial.contains("31.41") && !md_partial.contains("86.42"));
@@ -466,31 +473,9 @@ fn run_still_training_is_listed_not_reported() {
             epoch(3, 0.3, 0.3141, 0.8)
         ),
     );
-    let record = |finished: &str| {
-        format!(
-            r#"{{"model": "cifar_base", "spec": "cifar_base.arch", "spec_md5": "",
-        "command": ["archc"], "epochs": 25, "limit": null,
-        "dataset": {{"name": "cifar10", "provenance": "jpeg-approximate", "description": "CIFAR-10",
-                    "sources": [], "examples": [45000, 5000, 10000]}},
-        "archc_version": "0.1.0", "git_commit": "unknown", "threads": 2,
-        "started": "2026-12-06T20:00:00Z"{finished}}}"#
-        )
-    };
-    write(&runs.join("cifar_base/run.json"), &record(""));
+    write(&runs.join("cifar_base/run.json"), &cifar_base_record(""));
     let out = dir.path().join("rep");
-    let m = Manifest::parse(MANIFEST).expect("manifest");
-    let gen = || {
-        let stats = generate(
-            &m,
-            &Options {
-                runs: runs.clone(),
-                out: out.clone(),
-            },
-        )
-        .expect("report");
-        let md = std::fs::read_to_string(out.join("README.md")).expect("README.md");
-        (stats, md)
-    };
+    let gen = || gen_report(&runs, &out);
     let (stats, md) = gen();
     // "c" and "two" both train cifar_base.
     assert_eq!(stats.runs_training, 2, "{md}");
@@ -510,7 +495,7 @@ fn run_still_training_is_listed_not_reported() {
     // Finished: the same files are now the item's result.
     write(
         &runs.join("cifar_base/run.json"),
-        &record(r#", "finished": "2026-12-06T22:00:00Z""#),
+        &cifar_base_record(r#", "finished": "2026-12-06T22:00:00Z""#),
     );
     let (stats, md) = gen();
     assert_eq!(stats.runs_training, 0, "{md}");
