@@ -103,6 +103,12 @@ fn op_mult_adds(model: &Model) -> Vec<(String, u64)> {
         for op in lower::gemm_ops(l) {
             v.push((op.profile_name(), l.mult_adds));
         }
+        // `PairDenseBack` runs a dense layer's two backward products as one op.
+        if let crate::ir::LayerKind::Dense { units, .. } = l.kind {
+            let inputs = l.input_shape.iter().product();
+            let paired = ops::Op::DenseBack { inputs, units };
+            v.push((paired.profile_name(), 2 * l.mult_adds));
+        }
     }
     v
 }
