@@ -47,10 +47,11 @@ pub enum Op {
     /// (x, dz) → [xᵀ·dz; Σₙ dz].
     DenseParamGrad { inputs: usize, units: usize },
     /// (x, dz, params) → [dz·Wᵀ, [xᵀ·dz; Σₙ dz]]: a layer's two backward products side
-    /// by side, one core each, rather than each split over both cores in turn (two
-    /// independent single-threaded GEMMs measured ~15 % faster than one split over two
-    /// cores on 128-row products: `examples/gemm_shapes`). Same bits as the two ops.
-    /// Made by `passes::PairDenseBack`; outputs read through [`Op::Pick`].
+    /// by side, one core each, rather than each split over both cores in turn. Two
+    /// independent single-threaded GEMMs ran 15–20 % faster than one split over both
+    /// cores on 128-row products (`examples/gemm_shapes`); whole MLP steps gained 4–8 %.
+    /// Both products have the same multiply-adds, so the cores finish together. Same bits
+    /// as the two ops. Made by `passes::PairDenseBack`; outputs read through [`Op::Pick`].
     DenseBack { inputs: usize, units: usize },
     /// (x, params) → act(conv(x, w) + b); `geom.batch` is set per call.
     Conv { geom: ConvGeom, act: Activation },
