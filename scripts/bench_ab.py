@@ -3,6 +3,7 @@
 
 Usage: scripts/bench_ab.py --b-env ARCHC_NO_FUSED_UPDATE=1 [--rounds 3] [--seconds 5]
        [--batch 128] [--a-env VAR=VAL ...] [--label-a fused --label-b plain] SPEC ...
+       scripts/bench_ab.py --archc-b /tmp/base-archc --label-b base SPEC ...   (two builds)
 
 Each round runs `archc bench SPEC --batch N --format json` with environment A and then
 with environment B for every spec, so both see the same machine state, and prints per
@@ -37,6 +38,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--archc", default=str(ROOT / "target" / "release" / "archc"))
+    ap.add_argument("--archc-b", default=None,
+                    help="another archc binary for B (compare two builds; default: --archc)")
     ap.add_argument("--a-env", nargs="*", default=[])
     ap.add_argument("--b-env", nargs="*", default=[])
     ap.add_argument("--label-a", default="A")
@@ -44,11 +47,12 @@ def main():
     ap.add_argument("specs", nargs="+")
     a = ap.parse_args()
     envs = {a.label_a: env_pairs(a.a_env), a.label_b: env_pairs(a.b_env)}
+    exes = {a.label_a: a.archc, a.label_b: a.archc_b or a.archc}
     res = {s: {k: [] for k in envs} for s in a.specs}
     for r in range(a.rounds):
         for s in a.specs:
             for k, env in envs.items():
-                j = run(a.archc, s, a.batch, a.seconds, env)
+                j = run(exes[k], s, a.batch, a.seconds, env)
                 res[s][k].append(j)
                 print(f"round {r + 1}: {Path(s).stem} {k}: {j['train_images_per_second']:.0f} img/s, "
                       f"{j['step_cpu_ms']:.1f} CPU ms/step, {j['train_steps']} steps",

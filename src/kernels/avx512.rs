@@ -565,11 +565,10 @@ pub(crate) unsafe fn deinterleave_padded(row: &[f32], pad: usize, e: &mut [f32],
     }
 }
 
-/// The Winograd F(2×2, 3×3) input transform V = Bᵀ d B of one row of `tw` tiles of one
-/// channel, 16 tiles per step, all in registers: `rows[a]` is input row 2·ty + a − ph
-/// (None in the padding), `pad` the left padding. The 16 values of tile tx go to
-/// `out[ξ·xi_stride + pos(tx).0]`; `pos(tx).1` says how many tiles from tx on lie
-/// contiguously there (a run may break once per 16 tiles, at a GEMM panel's edge).
+/// The Winograd F(2×2, 3×3) input transform V = Bᵀ d B of tiles `txs` of one tile row
+/// of one channel, 16 tiles per step, all in registers: `rows[a]` is input row
+/// 2·ty + a − ph (None in the padding), `pad` the left padding. The 16 values of tile tx
+/// go to `out[ξ·xi_stride + tx − txs.start]`.
 /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
 ///
 /// # Safety
@@ -578,35 +577,50 @@ pub(crate) unsafe fn deinterleave_padded(row: &[f32], pad: usize, e: &mut [f32],
 pub(crate) unsafe fn winograd_input_row(
     rows: [Option<&[f32]>; 4],
     pad: usize,
-    tw: usize,
+    txs: std::ops::Range<usize>,
     out: &mut [f32],
     xi_stride: usize,
-    pos: impl Fn(usize) -> (usize, usize),
 ) {
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    for tx0 in (0..tw).step_by(16) {
-        let n = (tw - tx0).min(16);
-        // Padded columns 2·tx0 + 2i (e), + 1 (o), + 2 (e1), + 3 (o1) for the i-th tile,
-        // zero outside the row: e[a] holds input row a's.
+    assert!(
+        txs.is_empty() || 15 * xi_stride + txs.len() <= out.len(),
+        "winograd_input_row: out too short"
+    );
+    // The rows present all have one length, so one set of masks per step serves all
+    // four; a row in the padding loads as zeros under an all-off mask. Branch-free, the
+    // loop keeps its 16 vectors in registers.
+    let w = rows.iter().flatten().map(|r| r.len()).next().unwrap_or(0);
+    assert!(
+        rows.iter().flatten().all(|r| r.len() == w),
+        "winograd_input_row: rows of different lengths"
+    );
+    let present = rows.map(|r| if r.is_some() { 0xffff_u16 } else { 0 });
+    let base = rows.map(|r| r.map_or(std::ptr::null(), |r| r.as_ptr()));
+    let w = w as isize;
+    let inside = |s: isize| -> __mmask16 {
+        let lo = (-s).clamp(0, 16);
+        let hi = (w - s).clamp(0, 16);
+        if hi <= lo {
+            0
+        } else {
+            lanes(hi as usize) & !lanes(lo as usize)
+        }
+    };
+    for tx0 in txs.clone().step_by(16) {
+        let n = (txs.end - tx0).min(16);
+        // Padded columns 2·tx0 + 2i (e), + 1 (o), + 2 (e1), + 3 (o1) for the i-th tile:
+        // e[a] holds input row a's.
+        let s = 2 * tx0 as isize - pad as isize;
+        let masks = [inside(s), inside(s + 16), inside(s + 2), inside(s + 18)];
         let z = _mm512_setzero_ps();
         let (mut e, mut o, mut e1, mut o1) = ([z; 4], [z; 4], [z; 4], [z; 4]);
-        for (a, row) in rows.iter().enumerate() {
-            let Some(row) = row else { continue };
-            let w = row.len() as isize;
-            let load = |s: isize| {
-                let lo = (-s).clamp(0, 16);
-                let hi = (w - s).clamp(0, 16);
-                let m = if hi <= lo {
-                    0
-                } else {
-                    lanes(hi as usize) & !lanes(lo as usize)
-                };
-                // Masked-off lanes are never read, whatever their address.
-                _mm512_maskz_loadu_ps(m, row.as_ptr().wrapping_offset(s))
+        for a in 0..4 {
+            // Masked-off lanes are never read, whatever their address (null included).
+            let load = |k: usize, off: isize| {
+                _mm512_maskz_loadu_ps(masks[k] & present[a], base[a].wrapping_offset(s + off))
             };
-            let s = 2 * tx0 as isize - pad as isize;
-            let (l0, l1, l2, l3) = (load(s), load(s + 16), load(s + 2), load(s + 18));
+            let (l0, l1, l2, l3) = (load(0, 0), load(1, 16), load(2, 2), load(3, 18));
             e[a] = _mm512_permutex2var_ps(l0, even, l1);
             o[a] = _mm512_permutex2var_ps(l0, odd, l1);
             e1[a] = _mm512_permutex2var_ps(l2, even, l3);
@@ -623,35 +637,16 @@ pub(crate) unsafe fn winograd_input_row(
         };
         let (e, o, e1, o1) = (rows_bt(e), rows_bt(o), rows_bt(e1), rows_bt(o1));
         // B along the columns (e, o, e1, o1) of each row a.
-        let mut v = [z; 16];
+        let dst = out.as_mut_ptr().add(tx0 - txs.start);
         for a in 0..4 {
-            v[4 * a] = _mm512_sub_ps(e[a], e1[a]);
-            v[4 * a + 1] = _mm512_add_ps(o[a], e1[a]);
-            v[4 * a + 2] = _mm512_sub_ps(e1[a], o[a]);
-            v[4 * a + 3] = _mm512_sub_ps(o[a], o1[a]);
-        }
-        let (p0, run) = pos(tx0);
-        let j = n.min(run);
-        let last = 15 * xi_stride;
-        assert!(
-            last + p0 + j <= out.len(),
-            "winograd_input_row: out too short"
-        );
-        let base = out.as_mut_ptr();
-        for (xi, x) in v.iter().enumerate() {
-            _mm512_mask_storeu_ps(base.add(xi * xi_stride + p0), lanes(j), *x);
-        }
-        if j < n {
-            // The rest of the chunk starts a new run: lanes j.. go to pos(tx0 + j).
-            let (p1, _) = pos(tx0 + j);
-            assert!(
-                last + p1 + (n - j) <= out.len(),
-                "winograd_input_row: out too short"
-            );
-            let m = lanes(n) & !lanes(j);
-            for (xi, x) in v.iter().enumerate() {
-                let at = base.add(xi * xi_stride + p1).wrapping_sub(j);
-                _mm512_mask_storeu_ps(at, m, *x);
+            let v = [
+                _mm512_sub_ps(e[a], e1[a]),
+                _mm512_add_ps(o[a], e1[a]),
+                _mm512_sub_ps(e1[a], o[a]),
+                _mm512_sub_ps(o[a], o1[a]),
+            ];
+            for (b, x) in v.iter().enumerate() {
+                _mm512_mask_storeu_ps(dst.add((4 * a + b) * xi_stride), lanes(n), *x);
             }
         }
     }

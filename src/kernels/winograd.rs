@@ -229,11 +229,20 @@ enum VLayout {
 impl VLayout {
     /// Floats per ξ of a block of `ct` tiles and `cin` channels.
     fn per_xi(self, cin: usize, ct: usize) -> usize {
-        match self {
+        xi_stride(match self {
             VLayout::Rows => cin * ct,
             VLayout::Panels => gemm::packed_b_len(cin, ct),
-        }
+        })
     }
+}
+
+/// Distance in floats between the 16 ξ planes of `len` floats each: rounded up to an
+/// odd number of 64-byte lines, so that the transforms' 16 streams (one per ξ) fall in
+/// 16 different L1 sets. At a power-of-two distance (64 → 64 channels × 256 tiles:
+/// 64 KB) all 16 share one set, and every store missed L1.
+fn xi_stride(len: usize) -> usize {
+    let lines = len.div_ceil(16);
+    16 * (lines | 1)
 }
 
 /// Scratch floats the transforms need for tile rows of `tw` tiles.
@@ -254,10 +263,10 @@ fn store_tiles(
     t0: usize,
     vals: &[f32],
 ) {
+    let base = xi * layout.per_xi(cin, ct);
     match layout {
-        VLayout::Rows => v[(xi * cin + c) * ct + t0..][..vals.len()].copy_from_slice(vals),
+        VLayout::Rows => v[base + c * ct + t0..][..vals.len()].copy_from_slice(vals),
         VLayout::Panels => {
-            let base = xi * gemm::packed_b_len(cin, ct);
             let (mut t, mut rest) = (t0, vals);
             while !rest.is_empty() {
                 let lane = t % PANEL;
@@ -368,13 +377,14 @@ fn output_transform_body(
 ) {
     let tw = p.tw;
     let ct = rows.len() * tw;
+    let plane = xi_stride(p.cout * ct);
     let s = &mut scratch[..8 * tw];
     for k in 0..p.cout {
         let b = bias.map_or(0.0, |b| b[k]);
         for r in rows.clone() {
             let (n, ty) = (r / p.th, r % p.th);
             let t0 = (r - rows.start) * tw;
-            let at = |a: usize, c: usize| &m[((a * 4 + c) * p.cout + k) * ct + t0..][..tw];
+            let at = |a: usize, c: usize| &m[(a * 4 + c) * plane + k * ct + t0..][..tw];
             // Aᵀ along the rows: s[i][c] for output row i of the tile and column c of M.
             for c in 0..4 {
                 let (m0, m1, m2, m3) = (at(0, c), at(1, c), at(2, c), at(3, c));
@@ -424,7 +434,7 @@ fn grad_transform_body(
 ) {
     let tw = p.tw;
     let ct = rows.len() * tw;
-    let kct = p.cout * ct;
+    let d_plane = xi_stride(p.cout * ct);
     let (e, o) = scratch[..4 * tw].split_at_mut(2 * tw);
     for k in 0..p.cout {
         for r in rows.clone() {
@@ -441,10 +451,10 @@ fn grad_transform_body(
             // A along the rows: v0 = d0, v1 = d0 + d1, v2 = d0 − d1, v3 = −d1; then along
             // the columns the same with (even, odd) for (d0, d1). One loop per row of A,
             // each with its own combination, so that every loop vectorises.
-            for (a, quad) in d.chunks_exact_mut(4 * kct).take(4).enumerate() {
-                let (q0, q123) = quad.split_at_mut(kct);
-                let (q1, q23) = q123.split_at_mut(kct);
-                let (q2, q3) = q23.split_at_mut(kct);
+            for (a, quad) in d.chunks_mut(4 * d_plane).take(4).enumerate() {
+                let (q0, q123) = quad.split_at_mut(d_plane);
+                let (q1, q23) = q123.split_at_mut(d_plane);
+                let (q2, q3) = q23.split_at_mut(d_plane);
                 let out = [
                     &mut q0[at..at + tw],
                     &mut q1[at..at + tw],
@@ -485,6 +495,11 @@ fn grad_columns(
 
 /// `input_transform_body`, with each tile row transformed in AVX-512 registers
 /// (`avx512::winograd_input_row`, 16 tiles at a time) where the CPU has it.
+///
+/// The tiles go first into a staging buffer that stays in L1, then out to V one ξ plane
+/// at a time in contiguous runs of 1 KB. Written straight to V, the 16 planes took one
+/// line each per call, interleaved: that store pattern ran at half the rate of
+/// sequential runs, and the transform took longer than its GEMMs.
 fn input_transform(
     p: &Plan,
     x: &[f32],
@@ -497,47 +512,93 @@ fn input_transform(
     if super::avx512::available() {
         let ct = rows.len() * p.tw;
         let per_xi = layout.per_xi(p.cin, ct);
-        for c in 0..p.cin {
-            for r in rows.clone() {
-                let (n, ty) = (r / p.th, r % p.th);
-                let plane = &x[(n * p.cin + c) * p.h * p.w..][..p.h * p.w];
-                let row = |a: usize| {
-                    let iy = (2 * ty + a) as isize - p.ph as isize;
-                    (iy >= 0 && (iy as usize) < p.h).then(|| &plane[iy as usize * p.w..][..p.w])
-                };
-                let in_rows = [row(0), row(1), row(2), row(3)];
-                let t0 = (r - rows.start) * p.tw;
-                // SAFETY: `available` checked that the CPU has AVX-512F.
-                unsafe {
-                    match layout {
-                        VLayout::Rows => super::avx512::winograd_input_row(
-                            in_rows,
-                            p.pw,
-                            p.tw,
-                            v,
-                            per_xi,
-                            |tx| (c * ct + t0 + tx, usize::MAX),
-                        ),
-                        VLayout::Panels => super::avx512::winograd_input_row(
-                            in_rows,
-                            p.pw,
-                            p.tw,
-                            v,
-                            per_xi,
-                            |tx| {
-                                let t = t0 + tx;
-                                let lane = t % PANEL;
-                                (((t / PANEL) * p.cin + c) * PANEL + lane, PANEL - lane)
-                            },
-                        ),
+        let mut stage = [0.0f32; 16 * STAGE];
+        match layout {
+            // V[ξ][c][t]: per channel, spans of STAGE tiles.
+            VLayout::Rows => {
+                for c in 0..p.cin {
+                    for t0 in (0..ct).step_by(STAGE) {
+                        let len = STAGE.min(ct - t0);
+                        stage_tiles(p, x, rows.start, c, t0..t0 + len, &mut stage, STAGE);
+                        for xi in 0..16 {
+                            v[xi * per_xi + c * ct + t0..][..len]
+                                .copy_from_slice(&stage[xi * STAGE..][..len]);
+                        }
+                    }
+                }
+            }
+            // V[ξ][panel][c][lane]: per panel, groups of STAGE / PANEL channels, whose
+            // rows of the panel lie one after another.
+            VLayout::Panels => {
+                let group = STAGE / PANEL;
+                for t0 in (0..ct).step_by(PANEL) {
+                    let len = PANEL.min(ct - t0);
+                    for c0 in (0..p.cin).step_by(group) {
+                        let cs = group.min(p.cin - c0);
+                        for c in c0..c0 + cs {
+                            let at = (c - c0) * PANEL;
+                            let tiles = t0..t0 + len;
+                            stage_tiles(p, x, rows.start, c, tiles, &mut stage[at..], STAGE);
+                            // Lanes past ct stay zero: never stored to the output, but
+                            // zero keeps stale values (denormals, NaN) out of the GEMM.
+                            for xi in 0..16 {
+                                stage[xi * STAGE + at + len..][..PANEL - len].fill(0.0);
+                            }
+                        }
+                        let at = (t0 / PANEL * p.cin + c0) * PANEL;
+                        for xi in 0..16 {
+                            v[xi * per_xi + at..][..cs * PANEL]
+                                .copy_from_slice(&stage[xi * STAGE..][..cs * PANEL]);
+                        }
                     }
                 }
             }
         }
-        zero_panel_tails(p.cin, ct, layout, v);
         return;
     }
     input_transform_body(p, x, rows, layout, v, scratch)
+}
+
+/// Tiles per ξ in `input_transform`'s staging buffer: 16 · 256 floats = 16 KB, in L1.
+#[cfg(target_arch = "x86_64")]
+const STAGE: usize = 256;
+
+/// Transforms block tiles `tiles` (block-local, the block starting at global tile row
+/// `row0`) of channel `c` into `out[ξ · xi_stride + t − tiles.start]`.
+#[cfg(target_arch = "x86_64")]
+fn stage_tiles(
+    p: &Plan,
+    x: &[f32],
+    row0: usize,
+    c: usize,
+    tiles: std::ops::Range<usize>,
+    out: &mut [f32],
+    xi_stride: usize,
+) {
+    let mut t = tiles.start;
+    while t < tiles.end {
+        let (r, tx) = (row0 + t / p.tw, t % p.tw);
+        let txs = tx..p.tw.min(tx + tiles.end - t);
+        let (n, ty) = (r / p.th, r % p.th);
+        let plane = &x[(n * p.cin + c) * p.h * p.w..][..p.h * p.w];
+        let row = |a: usize| {
+            let iy = (2 * ty + a) as isize - p.ph as isize;
+            (iy >= 0 && (iy as usize) < p.h).then(|| &plane[iy as usize * p.w..][..p.w])
+        };
+        let at = t - tiles.start;
+        let n_tiles = txs.len();
+        // SAFETY: `input_transform` calls this only where AVX-512F is available.
+        unsafe {
+            super::avx512::winograd_input_row(
+                [row(0), row(1), row(2), row(3)],
+                p.pw,
+                txs,
+                &mut out[at..],
+                xi_stride,
+            )
+        };
+        t += n_tiles;
+    }
 }
 
 /// `output_transform_body` at AVX-512 width where the CPU has it (`wide!`).
@@ -613,7 +674,8 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, y: &mut 
         VLayout::Rows
     };
     let max_ct = block_rows * p.tw;
-    let buf_len = 16 * layout.per_xi(p.cin, max_ct) + 16 * p.cout * max_ct + scratch_len(p.tw);
+    let buf_len =
+        16 * layout.per_xi(p.cin, max_ct) + 16 * xi_stride(p.cout * max_ct) + scratch_len(p.tw);
     let task = |xg: &[f32], yg: &mut [f32], par_gemm: bool| {
         let total_rows = (xg.len() / p.in_sz().max(1)) * p.th;
         with_buf(buf_len, |buf| {
@@ -622,7 +684,8 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, y: &mut 
                 let ct = rows.len() * p.tw;
                 let per_xi = layout.per_xi(p.cin, ct);
                 let (v, rest) = buf.split_at_mut(16 * per_xi);
-                let (m, rest) = rest.split_at_mut(16 * p.cout * ct);
+                let m_plane = xi_stride(p.cout * ct);
+                let (m, rest) = rest.split_at_mut(16 * m_plane);
                 let skip = rest.len() - scratch_len(p.tw);
                 let scratch = &mut rest[skip..];
                 input_transform(p, xg, rows.clone(), layout, v, scratch);
@@ -640,11 +703,11 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, y: &mut 
                 // Sequential tasks (small batches) spread the 16 products over the
                 // threads; the unpacked GEMM splits each product itself.
                 if u.packed && par_gemm && gemm::parallel_worthwhile(16 * p.cout, p.cin, ct) {
-                    m.par_chunks_mut(p.cout * ct)
+                    m.par_chunks_mut(m_plane)
                         .enumerate()
                         .for_each(|(xi, mx)| product(xi, mx));
                 } else {
-                    for (xi, mx) in m.chunks_mut(p.cout * ct).enumerate() {
+                    for (xi, mx) in m.chunks_mut(m_plane).enumerate() {
                         product(xi, mx);
                     }
                 }
@@ -721,7 +784,8 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     }
     let (imgs, block_rows, parallel) = p.blocking();
     let max_ct = block_rows * p.tw;
-    let buf_len = 16 * (p.cin + p.cout) * max_ct + scratch_len(p.tw);
+    let v_len = |ct: usize| 16 * VLayout::Rows.per_xi(p.cin, ct);
+    let buf_len = v_len(max_ct) + 16 * xi_stride(p.cout * max_ct) + scratch_len(p.tw);
     // Adds the images imgs·gi.. of group gi to acc[ξ][k, c].
     let task = |gi: usize, acc: &mut [f32], par_gemm: bool| {
         let n0 = gi * imgs;
@@ -733,15 +797,17 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
             for r0 in (0..total_rows).step_by(block_rows) {
                 let rows = r0..(r0 + block_rows).min(total_rows);
                 let ct = rows.len() * p.tw;
-                let (v, rest) = buf.split_at_mut(16 * p.cin * ct);
-                let (d, rest) = rest.split_at_mut(16 * p.cout * ct);
+                let per_xi = VLayout::Rows.per_xi(p.cin, ct);
+                let (v, rest) = buf.split_at_mut(v_len(ct));
+                let d_plane = xi_stride(p.cout * ct);
+                let (d, rest) = rest.split_at_mut(16 * d_plane);
                 let skip = rest.len() - scratch_len(p.tw);
                 let scratch = &mut rest[skip..];
                 input_transform(&p, xg, rows.clone(), VLayout::Rows, v, scratch);
                 grad_transform(&p, dyg, rows, d, scratch);
                 for xi in 0..16 {
-                    let dv = View::row_major(&d[xi * p.cout * ct..][..p.cout * ct], ct, false);
-                    let vt = View::row_major(&v[xi * p.cin * ct..][..p.cin * ct], ct, true);
+                    let dv = View::row_major(&d[xi * d_plane..][..p.cout * ct], ct, false);
+                    let vt = View::row_major(&v[xi * per_xi..][..p.cin * ct], ct, true);
                     let ax = &mut acc[xi * p.cout * p.cin..][..p.cout * p.cin];
                     sgemm(p.cout, ct, p.cin, dv, vt, ax, p.cin, true, par_gemm);
                 }
