@@ -652,6 +652,64 @@ pub(crate) unsafe fn winograd_input_row(
     }
 }
 
+/// The Winograd F(2×2, 3×3) output transform y = Aᵀ M A + bias of one tile row of `tw`
+/// tiles of one output channel, 16 tiles per step: M[ξ] of tile tx is at
+/// `m[ξ·plane + tx]`; `top` and `bottom` are output rows 2·ty and 2·ty + 1 (None past
+/// the output), `2·tw − 1` or `2·tw` wide. Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]; the
+/// sums are taken in the order of `winograd::output_transform_body`, so the bits agree.
+///
+/// # Safety
+/// AVX-512F is available. (Loads and stores are bounds-checked.)
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_output_row(
+    m: &[f32],
+    plane: usize,
+    tw: usize,
+    bias: f32,
+    top: &mut [f32],
+    mut bottom: Option<&mut [f32]>,
+) {
+    let ow = top.len();
+    assert!(
+        tw > 0 && 15 * plane + tw <= m.len(),
+        "winograd_output_row: m too short"
+    );
+    assert!(
+        ow <= 2 * tw && ow + 1 >= 2 * tw,
+        "winograd_output_row: row width"
+    );
+    assert!(
+        bottom.as_ref().is_none_or(|b| b.len() == ow),
+        "winograd_output_row: rows of different widths"
+    );
+    let b = _mm512_set1_ps(bias);
+    let z = _mm512_setzero_ps();
+    for tx0 in (0..tw).step_by(16) {
+        let n = (tw - tx0).min(16);
+        let load = |xi: usize| _mm512_maskz_loadu_ps(lanes(n), m.as_ptr().add(xi * plane + tx0));
+        // Aᵀ down the rows: s0[c] = m0c + m1c + m2c, s1[c] = m1c − m2c − m3c.
+        let (mut s0, mut s1) = ([z; 4], [z; 4]);
+        for c in 0..4 {
+            let (m0, m1, m2, m3) = (load(c), load(4 + c), load(8 + c), load(12 + c));
+            s0[c] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            s1[c] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        // A along the columns: even output column c0 + c1 + c2, odd c1 − c2 − c3.
+        let cols = |s: [__m512; 4]| {
+            let even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]), b);
+            let odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]), b);
+            (even, odd)
+        };
+        let width = (ow - 2 * tx0).min(32);
+        let (even, odd) = cols(s0);
+        interleave(top.as_mut_ptr().add(2 * tx0), width, even, odd);
+        if let Some(bottom) = bottom.as_deref_mut() {
+            let (even, odd) = cols(s1);
+            interleave(bottom.as_mut_ptr().add(2 * tx0), width, even, odd);
+        }
+    }
+}
+
 /// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {

@@ -601,7 +601,8 @@ fn stage_tiles(
     }
 }
 
-/// `output_transform_body` at AVX-512 width where the CPU has it (`wide!`).
+/// `output_transform_body`, 16 tiles at a time in AVX-512 registers
+/// (`avx512::winograd_output_row`) where the CPU has it.
 fn output_transform(
     p: &Plan,
     m: &[f32],
@@ -610,6 +611,33 @@ fn output_transform(
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        let ct = rows.len() * p.tw;
+        let plane = xi_stride(p.cout * ct);
+        for k in 0..p.cout {
+            let b = bias.map_or(0.0, |b| b[k]);
+            for r in rows.clone() {
+                let (n, ty) = (r / p.th, r % p.th);
+                let t0 = (r - rows.start) * p.tw;
+                let out = &mut y[((n * p.cout + k) * p.oh + 2 * ty) * p.ow..];
+                let (top, rest) = out.split_at_mut(p.ow);
+                let bottom = (2 * ty + 1 < p.oh).then(|| &mut rest[..p.ow]);
+                // SAFETY: `available` checked that the CPU has AVX-512F.
+                unsafe {
+                    super::avx512::winograd_output_row(
+                        &m[k * ct + t0..],
+                        plane,
+                        p.tw,
+                        b,
+                        top,
+                        bottom,
+                    )
+                };
+            }
+        }
+        return;
+    }
     wide!({ output_transform_body(p, m, rows, bias, y, scratch) })
 }
 
@@ -831,6 +859,73 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
             out[r * 3] = q[0] + 0.5 * (q[1] + q[2]);
             out[r * 3 + 1] = 0.5 * (q[1] - q[2]);
             out[r * 3 + 2] = 0.5 * (q[1] + q[2]) + q[3];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values of mixed signs and magnitudes (0.001 to 1000), whose sums
+    /// round: a different order of summation changes their bits.
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1 << 24) as f32
+        };
+        (0..len)
+            .map(|_| (next() - 0.5) * 10f32.powf(6.0 * next() - 3.0))
+            .collect()
+    }
+
+    /// The AVX-512 transforms (staged input rows, output rows in registers) take their
+    /// sums in the scalar bodies' order: the same bits, on odd sizes, partial panels and
+    /// staging spans that break mid-row.
+    #[test]
+    fn vector_transforms_give_the_scalar_bits() {
+        if !gemm::packed_available() {
+            return;
+        }
+        // (batch, cin, h, w, cout, pad): 17 tiles per row (panels and 16-tile steps
+        // break mid-row), an odd output width, padding 0 and 2, over 256 tiles.
+        for (batch, cin, h, w, cout, pad) in [
+            (2, 11, 33, 34, 5, 1),
+            (1, 3, 9, 12, 17, 0),
+            (3, 9, 14, 13, 2, 2),
+        ] {
+            let p = Plan::new(batch, cin, h, w, cout, pad, pad);
+            let x = values(p.batch * p.in_sz(), 1);
+            let rows = 0..p.batch * p.th;
+            let ct = rows.len() * p.tw;
+            let mut scratch = vec![0.0; scratch_len(p.tw)];
+            for layout in [VLayout::Rows, VLayout::Panels] {
+                let len = 16 * layout.per_xi(p.cin, ct);
+                let (mut fast, mut slow) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                input_transform(&p, &x, rows.clone(), layout, &mut fast, &mut scratch);
+                input_transform_body(&p, &x, rows.clone(), layout, &mut slow, &mut scratch);
+                let same = fast
+                    .iter()
+                    .zip(&slow)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "input transform differs, plan {p:?}");
+            }
+            let m = values(16 * xi_stride(p.cout * ct), 2);
+            let bias = values(p.cout, 3);
+            let (mut fast, mut slow) = (
+                vec![0.0; p.batch * p.out_sz()],
+                vec![0.0; p.batch * p.out_sz()],
+            );
+            output_transform(&p, &m, rows.clone(), Some(&bias), &mut fast, &mut scratch);
+            output_transform_body(&p, &m, rows, Some(&bias), &mut slow, &mut scratch);
+            let same = fast
+                .iter()
+                .zip(&slow)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "output transform differs, plan {p:?}");
         }
     }
 }
