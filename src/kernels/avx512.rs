@@ -710,6 +710,55 @@ pub(crate) unsafe fn winograd_output_row(
     }
 }
 
+/// The transform DY = A dy Aᵀ of the weight gradient (F(3×3, 2×2)) for tiles `txs` of
+/// one tile row of one output channel, 16 tiles per step: `rows` are dy rows 2·ty and
+/// 2·ty + 1 (None past the output; columns past the row's end count as zero). The 16
+/// values of tile tx go to `out[ξ·xi_stride + tx − txs.start]`, ξ = 4a + b for row a and
+/// column b of A = [[1, 0], [1, 1], [1, −1], [0, −1]]; the sums are taken in the order
+/// of `winograd::grad_transform_body`, so the bits agree.
+///
+/// # Safety
+/// AVX-512F is available. (Stores are bounds-checked against `out`.)
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_grad_row(
+    rows: [Option<&[f32]>; 2],
+    txs: std::ops::Range<usize>,
+    out: &mut [f32],
+    xi_stride: usize,
+) {
+    assert!(
+        txs.is_empty() || 15 * xi_stride + txs.len() <= out.len(),
+        "winograd_grad_row: out too short"
+    );
+    let z = _mm512_setzero_ps();
+    // −x as the scalar code has it (0 − x would turn −0 into +0): flip the sign bit.
+    let neg = |x: __m512| {
+        let sign = _mm512_set1_epi32(i32::MIN);
+        _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), sign))
+    };
+    for tx0 in txs.clone().step_by(16) {
+        let n = (txs.end - tx0).min(16);
+        // Even and odd columns 2·tx0 + 2i and + 1 of each row.
+        let (mut e, mut o) = ([z; 2], [z; 2]);
+        for (i, row) in rows.iter().enumerate() {
+            let Some(row) = row else { continue };
+            let cols = row.len().saturating_sub(2 * tx0).min(2 * n);
+            (e[i], o[i]) = deinterleave(row.as_ptr().wrapping_add(2 * tx0), cols);
+        }
+        // A down the rows (v0 = d0, v1 = d0 + d1, v2 = d0 − d1, v3 = −d1), then along
+        // the columns the same with (even, odd) for (d0, d1).
+        let vert =
+            |d0: __m512, d1: __m512| [d0, _mm512_add_ps(d0, d1), _mm512_sub_ps(d0, d1), neg(d1)];
+        let (ve, vo) = (vert(e[0], e[1]), vert(o[0], o[1]));
+        let dst = out.as_mut_ptr().add(tx0 - txs.start);
+        for a in 0..4 {
+            for (b, x) in vert(ve[a], vo[a]).iter().enumerate() {
+                _mm512_mask_storeu_ps(dst.add((4 * a + b) * xi_stride), lanes(n), *x);
+            }
+        }
+    }
+}
+
 /// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]).
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn max2x2_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {

@@ -514,19 +514,9 @@ fn input_transform(
         let per_xi = layout.per_xi(p.cin, ct);
         let mut stage = [0.0f32; 16 * STAGE];
         match layout {
-            // V[ξ][c][t]: per channel, spans of STAGE tiles.
-            VLayout::Rows => {
-                for c in 0..p.cin {
-                    for t0 in (0..ct).step_by(STAGE) {
-                        let len = STAGE.min(ct - t0);
-                        stage_tiles(p, x, rows.start, c, t0..t0 + len, &mut stage, STAGE);
-                        for xi in 0..16 {
-                            v[xi * per_xi + c * ct + t0..][..len]
-                                .copy_from_slice(&stage[xi * STAGE..][..len]);
-                        }
-                    }
-                }
-            }
+            VLayout::Rows => staged_rows(p.cin, ct, per_xi, v, |c, tiles, stage| {
+                stage_tiles(p, x, rows.start, c, tiles, stage, STAGE)
+            }),
             // V[ξ][panel][c][lane]: per panel, groups of STAGE / PANEL channels, whose
             // rows of the panel lie one after another.
             VLayout::Panels => {
@@ -557,6 +547,29 @@ fn input_transform(
         return;
     }
     input_transform_body(p, x, rows, layout, v, scratch)
+}
+
+/// Writes `[16][channels][ct]` data (planes `plane` floats apart) through a staging
+/// buffer in L1: `fill(c, tiles, stage)` puts ξ of tile t of channel c at
+/// `stage[ξ · STAGE + t − tiles.start]`, and each ξ's run then goes out contiguously.
+#[cfg(target_arch = "x86_64")]
+fn staged_rows(
+    channels: usize,
+    ct: usize,
+    plane: usize,
+    out: &mut [f32],
+    mut fill: impl FnMut(usize, std::ops::Range<usize>, &mut [f32]),
+) {
+    let mut stage = [0.0f32; 16 * STAGE];
+    for c in 0..channels {
+        for t0 in (0..ct).step_by(STAGE) {
+            let len = STAGE.min(ct - t0);
+            fill(c, t0..t0 + len, &mut stage);
+            for xi in 0..16 {
+                out[xi * plane + c * ct + t0..][..len].copy_from_slice(&stage[xi * STAGE..][..len]);
+            }
+        }
+    }
 }
 
 /// Tiles per ξ in `input_transform`'s staging buffer: 16 · 256 floats = 16 KB, in L1.
@@ -641,7 +654,8 @@ fn output_transform(
     wide!({ output_transform_body(p, m, rows, bias, y, scratch) })
 }
 
-/// `grad_transform_body` at AVX-512 width where the CPU has it (`wide!`).
+/// `grad_transform_body`, 16 tiles at a time in AVX-512 registers
+/// (`avx512::winograd_grad_row`, staged like the input transform) where the CPU has it.
 fn grad_transform(
     p: &Plan,
     dy: &[f32],
@@ -649,6 +663,29 @@ fn grad_transform(
     d: &mut [f32],
     scratch: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        let ct = rows.len() * p.tw;
+        let plane = xi_stride(p.cout * ct);
+        staged_rows(p.cout, ct, plane, d, |k, tiles, stage| {
+            let mut t = tiles.start;
+            while t < tiles.end {
+                let (r, tx) = (rows.start + t / p.tw, t % p.tw);
+                let txs = tx..p.tw.min(tx + tiles.end - t);
+                let (n, ty) = (r / p.th, r % p.th);
+                let out = &dy[(n * p.cout + k) * p.oh * p.ow..][..p.oh * p.ow];
+                let row =
+                    |i: usize| (2 * ty + i < p.oh).then(|| &out[(2 * ty + i) * p.ow..][..p.ow]);
+                let at = t - tiles.start;
+                t += txs.len();
+                // SAFETY: `available` checked that the CPU has AVX-512F.
+                unsafe {
+                    super::avx512::winograd_grad_row([row(0), row(1)], txs, &mut stage[at..], STAGE)
+                };
+            }
+        });
+        return;
+    }
     wide!({ grad_transform_body(p, dy, rows, d, scratch) })
 }
 
@@ -882,7 +919,7 @@ mod tests {
             .collect()
     }
 
-    /// The AVX-512 transforms (staged input rows, output rows in registers) take their
+    /// The AVX-512 transforms (input, output and weight-gradient rows) take their
     /// sums in the scalar bodies' order: the same bits, on odd sizes, partial panels and
     /// staging spans that break mid-row.
     #[test]
@@ -913,6 +950,17 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "input transform differs, plan {p:?}");
             }
+            // The weight gradient's transform of dy (the output-sized input here).
+            let dy = values(p.batch * p.out_sz(), 4);
+            let len = 16 * xi_stride(p.cout * ct);
+            let (mut fast, mut slow) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            grad_transform(&p, &dy, rows.clone(), &mut fast, &mut scratch);
+            grad_transform_body(&p, &dy, rows.clone(), &mut slow, &mut scratch);
+            let same = fast
+                .iter()
+                .zip(&slow)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "grad transform differs, plan {p:?}");
             let m = values(16 * xi_stride(p.cout * ct), 2);
             let bias = values(p.cout, 3);
             let (mut fast, mut slow) = (
