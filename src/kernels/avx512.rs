@@ -587,67 +587,149 @@ pub(crate) unsafe fn winograd_input_row(
         txs.is_empty() || 15 * xi_stride + txs.len() <= out.len(),
         "winograd_input_row: out too short"
     );
-    // The rows present all have one length, so one set of masks per step serves all
-    // four; a row in the padding loads as zeros under an all-off mask. Branch-free, the
-    // loop keeps its 16 vectors in registers.
-    let w = rows.iter().flatten().map(|r| r.len()).next().unwrap_or(0);
-    assert!(
-        rows.iter().flatten().all(|r| r.len() == w),
-        "winograd_input_row: rows of different lengths"
-    );
-    let present = rows.map(|r| if r.is_some() { 0xffff_u16 } else { 0 });
-    let base = rows.map(|r| r.map_or(std::ptr::null(), |r| r.as_ptr()));
-    let w = w as isize;
-    let inside = |s: isize| -> __mmask16 {
-        let lo = (-s).clamp(0, 16);
-        let hi = (w - s).clamp(0, 16);
-        if hi <= lo {
-            0
-        } else {
-            lanes(hi as usize) & !lanes(lo as usize)
-        }
-    };
+    let rows = InputRows::new(rows);
     for tx0 in txs.clone().step_by(16) {
         let n = (txs.end - tx0).min(16);
         // Padded columns 2·tx0 + 2i (e), + 1 (o), + 2 (e1), + 3 (o1) for the i-th tile:
         // e[a] holds input row a's.
         let s = 2 * tx0 as isize - pad as isize;
-        let masks = [inside(s), inside(s + 16), inside(s + 2), inside(s + 18)];
         let z = _mm512_setzero_ps();
         let (mut e, mut o, mut e1, mut o1) = ([z; 4], [z; 4], [z; 4], [z; 4]);
         for a in 0..4 {
-            // Masked-off lanes are never read, whatever their address (null included).
-            let load = |k: usize, off: isize| {
-                _mm512_maskz_loadu_ps(masks[k] & present[a], base[a].wrapping_offset(s + off))
-            };
-            let (l0, l1, l2, l3) = (load(0, 0), load(1, 16), load(2, 2), load(3, 18));
+            let (l0, l1) = (rows.load(a, s), rows.load(a, s + 16));
+            let (l2, l3) = (rows.load(a, s + 2), rows.load(a, s + 18));
             e[a] = _mm512_permutex2var_ps(l0, even, l1);
             o[a] = _mm512_permutex2var_ps(l0, odd, l1);
             e1[a] = _mm512_permutex2var_ps(l2, even, l3);
             o1[a] = _mm512_permutex2var_ps(l2, odd, l3);
         }
-        // Bᵀ down the rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3.
-        let rows_bt = |d: [__m512; 4]| {
-            [
-                _mm512_sub_ps(d[0], d[2]),
-                _mm512_add_ps(d[1], d[2]),
-                _mm512_sub_ps(d[2], d[1]),
-                _mm512_sub_ps(d[1], d[3]),
-            ]
-        };
-        let (e, o, e1, o1) = (rows_bt(e), rows_bt(o), rows_bt(e1), rows_bt(o1));
-        // B along the columns (e, o, e1, o1) of each row a.
         let dst = out.as_mut_ptr().add(tx0 - txs.start);
-        for a in 0..4 {
-            let v = [
-                _mm512_sub_ps(e[a], e1[a]),
-                _mm512_add_ps(o[a], e1[a]),
-                _mm512_sub_ps(e1[a], o[a]),
-                _mm512_sub_ps(o[a], o1[a]),
-            ];
-            for (b, x) in v.iter().enumerate() {
-                _mm512_mask_storeu_ps(dst.add((4 * a + b) * xi_stride), lanes(n), *x);
-            }
+        store_input_tiles([e, o, e1, o1], dst, xi_stride, lanes(n));
+    }
+}
+
+/// `winograd_input_row` for two whole tile rows of `tw` ≤ 8 tiles at once (`first` and
+/// `second`, each as `rows` there), one in the low lanes and one above: at 16×16 a row
+/// has 8 tiles, and one row per step left half of every vector empty. Tile tx of
+/// `second` goes to `out[ξ·xi_stride + tw + tx]`.
+///
+/// # Safety
+/// AVX-512F is available. (Stores are bounds-checked against `out`.)
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_input_row_pair(
+    first: [Option<&[f32]>; 4],
+    second: [Option<&[f32]>; 4],
+    pad: usize,
+    tw: usize,
+    out: &mut [f32],
+    xi_stride: usize,
+) {
+    assert!(
+        (1..=8).contains(&tw),
+        "winograd_input_row_pair: {tw} tiles per row"
+    );
+    assert!(
+        15 * xi_stride + 2 * tw <= out.len(),
+        "winograd_input_row_pair: out too short"
+    );
+    // Lane i < tw takes lane 2i (+ 1 for odd) of the first row's load, lane tw + i lane 2i
+    // of the second's (index 16 + 2i of the pair).
+    let mut idx = [0i32; 16];
+    for (i, v) in idx.iter_mut().enumerate().take(2 * tw) {
+        *v = if i < tw {
+            2 * i as i32
+        } else {
+            16 + 2 * (i - tw) as i32
+        };
+    }
+    let even = _mm512_loadu_si512(idx.as_ptr().cast());
+    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    let (first, second) = (InputRows::new(first), InputRows::new(second));
+    assert_eq!(
+        first.w, second.w,
+        "winograd_input_row_pair: rows of different lengths"
+    );
+    let s = -(pad as isize);
+    let z = _mm512_setzero_ps();
+    let (mut e, mut o, mut e1, mut o1) = ([z; 4], [z; 4], [z; 4], [z; 4]);
+    for a in 0..4 {
+        let (l0, l1) = (first.load(a, s), second.load(a, s));
+        let (l2, l3) = (first.load(a, s + 2), second.load(a, s + 2));
+        e[a] = _mm512_permutex2var_ps(l0, even, l1);
+        o[a] = _mm512_permutex2var_ps(l0, odd, l1);
+        e1[a] = _mm512_permutex2var_ps(l2, even, l3);
+        o1[a] = _mm512_permutex2var_ps(l2, odd, l3);
+    }
+    store_input_tiles([e, o, e1, o1], out.as_mut_ptr(), xi_stride, lanes(2 * tw));
+}
+
+/// The four input rows of a tile row, for 16-lane loads that read zeros outside the row.
+/// The rows present all have one length; a row in the padding loads as zeros under an
+/// all-off mask, so the callers' loops stay branch-free and in registers.
+struct InputRows {
+    present: [__mmask16; 4],
+    base: [*const f32; 4],
+    w: isize,
+}
+
+impl InputRows {
+    fn new(rows: [Option<&[f32]>; 4]) -> InputRows {
+        let w = rows.iter().flatten().map(|r| r.len()).next().unwrap_or(0);
+        assert!(
+            rows.iter().flatten().all(|r| r.len() == w),
+            "winograd input rows of different lengths"
+        );
+        InputRows {
+            present: rows.map(|r| if r.is_some() { 0xffff } else { 0 }),
+            base: rows.map(|r| r.map_or(std::ptr::null(), |r| r.as_ptr())),
+            w: w as isize,
+        }
+    }
+
+    /// Columns s..s + 16 of row a, zero outside it.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(&self, a: usize, s: isize) -> __m512 {
+        let lo = (-s).clamp(0, 16);
+        let hi = (self.w - s).clamp(0, 16);
+        let inside = if hi <= lo {
+            0
+        } else {
+            lanes(hi as usize) & !lanes(lo as usize)
+        };
+        // Masked-off lanes are never read, whatever their address (null included).
+        _mm512_maskz_loadu_ps(inside & self.present[a], self.base[a].wrapping_offset(s))
+    }
+}
+
+/// V = Bᵀ d B of 16 tiles from their padded columns 2i, 2i + 1, 2i + 2, 2i + 3 (`cols`:
+/// e, o, e1, o1, each per input row), lanes `mask` of ξ stored at `dst + ξ·xi_stride`.
+#[target_feature(enable = "avx512f")]
+unsafe fn store_input_tiles(
+    cols: [[__m512; 4]; 4],
+    dst: *mut f32,
+    xi_stride: usize,
+    mask: __mmask16,
+) {
+    // Bᵀ down the rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3.
+    let rows_bt = |d: [__m512; 4]| {
+        [
+            _mm512_sub_ps(d[0], d[2]),
+            _mm512_add_ps(d[1], d[2]),
+            _mm512_sub_ps(d[2], d[1]),
+            _mm512_sub_ps(d[1], d[3]),
+        ]
+    };
+    let [e, o, e1, o1] = cols.map(rows_bt);
+    // B along the columns (e, o, e1, o1) of each row a.
+    for a in 0..4 {
+        let v = [
+            _mm512_sub_ps(e[a], e1[a]),
+            _mm512_add_ps(o[a], e1[a]),
+            _mm512_sub_ps(e1[a], o[a]),
+            _mm512_sub_ps(o[a], o1[a]),
+        ];
+        for (b, x) in v.iter().enumerate() {
+            _mm512_mask_storeu_ps(dst.add((4 * a + b) * xi_stride), mask, *x);
         }
     }
 }

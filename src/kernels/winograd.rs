@@ -588,29 +588,42 @@ fn stage_tiles(
     out: &mut [f32],
     xi_stride: usize,
 ) {
-    let mut t = tiles.start;
-    while t < tiles.end {
-        let (r, tx) = (row0 + t / p.tw, t % p.tw);
-        let txs = tx..p.tw.min(tx + tiles.end - t);
+    // The four input rows of global tile row r.
+    let rows_of = |r: usize| {
         let (n, ty) = (r / p.th, r % p.th);
         let plane = &x[(n * p.cin + c) * p.h * p.w..][..p.h * p.w];
         let row = |a: usize| {
             let iy = (2 * ty + a) as isize - p.ph as isize;
             (iy >= 0 && (iy as usize) < p.h).then(|| &plane[iy as usize * p.w..][..p.w])
         };
+        [row(0), row(1), row(2), row(3)]
+    };
+    let mut t = tiles.start;
+    while t < tiles.end {
+        let (r, tx) = (row0 + t / p.tw, t % p.tw);
         let at = t - tiles.start;
-        let n_tiles = txs.len();
-        // SAFETY: `input_transform` calls this only where AVX-512F is available.
-        unsafe {
-            super::avx512::winograd_input_row(
-                [row(0), row(1), row(2), row(3)],
-                p.pw,
-                txs,
-                &mut out[at..],
-                xi_stride,
-            )
-        };
-        t += n_tiles;
+        // SAFETY (both calls): `input_transform` calls this only where AVX-512F is
+        // available.
+        if p.tw <= 8 && tx == 0 && tiles.end - t >= 2 * p.tw {
+            let (first, second) = (rows_of(r), rows_of(r + 1));
+            unsafe {
+                super::avx512::winograd_input_row_pair(
+                    first,
+                    second,
+                    p.pw,
+                    p.tw,
+                    &mut out[at..],
+                    xi_stride,
+                )
+            };
+            t += 2 * p.tw;
+        } else {
+            let txs = tx..p.tw.min(tx + tiles.end - t);
+            t += txs.len();
+            unsafe {
+                super::avx512::winograd_input_row(rows_of(r), p.pw, txs, &mut out[at..], xi_stride)
+            };
+        }
     }
 }
 
@@ -928,11 +941,14 @@ mod tests {
             return;
         }
         // (batch, cin, h, w, cout, pad): 17 tiles per row (panels and 16-tile steps
-        // break mid-row), an odd output width, padding 0 and 2, over 256 tiles.
+        // break mid-row), an odd output width, padding 0 and 2, over 256 tiles, rows of
+        // ≤ 8 tiles (transformed two rows at a time).
         for (batch, cin, h, w, cout, pad) in [
             (2, 11, 33, 34, 5, 1),
             (1, 3, 9, 12, 17, 0),
             (3, 9, 14, 13, 2, 2),
+            // 5 tile rows of 5 tiles: pairs of rows, one left over, panels mid-pair.
+            (3, 5, 10, 10, 3, 1),
         ] {
             let p = Plan::new(batch, cin, h, w, cout, pad, pad);
             let x = values(p.batch * p.in_sz(), 1);
