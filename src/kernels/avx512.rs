@@ -734,7 +734,8 @@ unsafe fn store_input_tiles(
     }
 }
 
-/// The Winograd F(2×2, 3×3) output transform y = Aᵀ M A + bias of one tile row of `tw`
+/// The Winograd F(2×2, 3×3) output transform y = Aᵀ M A + bias (then max(0, ·) if
+/// `relu`) of one tile row of `tw`
 /// tiles of one output channel, 16 tiles per step: M[ξ] of tile tx is at
 /// `m[ξ·plane + tx]`; `top` and `bottom` are output rows 2·ty and 2·ty + 1 (None past
 /// the output), `2·tw − 1` or `2·tw` wide. Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]; the
@@ -748,6 +749,7 @@ pub(crate) unsafe fn winograd_output_row(
     plane: usize,
     tw: usize,
     bias: f32,
+    relu: bool,
     top: &mut [f32],
     mut bottom: Option<&mut [f32]>,
 ) {
@@ -780,7 +782,12 @@ pub(crate) unsafe fn winograd_output_row(
         let cols = |s: [__m512; 4]| {
             let even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]), b);
             let odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]), b);
-            (even, odd)
+            if relu {
+                // max(NaN, 0) is 0 here (the second operand), as `f32::max` has it.
+                (_mm512_max_ps(even, z), _mm512_max_ps(odd, z))
+            } else {
+                (even, odd)
+            }
         };
         let width = (ow - 2 * tx0).min(32);
         let (even, odd) = cols(s0);

@@ -193,6 +193,18 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut 
     conv2d_forward_using(conv_algo(g, ConvPass::Forward), g, x, w, bias, y)
 }
 
+/// y = max(0, conv(x, w) + bias): for Winograd layers the ReLU is applied as the output
+/// tiles are written (one pass over y less), else in a pass after the convolution.
+pub fn conv2d_forward_relu(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    match conv_algo(g, ConvPass::Forward) {
+        ConvAlgo::Winograd => winograd::forward(g, x, w, bias, true, y),
+        ConvAlgo::Im2col => {
+            conv::forward(g, x, w, bias, y);
+            relu_inplace(y)
+        }
+    }
+}
+
 /// dx = ∂L/∂x given dy (overwrites dx).
 pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     conv2d_backward_input_using(conv_algo(g, ConvPass::BackwardInput), g, dy, w, dx)
@@ -221,7 +233,7 @@ pub fn conv2d_forward_using(
 ) {
     match algo {
         ConvAlgo::Im2col => conv::forward(g, x, w, bias, y),
-        ConvAlgo::Winograd => winograd::forward(g, x, w, bias, y),
+        ConvAlgo::Winograd => winograd::forward(g, x, w, bias, false, y),
     }
 }
 

@@ -372,12 +372,14 @@ fn output_transform_body(
     m: &[f32],
     rows: std::ops::Range<usize>,
     bias: Option<&[f32]>,
+    relu: bool,
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
     let tw = p.tw;
     let ct = rows.len() * tw;
     let plane = xi_stride(p.cout * ct);
+    let act = |v: f32| if relu { v.max(0.0) } else { v };
     let s = &mut scratch[..8 * tw];
     for k in 0..p.cout {
         let b = bias.map_or(0.0, |b| b[k]);
@@ -410,12 +412,12 @@ fn output_transform_body(
                 let yrow = &mut y[((n * p.cout + k) * p.oh + oy) * p.ow..][..p.ow];
                 let mut pairs = yrow.chunks_exact_mut(2);
                 for (tx, pair) in (&mut pairs).enumerate() {
-                    pair[0] = c0[tx] + c1[tx] + c2[tx] + b;
-                    pair[1] = c1[tx] - c2[tx] - c3[tx] + b;
+                    pair[0] = act(c0[tx] + c1[tx] + c2[tx] + b);
+                    pair[1] = act(c1[tx] - c2[tx] - c3[tx] + b);
                 }
                 if let [last] = pairs.into_remainder() {
                     let tx = tw - 1;
-                    *last = c0[tx] + c1[tx] + c2[tx] + b;
+                    *last = act(c0[tx] + c1[tx] + c2[tx] + b);
                 }
             }
         }
@@ -634,6 +636,7 @@ fn output_transform(
     m: &[f32],
     rows: std::ops::Range<usize>,
     bias: Option<&[f32]>,
+    relu: bool,
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
@@ -656,6 +659,7 @@ fn output_transform(
                         plane,
                         p.tw,
                         b,
+                        relu,
                         top,
                         bottom,
                     )
@@ -664,7 +668,7 @@ fn output_transform(
         }
         return;
     }
-    wide!({ output_transform_body(p, m, rows, bias, y, scratch) })
+    wide!({ output_transform_body(p, m, rows, bias, relu, y, scratch) })
 }
 
 /// `grad_transform_body`, 16 tiles at a time in AVX-512 registers
@@ -741,7 +745,8 @@ impl Filters {
 }
 
 /// y = correlation of x with the transformed filters `u` (+ bias), for plan `p`.
-fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, y: &mut [f32]) {
+/// `relu`: y = max(0, ·), applied as the tiles are written (one pass over y less).
+fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, relu: bool, y: &mut [f32]) {
     if y.is_empty() {
         return;
     }
@@ -789,7 +794,7 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, y: &mut 
                         product(xi, mx);
                     }
                 }
-                output_transform(p, m, rows, bias, yg, scratch);
+                output_transform(p, m, rows, bias, relu, yg, scratch);
             }
         })
     };
@@ -816,12 +821,13 @@ fn check_lens(g: &ConvGeom, x: usize, w: usize, y: usize) {
     assert_eq!(y, g.batch * g.out_channels * oh * ow, "conv: output length");
 }
 
-pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+/// y = conv(x, w) + bias, then max(0, ·) if `relu`.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
     let p = Plan::of(g);
     check_lens(g, x.len(), w.len(), y.len());
     assert_eq!(bias.len(), g.out_channels, "conv: bias length");
     let u = Filters::new(w, p.cout, p.cin);
-    forward_plan(&p, x, &u, Some(bias), y)
+    forward_plan(&p, x, &u, Some(bias), relu, y)
 }
 
 pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
@@ -842,7 +848,7 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     let back = Plan::new(p.batch, cout, p.oh, p.ow, cin, 2 - p.ph, 2 - p.pw);
     debug_assert_eq!((back.oh, back.ow), (p.h, p.w));
     let u = Filters::new(&flipped, cin, cout);
-    forward_plan(&back, dy, &u, None, dx)
+    forward_plan(&back, dy, &u, None, false, dx)
 }
 
 pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: &mut [f32]) {
@@ -979,17 +985,18 @@ mod tests {
             assert!(same, "grad transform differs, plan {p:?}");
             let m = values(16 * xi_stride(p.cout * ct), 2);
             let bias = values(p.cout, 3);
-            let (mut fast, mut slow) = (
-                vec![0.0; p.batch * p.out_sz()],
-                vec![0.0; p.batch * p.out_sz()],
-            );
-            output_transform(&p, &m, rows.clone(), Some(&bias), &mut fast, &mut scratch);
-            output_transform_body(&p, &m, rows, Some(&bias), &mut slow, &mut scratch);
-            let same = fast
-                .iter()
-                .zip(&slow)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "output transform differs, plan {p:?}");
+            for relu in [false, true] {
+                let len = p.batch * p.out_sz();
+                let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
+                let (r, b) = (rows.clone(), Some(&bias[..]));
+                output_transform(&p, &m, r.clone(), b, relu, &mut fast, &mut scratch);
+                output_transform_body(&p, &m, r, b, relu, &mut slow, &mut scratch);
+                let same = fast
+                    .iter()
+                    .zip(&slow)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "output transform differs, plan {p:?}, relu {relu}");
+            }
         }
     }
 }
