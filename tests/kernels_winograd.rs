@@ -119,16 +119,27 @@ fn conv_forward_relu_is_relu_of_the_convolution() {
         padding: [2, 2],
         ..geom(2, 3, 9, 7, 4, [1, 1])
     };
-    for g in [geom(2, 64, 16, 16, 128, [1, 1]), geom(3, 80, 7, 9, 48, [0, 0]), im2col] {
+    for g in [
+        geom(2, 64, 16, 16, 128, [1, 1]),
+        geom(3, 80, 7, 9, 48, [0, 0]),
+        im2col,
+    ] {
         let (nx, nw, ny) = lens(&g);
         let nw = nw / 9 * g.kernel[0] * g.kernel[1];
-        let (x, w, b) = (random(&mut r, nx), random(&mut r, nw), random(&mut r, g.out_channels));
+        let (x, w, b) = (
+            random(&mut r, nx),
+            random(&mut r, nw),
+            random(&mut r, g.out_channels),
+        );
         let mut plain = vec![0.0; ny];
         kernels::conv2d_forward(&g, &x, &w, &b, &mut plain);
         let mut fused = vec![f32::NAN; ny];
         kernels::conv2d_forward_relu(&g, &x, &w, &b, &mut fused);
         let negative = plain.iter().filter(|v| **v < 0.0).count();
-        assert!(negative > ny / 10, "too few negative outputs to test the ReLU");
+        assert!(
+            negative > ny / 10,
+            "too few negative outputs to test the ReLU"
+        );
         for (i, (p, f)) in plain.iter().zip(&fused).enumerate() {
             assert_eq!(p.max(0.0), *f, "output {i} of {g:?}");
         }
