@@ -15,8 +15,14 @@
 //!   `M[ξ][C_out, C_in] += DY[ξ][C_out, T] · V[ξ][C_in, T]ᵀ` and one transform at the end.
 //!
 //! Tiles are processed in blocks of whole tile rows whose transformed input and output
-//! stay near L2 size; the transforms run along contiguous rows (columns de-interleaved
-//! into even/odd halves first), so they vectorise.
+//! stay near L2 size. With AVX-512 each transform handles 16 tiles of a tile row per
+//! step in registers (`avx512::winograd_*_row`); the transformed tiles go out through an
+//! L1 staging buffer, one ξ plane at a time in contiguous runs, and the 16 planes lie an
+//! odd number of cache lines apart (`xi_stride`): written a line per plane in turn at a
+//! power-of-two distance, the stores ran at half speed (docs/performance.md). Without
+//! AVX-512 the scalar bodies (`*_transform_body`, the reference for the vector ones' bits)
+//! run along contiguous rows (columns de-interleaved into even/odd halves first), so the
+//! compiler vectorises them.
 use super::gemm::{self, sgemm, View, PANEL};
 use super::threads::{accumulate, with_scratch};
 use super::wide::wide;
