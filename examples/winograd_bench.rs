@@ -1,7 +1,10 @@
 //! im2col + GEMM against Winograd F(2×2, 3×3) on the 3×3 layers of `cifar_base`,
-//! `cifar_deep` and (the smaller ones) `svhn_improved`: forward, input gradient and weight gradient, wall-clock medians.
+//! `cifar_deep` and (the smaller ones) `svhn_improved`, and against F(2×2, 5×5) on the
+//! 5×5 layers of `cifar_deep_kernels`: forward, input gradient and weight gradient,
+//! wall-clock medians.
 //!
-//! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B]`
+//! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B] [-- --kernel K]`
+//! (`--kernel 3` or `5`: only the layers of that kernel size.)
 //! Each repetition times im2col and Winograd back to back (interleaved), so both see the
 //! same machine state; the cores are shared, so expect noise and compare medians.
 use archc::bench::cpu_secs;
@@ -19,7 +22,7 @@ fn main() {
             .and_then(|i| args.get(i + 1)?.parse().ok())
             .unwrap_or(default)
     };
-    let (reps, batch) = (arg("--reps", 7), arg("--batch", 64));
+    let (reps, batch, only) = (arg("--reps", 7), arg("--batch", 64), arg("--kernel", 0));
     println!(
         "rayon threads: {}; batch {batch}; medians of {reps} interleaved runs (shared cores: noisy)",
         rayon::current_num_threads()
@@ -33,28 +36,35 @@ fn main() {
         "", "", "wall ms", "wall ms", "wall", "cpu ms", "cpu ms", "cpu", "GF/cpu-s"
     );
     let layers = [
-        ("1b/1e 3→64 32²", 3, 64, 32),
-        ("1e 64→64 32²", 64, 64, 32),
-        ("1b 64→64 16²", 64, 64, 16),
-        ("svhn+ 32→32 32²", 32, 32, 32),
-        ("svhn+ 32→64 16²", 32, 64, 16),
-        ("1e 64→128 16²", 64, 128, 16),
-        ("1e 128→128 16²", 128, 128, 16),
+        ("1b/1e 3→64 32²", 3, 64, 32, 3),
+        ("1e 64→64 32²", 64, 64, 32, 3),
+        ("1b 64→64 16²", 64, 64, 16, 3),
+        ("svhn+ 32→32 32²", 32, 32, 32, 3),
+        ("svhn+ 32→64 16²", 32, 64, 16, 3),
+        ("1e 64→128 16²", 64, 128, 16, 3),
+        ("1e 128→128 16²", 128, 128, 16, 3),
+        ("1e 5×5 64→64 32²", 64, 64, 32, 5),
+        ("1e 5×5 64→128 16²", 64, 128, 16, 5),
+        ("1e 5×5 128→128 16²", 128, 128, 16, 5),
+        ("svhn+ 5×5 32→32 32²", 32, 32, 32, 5),
     ];
-    for (name, cin, cout, hw) in layers {
+    for (name, cin, cout, hw, k) in layers {
+        if only != 0 && k != only {
+            continue;
+        }
         let g = ConvGeom {
             batch,
             in_channels: cin,
             in_h: hw,
             in_w: hw,
             out_channels: cout,
-            kernel: [3, 3],
+            kernel: [k, k],
             stride: [1, 1],
-            padding: [1, 1],
+            padding: [k / 2, k / 2],
         };
-        let flops = 2.0 * (batch * cout * hw * hw * cin * 9) as f64;
+        let flops = 2.0 * (batch * cout * hw * hw * cin * k * k) as f64;
         let x = data(batch * cin * hw * hw, 1);
-        let w = data(cout * cin * 9, 2);
+        let w = data(cout * cin * k * k, 2);
         let b = data(cout, 3);
         let dy = data(batch * cout * hw * hw, 4);
         let mut y = vec![0.0; dy.len()];

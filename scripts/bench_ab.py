@@ -4,6 +4,7 @@
 Usage: scripts/bench_ab.py --b-env ARCHC_NO_FUSED_UPDATE=1 [--rounds 3] [--seconds 5]
        [--batch 128] [--a-env VAR=VAL ...] [--label-a fused --label-b plain] SPEC ...
        scripts/bench_ab.py --archc-b /tmp/base-archc --label-b base SPEC ...   (two builds)
+       [--model NAME]   (a sweep spec's model; default: its first)
 
 Each round runs `archc bench SPEC --batch N --format json` with environment A and then
 with environment B for every spec, so both see the same machine state, and prints per
@@ -17,14 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(exe, spec, batch, seconds, env):
+def run(exe, spec, batch, seconds, env, model):
     e = dict(os.environ)
     e.update(env)
-    out = subprocess.run([exe, "bench", spec, "--batch", str(batch), "--seconds", str(seconds),
-                          "--format", "json"], check=True, capture_output=True, text=True,
-                         env=e).stdout
-    j = json.loads(out)
-    # One result per model of the spec; a spec here holds one model.
+    cmd = [exe, "bench", spec, "--batch", str(batch), "--seconds", str(seconds), "--format", "json"]
+    if model:
+        cmd += ["--model", model]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=e).stdout
+    # One JSON object per line, one line per model of the spec: the first is measured
+    # (`--model` picks which).
+    j = json.loads(out.splitlines()[0])
     return j[0] if isinstance(j, list) else j
 
 
@@ -44,6 +47,8 @@ def main():
     ap.add_argument("--b-env", nargs="*", default=[])
     ap.add_argument("--label-a", default="A")
     ap.add_argument("--label-b", default="B")
+    ap.add_argument("--model", default=None,
+                    help="the model of a sweep spec to measure (default: its first)")
     ap.add_argument("specs", nargs="+")
     a = ap.parse_args()
     envs = {a.label_a: env_pairs(a.a_env), a.label_b: env_pairs(a.b_env)}
@@ -52,7 +57,7 @@ def main():
     for r in range(a.rounds):
         for s in a.specs:
             for k, env in envs.items():
-                j = run(exes[k], s, a.batch, a.seconds, env)
+                j = run(exes[k], s, a.batch, a.seconds, env, a.model)
                 res[s][k].append(j)
                 print(f"round {r + 1}: {Path(s).stem} {k}: {j['train_images_per_second']:.0f} img/s, "
                       f"{j['step_cpu_ms']:.1f} CPU ms/step, {j['train_steps']} steps",

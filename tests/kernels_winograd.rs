@@ -1,5 +1,6 @@
-//! Winograd F(2×2, 3×3) convolutions (forward, input and weight gradients) against the
-//! naive reference over `kernels_util::winograd_geometries` (odd sizes, paddings 0–2,
+//! Winograd F(2×2, 3×3) and F(2×2, 5×5) convolutions (forward, input and weight
+//! gradients) against the naive reference over `kernels_util::winograd_geometries`
+//! (odd sizes, paddings 0–2 and 0–4,
 //! channel counts off multiples of 16, single images and batches, both thread paths).
 mod kernels_util;
 use archc::kernels::{self, reference, ConvAlgo, ConvGeom, ConvPass};
@@ -48,10 +49,10 @@ fn winograd_backward_weights_matches_reference() {
     }
 }
 
-/// The chooser sends the CIFAR inner layers (C_in + C_out ≥ 128) to Winograd in all
-/// three passes (unless switched off), keeps the 32-channel layers of `svhn_improved`,
-/// strided, non-3×3 and 3-channel first layers on im2col, and the public entry points
-/// follow it and match the reference.
+/// The chooser sends the CIFAR inner layers (C_in + C_out ≥ 128), 3×3 and 5×5, to
+/// Winograd in all three passes (unless switched off), keeps the 32-channel layers of
+/// `svhn_improved`, strided, 7×7 and 3-channel first layers on im2col, and the public
+/// entry points follow it and match the reference.
 #[test]
 fn conv_dispatch_picks_winograd_for_cifar_layers() {
     let off = std::env::var_os("ARCHC_NO_WINOGRAD").is_some();
@@ -67,9 +68,15 @@ fn conv_dispatch_picks_winograd_for_cifar_layers() {
         ConvPass::BackwardWeights,
     ];
     let small = geom(2, 64, 16, 16, 64, [1, 1]);
+    let five = ConvGeom {
+        kernel: [5, 5],
+        padding: [2, 2],
+        ..inner
+    };
     for pass in passes {
         assert_eq!(kernels::conv_algo(&inner, pass), want, "{pass:?}");
         assert_eq!(kernels::conv_algo(&small, pass), want, "{pass:?}");
+        assert_eq!(kernels::conv_algo(&five, pass), want, "{pass:?}");
         for g in [
             geom(2, 32, 32, 32, 32, [1, 1]),
             geom(2, 32, 16, 16, 64, [1, 1]),
@@ -82,12 +89,17 @@ fn conv_dispatch_picks_winograd_for_cifar_layers() {
         stride: [2, 2],
         ..inner
     };
-    let five = ConvGeom {
-        kernel: [5, 5],
-        padding: [2, 2],
+    let seven = ConvGeom {
+        kernel: [7, 7],
+        padding: [3, 3],
         ..inner
     };
-    for g in [first, strided, five] {
+    let first_five = ConvGeom {
+        kernel: [5, 5],
+        padding: [2, 2],
+        ..first
+    };
+    for g in [first, strided, seven, first_five] {
         assert_eq!(
             kernels::conv_algo(&g, ConvPass::Forward),
             ConvAlgo::Im2col,

@@ -12,9 +12,10 @@
 //!   with reused thread-local buffers; the bias rides in the GEMM as an extra column of
 //!   W (forward) and dbias as an extra column of dW (backward) when that is free.
 //!   Small batches run samples in turn with the GEMM itself split over threads.
-//! - 3×3 stride-1 convolutions with enough channels run as Winograd F(2×2, 3×3)
-//!   (`winograd`: 16 batched GEMMs in the transform domain, 2.25× fewer multiplies);
-//!   `conv_algo` chooses, `ARCHC_NO_WINOGRAD=1` forces im2col everywhere.
+//! - 3×3 and 5×5 stride-1 convolutions with enough channels run as Winograd
+//!   F(2×2, 3×3) and F(2×2, 5×5) (`winograd`: 16 or 36 batched GEMMs in the transform
+//!   domain, 2.25× or 2.8× fewer multiplies); `conv_algo` chooses,
+//!   `ARCHC_NO_WINOGRAD=1` forces im2col everywhere.
 //! - Max-pool 2×2/2 has an AVX-512 path; other pools loop per plane in parallel.
 //! - Fused element-wise helpers at the end save passes over memory in the glue.
 
@@ -152,7 +153,8 @@ fn matmul_on(
 pub enum ConvAlgo {
     /// im2col + GEMM per sample: any geometry.
     Im2col,
-    /// Winograd F(2×2, 3×3): 3×3 kernels, stride 1, padding ≤ 2 (`winograd_supports`).
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5): r×r kernels (r = 3, 5), stride 1,
+    /// padding < r (`winograd_supports`).
     Winograd,
 }
 
@@ -170,10 +172,12 @@ pub fn winograd_supports(g: &ConvGeom) -> bool {
 }
 
 /// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`: Winograd for 3×3
-/// stride-1 layers with at least 16 input and output channels and C_in + C_out ≥ 128 —
-/// below that (the 32→32 and 32→64 layers of `svhn_improved`) it measured slower than
-/// im2col in all three passes, from there on at least as fast, the weight gradient
-/// included (`examples/winograd_bench.rs`, docs/performance.md) — im2col otherwise, and
+/// and 5×5 stride-1 layers with at least 16 input and output channels and
+/// C_in + C_out ≥ 128 — below that (the 32→32 and 32→64 3×3 layers of `svhn_improved`)
+/// F(2×2, 3×3) measured slower than im2col in all three passes, from there on at least
+/// as fast, the weight gradient included; F(2×2, 5×5) 1.1–1.6× faster on the 5×5 layers
+/// of `cifar_deep_kernels` (`examples/winograd_bench.rs`, docs/performance.md) — im2col
+/// otherwise, and
 /// everywhere when the environment variable `ARCHC_NO_WINOGRAD` is set. (`_pass`: the
 /// three passes now share the threshold.)
 pub fn conv_algo(g: &ConvGeom, _pass: ConvPass) -> ConvAlgo {

@@ -111,13 +111,39 @@ pub fn winograd_geometries() -> Vec<archc::kernels::ConvGeom> {
         g(1, 64, 70, 40, 64, [1, 1]),
         // Over 140 rows and 256 deep (forward), and the transpose (input gradient).
         g(2, 300, 5, 7, 150, [1, 1]),
+        // 5×5 kernels (F(2×2, 5×5)): one cell, paddings 0–4, odd sizes, rows that
+        // cross panels, the parallel path, several blocks of tile rows.
+        conv5x5(1, 1, 5, 5, 1, [0, 0]),
+        conv5x5(2, 3, 1, 2, 4, [2, 2]),
+        conv5x5(3, 5, 7, 9, 6, [2, 2]),
+        conv5x5(2, 17, 11, 6, 19, [0, 0]),
+        conv5x5(4, 2, 5, 6, 3, [4, 4]),
+        conv5x5(3, 7, 9, 10, 5, [3, 1]),
+        conv5x5(2, 5, 33, 35, 7, [2, 2]),
+        conv5x5(8, 24, 16, 16, 40, [2, 2]),
+        conv5x5(1, 64, 40, 34, 64, [2, 2]),
     ]
+}
+
+/// A 5×5 stride-1 convolution geometry.
+pub fn conv5x5(
+    batch: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    padding: [usize; 2],
+) -> archc::kernels::ConvGeom {
+    archc::kernels::ConvGeom {
+        kernel: [5, 5],
+        ..conv3x3(batch, cin, h, w, cout, padding)
+    }
 }
 
 fn conv_lens(g: &archc::kernels::ConvGeom) -> (usize, usize, usize) {
     (
         g.batch * g.in_channels * g.in_h * g.in_w,
-        g.out_channels * g.in_channels * 9,
+        g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1],
         g.batch * g.out_channels * g.out_h() * g.out_w(),
     )
 }
@@ -139,7 +165,7 @@ pub fn check_winograd_forward(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) 
     let mut want = vec![0.0; osz];
     kernels::conv2d_forward_using(ConvAlgo::Winograd, g, &x, &w, &b, &mut got);
     reference::conv2d_forward(g, &x, &w, &b, &mut want);
-    let terms = g.in_channels * 9 + 1;
+    let terms = g.in_channels * g.kernel[0] * g.kernel[1] + 1;
     assert_close(&got, &want, terms, &format!("forward {g:?}"));
 }
 
@@ -152,7 +178,7 @@ pub fn check_winograd_backward_input(r: &mut ChaCha8Rng, g: &archc::kernels::Con
     let mut want = vec![0.0; isz];
     kernels::conv2d_backward_input_using(ConvAlgo::Winograd, g, &dy, &w, &mut got);
     reference::conv2d_backward_input(g, &dy, &w, &mut want);
-    let terms = g.out_channels * 9;
+    let terms = g.out_channels * g.kernel[0] * g.kernel[1];
     assert_close(&got, &want, terms, &format!("backward input {g:?}"));
 }
 

@@ -1,5 +1,9 @@
-//! 3×3 stride-1 convolutions by Winograd F(2×2, 3×3): forward, input gradient and
-//! weight gradient, parallel over groups of images like the im2col path.
+//! 3×3 and 5×5 stride-1 convolutions by Winograd F(2×2, 3×3) and F(2×2, 5×5): forward,
+//! input gradient and weight gradient, parallel over groups of images like the im2col
+//! path. The blocking, the layouts and the GEMMs below serve both; each algorithm's
+//! transforms implement `Transform` (F(2×2, 3×3) in this file, F(2×2, 5×5) in `f2x5`).
+//! The rest of this comment is about F(2×2, 3×3); F(2×2, 5×5) works the same way with
+//! 6×6 input tiles and 36 GEMMs.
 //!
 //! Each output 2×2 tile y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A comes from a 4×4 input tile d; over
 //! channels the element-wise product becomes 16 independent GEMMs
@@ -27,8 +31,12 @@ use super::gemm::{self, sgemm, View, PANEL};
 use super::threads::{accumulate, with_scratch};
 use super::wide::wide;
 use super::ConvGeom;
+use f2x5::F2x5;
 use rayon::prelude::*;
 use std::cell::Cell;
+use std::ops::Range;
+
+mod f2x5;
 
 thread_local! {
     /// Per-thread transform-domain buffers, reused across calls.
@@ -39,22 +47,106 @@ fn with_buf<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_scratch(&BUF, len, f)
 }
 
-/// Whether this module computes `g`: 3×3 kernel, stride 1, padding ≤ 2 on each axis
-/// (the input gradient pads by 2 − p), channels on both sides and a non-empty output.
+/// Whether this module computes `g`: a 3×3 or 5×5 kernel (r×r), stride 1, padding
+/// ≤ r − 1 on each axis (the input gradient pads by r − 1 − p), channels on both sides
+/// and a non-empty output.
 pub fn supports(g: &ConvGeom) -> bool {
-    g.in_channels > 0
+    let r = g.kernel[0];
+    (r == 3 || r == 5)
+        && g.kernel[1] == r
+        && g.in_channels > 0
         && g.out_channels > 0
-        && g.kernel == [3, 3]
         && g.stride == [1, 1]
-        && g.padding[0] <= 2
-        && g.padding[1] <= 2
-        && g.in_h + 2 * g.padding[0] >= 3
-        && g.in_w + 2 * g.padding[1] >= 3
+        && g.padding[0] < r
+        && g.padding[1] < r
+        && g.in_h + 2 * g.padding[0] >= r
+        && g.in_w + 2 * g.padding[1] >= r
 }
 
-/// One forward correlation x[n, cin, h, w] → y[n, cout, oh, ow] with a 3×3 kernel.
+/// One Winograd algorithm F(2×2, r×r): its transforms, written for the blocking,
+/// layouts and GEMMs that `forward_plan` and `backward_weights` share.
+trait Transform {
+    /// Kernel side r.
+    const R: usize;
+    /// ξ planes: (r + 1)², one GEMM each.
+    const XI: usize = (Self::R + 1) * (Self::R + 1);
+    /// Scratch floats the transforms need for blocks of `block_rows` tile rows of `tw`
+    /// tiles.
+    fn scratch_len(tw: usize, block_rows: usize) -> usize;
+    /// U[ξ][o, i] = (G g Gᵀ)[ξ] for every r×r filter g = w[o, i].
+    fn filters(w: &[f32], outs: usize, ins: usize) -> Vec<f32>;
+    /// V[ξ][c, t] = (Bᵀ d B)[ξ] for the tiles of tile rows `rows`, laid out as `layout`.
+    fn input(
+        p: &Plan,
+        x: &[f32],
+        rows: Range<usize>,
+        layout: VLayout,
+        v: &mut [f32],
+        scratch: &mut [f32],
+    );
+    /// y tiles = Aᵀ M A (+ bias, then ReLU if `relu`) for tile rows `rows`.
+    #[allow(clippy::too_many_arguments)]
+    fn output(
+        p: &Plan,
+        m: &[f32],
+        rows: Range<usize>,
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [f32],
+        scratch: &mut [f32],
+    );
+    /// DY[ξ][k, t] = (A dy Aᵀ)[ξ] for the 2×2 output tiles of tile rows `rows`.
+    fn grad(p: &Plan, dy: &[f32], rows: Range<usize>, d: &mut [f32], scratch: &mut [f32]);
+    /// dw = Gᵀ M G for every filter, M[ξ][o, i] summed over all tiles (`kc` = o·i).
+    fn weights(m: &[f32], kc: usize, dw: &mut [f32]);
+}
+
+/// F(2×2, 3×3), the transforms of this file.
+struct F2x3;
+
+impl Transform for F2x3 {
+    const R: usize = 3;
+    fn scratch_len(tw: usize, _block_rows: usize) -> usize {
+        scratch_len(tw)
+    }
+    fn filters(w: &[f32], outs: usize, ins: usize) -> Vec<f32> {
+        filter_transform(w, outs, ins)
+    }
+    fn input(
+        p: &Plan,
+        x: &[f32],
+        rows: Range<usize>,
+        layout: VLayout,
+        v: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        input_transform(p, x, rows, layout, v, scratch)
+    }
+    fn output(
+        p: &Plan,
+        m: &[f32],
+        rows: Range<usize>,
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        output_transform(p, m, rows, bias, relu, y, scratch)
+    }
+    fn grad(p: &Plan, dy: &[f32], rows: Range<usize>, d: &mut [f32], scratch: &mut [f32]) {
+        grad_transform(p, dy, rows, d, scratch)
+    }
+    fn weights(acc: &[f32], kc: usize, dw: &mut [f32]) {
+        weights_from_transform(acc, kc, dw)
+    }
+}
+
+/// One forward correlation x[n, cin, h, w] → y[n, cout, oh, ow] with an r×r kernel, in
+/// 2×2 output tiles.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
+    /// Kernel side.
+    r: usize,
     batch: usize,
     cin: usize,
     cout: usize,
@@ -72,6 +164,7 @@ struct Plan {
 impl Plan {
     #[allow(clippy::too_many_arguments)]
     fn new(
+        r: usize,
         batch: usize,
         cin: usize,
         h: usize,
@@ -80,8 +173,9 @@ impl Plan {
         ph: usize,
         pw: usize,
     ) -> Plan {
-        let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
+        let (oh, ow) = (h + 2 * ph + 1 - r, w + 2 * pw + 1 - r);
         Plan {
+            r,
             batch,
             cin,
             cout,
@@ -99,6 +193,7 @@ impl Plan {
     fn of(g: &ConvGeom) -> Plan {
         assert!(supports(g), "winograd: unsupported geometry {g:?}");
         Plan::new(
+            g.kernel[0],
             g.batch,
             g.in_channels,
             g.in_h,
@@ -118,10 +213,11 @@ impl Plan {
     }
 
     /// (images per rayon task, tile rows per block, whether tasks run in parallel).
-    /// A block aims at `target` tiles: its 16·(C_in + C_out)·T transformed floats
+    /// A block aims at `target` tiles: its XI·(C_in + C_out)·T transformed floats
     /// then stay near 2 MB, the L2 of one core here.
     fn blocking(&self) -> (usize, usize, bool) {
-        let target = block_tiles(self.cin + self.cout);
+        let planes = (self.r + 1) * (self.r + 1);
+        let target = block_tiles(planes * (self.cin + self.cout));
         let threads = rayon::current_num_threads();
         let parallel = threads > 1 && self.batch >= 2 * threads;
         let per_img = (self.th * self.tw).max(1);
@@ -135,15 +231,16 @@ impl Plan {
     }
 }
 
-/// Tiles per block for C_in + C_out channels (`ARCHC_WINOGRAD_TILES` overrides, for tuning).
-fn block_tiles(channels: usize) -> usize {
+/// Tiles per block for `floats` transformed floats per tile, XI·(C_in + C_out)
+/// (`ARCHC_WINOGRAD_TILES` overrides, for tuning).
+fn block_tiles(floats: usize) -> usize {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     let forced = *FORCED.get_or_init(|| {
         std::env::var("ARCHC_WINOGRAD_TILES")
             .ok()
             .and_then(|s| s.parse().ok())
     });
-    forced.unwrap_or_else(|| ((1 << 19) / (16 * channels.max(1))).clamp(64, 1024))
+    forced.unwrap_or_else(|| ((1 << 19) / floats.max(1)).clamp(64, 1024))
 }
 
 /// U[ξ][o, i] = (G g Gᵀ)[ξ] for every 3×3 filter g = w[o, i] (w is [outs, ins, 3, 3]).
@@ -353,16 +450,17 @@ fn input_transform_body(
             }
         }
     }
-    zero_panel_tails(p.cin, ct, layout, v);
+    zero_panel_tails(16, p.cin, ct, layout, v);
 }
 
-/// Zeroes the last panel's lanes past ct: never stored to the output, but zero keeps
-/// stale buffer contents (denormals, NaN) out of the arithmetic.
-fn zero_panel_tails(cin: usize, ct: usize, layout: VLayout, v: &mut [f32]) {
+/// Zeroes the last panel's lanes past ct in each of the `planes` ξ planes: never stored
+/// to the output, but zero keeps stale buffer contents (denormals, NaN) out of the
+/// arithmetic.
+fn zero_panel_tails(planes: usize, cin: usize, ct: usize, layout: VLayout, v: &mut [f32]) {
     if layout == VLayout::Panels && !ct.is_multiple_of(PANEL) {
         let (last, lane) = (ct / PANEL, ct % PANEL);
         let per_xi = layout.per_xi(cin, ct);
-        for xi in 0..16 {
+        for xi in 0..planes {
             for c in 0..cin {
                 let at = xi * per_xi + (last * cin + c) * PANEL;
                 v[at + lane..at + PANEL].fill(0.0);
@@ -712,7 +810,7 @@ fn grad_transform(
     wide!({ grad_transform_body(p, dy, rows, d, scratch) })
 }
 
-/// The transformed filters U[ξ][C_out, C_in] as the 16 GEMMs take them: packed once per
+/// The transformed filters U[ξ][C_out, C_in] as the XI GEMMs take them: packed once per
 /// call for `gemm::packed` where that is available, else row-major for `sgemm`.
 struct Filters {
     data: Vec<f32>,
@@ -722,9 +820,9 @@ struct Filters {
 }
 
 impl Filters {
-    /// Transforms (and packs) the filters w[outs, ins, 3, 3].
-    fn new(w: &[f32], outs: usize, ins: usize) -> Filters {
-        let u = filter_transform(w, outs, ins);
+    /// Transforms (and packs) the filters w[outs, ins, r, r].
+    fn new<T: Transform>(w: &[f32], outs: usize, ins: usize) -> Filters {
+        let u = T::filters(w, outs, ins);
         let plain = outs * ins;
         if !gemm::packed_available() {
             return Filters {
@@ -734,7 +832,7 @@ impl Filters {
             };
         }
         let stride = gemm::packed_a_len(outs, ins);
-        let mut data = vec![0.0f32; 16 * stride];
+        let mut data = vec![0.0f32; T::XI * stride];
         for (src, dst) in u.chunks_exact(plain).zip(data.chunks_exact_mut(stride)) {
             gemm::pack_a(outs, ins, View::row_major(src, ins, false), dst);
         }
@@ -752,7 +850,14 @@ impl Filters {
 
 /// y = correlation of x with the transformed filters `u` (+ bias), for plan `p`.
 /// `relu`: y = max(0, ·), applied as the tiles are written (one pass over y less).
-fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, relu: bool, y: &mut [f32]) {
+fn forward_plan<T: Transform>(
+    p: &Plan,
+    x: &[f32],
+    u: &Filters,
+    bias: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
     if y.is_empty() {
         return;
     }
@@ -763,8 +868,8 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, relu: bo
         VLayout::Rows
     };
     let max_ct = block_rows * p.tw;
-    let buf_len =
-        16 * layout.per_xi(p.cin, max_ct) + 16 * xi_stride(p.cout * max_ct) + scratch_len(p.tw);
+    let scratch_len = T::scratch_len(p.tw, block_rows);
+    let buf_len = T::XI * (layout.per_xi(p.cin, max_ct) + xi_stride(p.cout * max_ct)) + scratch_len;
     let task = |xg: &[f32], yg: &mut [f32], par_gemm: bool| {
         let total_rows = (xg.len() / p.in_sz().max(1)) * p.th;
         with_buf(buf_len, |buf| {
@@ -772,12 +877,12 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, relu: bo
                 let rows = r0..(r0 + block_rows).min(total_rows);
                 let ct = rows.len() * p.tw;
                 let per_xi = layout.per_xi(p.cin, ct);
-                let (v, rest) = buf.split_at_mut(16 * per_xi);
+                let (v, rest) = buf.split_at_mut(T::XI * per_xi);
                 let m_plane = xi_stride(p.cout * ct);
-                let (m, rest) = rest.split_at_mut(16 * m_plane);
-                let skip = rest.len() - scratch_len(p.tw);
+                let (m, rest) = rest.split_at_mut(T::XI * m_plane);
+                let skip = rest.len() - scratch_len;
                 let scratch = &mut rest[skip..];
-                input_transform(p, xg, rows.clone(), layout, v, scratch);
+                T::input(p, xg, rows.clone(), layout, v, scratch);
                 let v = &*v;
                 let product = |xi: usize, mx: &mut [f32]| {
                     let vx = &v[xi * per_xi..][..per_xi];
@@ -789,9 +894,9 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, relu: bo
                         sgemm(p.cout, p.cin, ct, uv, vv, mx, ct, false, par_gemm);
                     }
                 };
-                // Sequential tasks (small batches) spread the 16 products over the
+                // Sequential tasks (small batches) spread the XI products over the
                 // threads; the unpacked GEMM splits each product itself.
-                if u.packed && par_gemm && gemm::parallel_worthwhile(16 * p.cout, p.cin, ct) {
+                if u.packed && par_gemm && gemm::parallel_worthwhile(T::XI * p.cout, p.cin, ct) {
                     m.par_chunks_mut(m_plane)
                         .enumerate()
                         .for_each(|(xi, mx)| product(xi, mx));
@@ -800,7 +905,7 @@ fn forward_plan(p: &Plan, x: &[f32], u: &Filters, bias: Option<&[f32]>, relu: bo
                         product(xi, mx);
                     }
                 }
-                output_transform(p, m, rows, bias, relu, yg, scratch);
+                T::output(p, m, rows, bias, relu, yg, scratch);
             }
         })
     };
@@ -823,41 +928,83 @@ fn check_lens(g: &ConvGeom, x: usize, w: usize, y: usize) {
         g.batch * g.in_channels * g.in_h * g.in_w,
         "conv: input length"
     );
-    assert_eq!(w, g.out_channels * g.in_channels * 9, "conv: weight length");
+    let taps = g.kernel[0] * g.kernel[1];
+    assert_eq!(
+        w,
+        g.out_channels * g.in_channels * taps,
+        "conv: weight length"
+    );
     assert_eq!(y, g.batch * g.out_channels * oh * ow, "conv: output length");
 }
 
 /// y = conv(x, w) + bias, then max(0, ·) if `relu`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
+    match g.kernel[0] {
+        3 => forward_with::<F2x3>(g, x, w, bias, relu, y),
+        _ => forward_with::<F2x5>(g, x, w, bias, relu, y),
+    }
+}
+
+/// dx = ∂L/∂x given dy (overwrites dx).
+pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    match g.kernel[0] {
+        3 => backward_input_with::<F2x3>(g, dy, w, dx),
+        _ => backward_input_with::<F2x5>(g, dy, w, dx),
+    }
+}
+
+/// dw, dbias = ∂L/∂w, ∂L/∂bias summed over the batch (overwrites both).
+pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: &mut [f32]) {
+    match g.kernel[0] {
+        3 => backward_weights_with::<F2x3>(g, x, dy, dw, dbias),
+        _ => backward_weights_with::<F2x5>(g, x, dy, dw, dbias),
+    }
+}
+
+fn forward_with<T: Transform>(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    relu: bool,
+    y: &mut [f32],
+) {
     let p = Plan::of(g);
     check_lens(g, x.len(), w.len(), y.len());
     assert_eq!(bias.len(), g.out_channels, "conv: bias length");
-    let u = Filters::new(w, p.cout, p.cin);
-    forward_plan(&p, x, &u, Some(bias), relu, y)
+    let u = Filters::new::<T>(w, p.cout, p.cin);
+    forward_plan::<T>(&p, x, &u, Some(bias), relu, y)
 }
 
-pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+fn backward_input_with<T: Transform>(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     let p = Plan::of(g);
     check_lens(g, dx.len(), w.len(), dy.len());
-    // dx = correlation of dy (padded by 2 − p) with w'[ci, co] = w[co, ci] rotated 180°.
-    let (cin, cout) = (p.cin, p.cout);
+    // dx = correlation of dy (padded by r − 1 − p) with w'[ci, co] = w[co, ci] rotated 180°.
+    let (cin, cout, taps) = (p.cin, p.cout, p.r * p.r);
     let mut flipped = vec![0.0f32; w.len()];
     for co in 0..cout {
         for ci in 0..cin {
-            let src = &w[(co * cin + ci) * 9..][..9];
-            let dst = &mut flipped[(ci * cout + co) * 9..][..9];
+            let src = &w[(co * cin + ci) * taps..][..taps];
+            let dst = &mut flipped[(ci * cout + co) * taps..][..taps];
             for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
                 *d = *s;
             }
         }
     }
-    let back = Plan::new(p.batch, cout, p.oh, p.ow, cin, 2 - p.ph, 2 - p.pw);
+    let (bh, bw) = (p.r - 1 - p.ph, p.r - 1 - p.pw);
+    let back = Plan::new(p.r, p.batch, cout, p.oh, p.ow, cin, bh, bw);
     debug_assert_eq!((back.oh, back.ow), (p.h, p.w));
-    let u = Filters::new(&flipped, cin, cout);
-    forward_plan(&back, dy, &u, None, false, dx)
+    let u = Filters::new::<T>(&flipped, cin, cout);
+    forward_plan::<T>(&back, dy, &u, None, false, dx)
 }
 
-pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: &mut [f32]) {
+fn backward_weights_with<T: Transform>(
+    g: &ConvGeom,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    dbias: &mut [f32],
+) {
     let p = Plan::of(g);
     check_lens(g, x.len(), dw.len(), dy.len());
     assert_eq!(dbias.len(), g.out_channels, "conv: bias gradient length");
@@ -869,15 +1016,17 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
             .map(|n| super::conv::sum(&dy[(n * p.cout + k) * plane..][..plane]))
             .sum();
     });
-    let acc_len = 16 * p.cout * p.cin;
+    let kc = p.cout * p.cin;
+    let acc_len = T::XI * kc;
     if p.batch == 0 || plane == 0 || acc_len == 0 {
         dw.fill(0.0);
         return;
     }
     let (imgs, block_rows, parallel) = p.blocking();
     let max_ct = block_rows * p.tw;
-    let v_len = |ct: usize| 16 * VLayout::Rows.per_xi(p.cin, ct);
-    let buf_len = v_len(max_ct) + 16 * xi_stride(p.cout * max_ct) + scratch_len(p.tw);
+    let scratch_len = T::scratch_len(p.tw, block_rows);
+    let v_len = |ct: usize| T::XI * VLayout::Rows.per_xi(p.cin, ct);
+    let buf_len = v_len(max_ct) + T::XI * xi_stride(p.cout * max_ct) + scratch_len;
     // Adds the images imgs·gi.. of group gi to acc[ξ][k, c].
     let task = |gi: usize, acc: &mut [f32], par_gemm: bool| {
         let n0 = gi * imgs;
@@ -892,15 +1041,15 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
                 let per_xi = VLayout::Rows.per_xi(p.cin, ct);
                 let (v, rest) = buf.split_at_mut(v_len(ct));
                 let d_plane = xi_stride(p.cout * ct);
-                let (d, rest) = rest.split_at_mut(16 * d_plane);
-                let skip = rest.len() - scratch_len(p.tw);
+                let (d, rest) = rest.split_at_mut(T::XI * d_plane);
+                let skip = rest.len() - scratch_len;
                 let scratch = &mut rest[skip..];
-                input_transform(&p, xg, rows.clone(), VLayout::Rows, v, scratch);
-                grad_transform(&p, dyg, rows, d, scratch);
-                for xi in 0..16 {
+                T::input(&p, xg, rows.clone(), VLayout::Rows, v, scratch);
+                T::grad(&p, dyg, rows, d, scratch);
+                for xi in 0..T::XI {
                     let dv = View::row_major(&d[xi * d_plane..][..p.cout * ct], ct, false);
                     let vt = View::row_major(&v[xi * per_xi..][..p.cin * ct], ct, true);
-                    let ax = &mut acc[xi * p.cout * p.cin..][..p.cout * p.cin];
+                    let ax = &mut acc[xi * kc..][..kc];
                     sgemm(p.cout, ct, p.cin, dv, vt, ax, p.cin, true, par_gemm);
                 }
             }
@@ -908,8 +1057,11 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     };
     let groups = p.batch.div_ceil(imgs);
     let acc = accumulate(groups, acc_len, parallel, 1, task);
-    // dw = Gᵀ M G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
-    let kc = p.cout * p.cin;
+    T::weights(&acc, kc, dw)
+}
+
+/// dw = Gᵀ M G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
+fn weights_from_transform(acc: &[f32], kc: usize, dw: &mut [f32]) {
     for (i, out) in dw.chunks_exact_mut(9).enumerate() {
         let m = |a: usize, b: usize| acc[(a * 4 + b) * kc + i];
         let mut rows = [[0.0f32; 4]; 3];
@@ -964,7 +1116,7 @@ mod tests {
             // 5 tile rows of 5 tiles: pairs of rows, one left over, panels mid-pair.
             (3, 5, 10, 10, 3, 1),
         ] {
-            let p = Plan::new(batch, cin, h, w, cout, pad, pad);
+            let p = Plan::new(3, batch, cin, h, w, cout, pad, pad);
             let x = values(p.batch * p.in_sz(), 1);
             let rows = 0..p.batch * p.th;
             let ct = rows.len() * p.tw;
