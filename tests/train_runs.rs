@@ -287,6 +287,12 @@ fn resume_refuses_another_spec_or_limit_and_keeps_the_spec_copy() {
     assert_eq!(r.resumed.len(), 1);
     assert_eq!(r.epochs, 2);
     assert!(r.finished.is_some());
+
+    // Resuming the finished run again trains nothing and leaves its record as it was.
+    let before = bytes(&dir.path().join("run.json"));
+    let m3 = train::train(&m, &data, &same).unwrap();
+    assert_eq!(m3.epochs, m2.epochs);
+    assert_eq!(bytes(&dir.path().join("run.json")), before);
 }
 
 #[test]

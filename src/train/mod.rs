@@ -372,10 +372,12 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
     let noise = input_noise(model)?;
     let mut record = new_record(model, data, opts, epochs);
     let resuming = opts.resume && has_run;
+    let mut previous = None;
     if resuming {
         match run_dir::read_record(out) {
             Ok(Some(old)) => {
                 same_run(&old, &record, out)?;
+                previous = Some(old.clone());
                 record.command = old.command;
                 record.started = old.started;
                 record.resumed = old.resumed;
@@ -433,6 +435,12 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         metrics = serde_json::from_str(field("metrics")?)
             .map_err(|e| miette!("{}: {e}", state_file.display()))?;
         (weights, slots) = (w, s);
+    }
+    // Resuming a run that already has all its epochs changes nothing: its record keeps
+    // the commit, command and finish time of the run that made it, and no resume.
+    let already_finished = restored && state.epochs_done >= epochs;
+    if let Some(old) = previous.filter(|old| already_finished && old.finished.is_some()) {
+        record = old;
     }
     if let Some((name, text)) = &opts.spec_source {
         crate::atomic::write_bytes(&out.join(name), text.as_bytes())?;
@@ -580,8 +588,10 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         finish_outputs(model, data, &outputs_from, out)?;
         evaluate::record_reconstruction(model, data, noise, out, &mut metrics)?;
     }
-    record.finished = Some(run_dir::now_utc());
-    write_json(&out.join(run_dir::RECORD), &record)?;
+    if record.finished.is_none() {
+        record.finished = Some(run_dir::now_utc());
+        write_json(&out.join(run_dir::RECORD), &record)?;
+    }
     Ok(metrics)
 }
 
