@@ -377,11 +377,7 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
         match run_dir::read_record(out) {
             Ok(Some(old)) => {
                 same_run(&old, &record, out)?;
-                previous = Some(old.clone());
-                record.command = old.command;
-                record.started = old.started;
-                record.resumed = old.resumed;
-                record.resumed.push(run_dir::now_utc());
+                previous = Some(old);
             }
             Ok(None) => eprintln!(
                 "warning: {} has no {} (made before run records): resuming without checking its spec and --limit",
@@ -436,11 +432,17 @@ pub fn train(model: &Model, data: &Dataset, opts: &Options) -> Result<Metrics> {
             .map_err(|e| miette!("{}: {e}", state_file.display()))?;
         (weights, slots) = (w, s);
     }
-    // Resuming a run that already has all its epochs changes nothing: its record keeps
-    // the commit, command and finish time of the run that made it, and no resume.
-    let already_finished = restored && state.epochs_done >= epochs;
-    if let Some(old) = previous.filter(|old| already_finished && old.finished.is_some()) {
-        record = old;
+    if let Some(old) = previous {
+        if restored && state.epochs_done >= epochs && old.finished.is_some() {
+            // Nothing left to train: the record keeps the commit, command and finish
+            // time of the run that made it, and gains no resume.
+            record = old;
+        } else {
+            record.command = old.command;
+            record.started = old.started;
+            record.resumed = old.resumed;
+            record.resumed.push(run_dir::now_utc());
+        }
     }
     if let Some((name, text)) = &opts.spec_source {
         crate::atomic::write_bytes(&out.join(name), text.as_bytes())?;
