@@ -59,15 +59,18 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> miette::Result<()> {
-    if let Some(n) = cli.threads {
-        if n == 0 {
-            return Err(miette::miette!("--threads 0: give 1 or more threads"));
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| miette::miette!("cannot set up {n} threads: {e}"))?;
+    if cli.threads == Some(0) {
+        return Err(miette::miette!("--threads 0: give 1 or more threads"));
     }
+    // The calling thread is worker 0 of the pool, so that a training step, run on it,
+    // forks its products to the other workers directly (`kernels::with_warm_pool`)
+    // instead of handing each to the pool from outside and sleeping until it is done.
+    let mut pool = rayon::ThreadPoolBuilder::new().use_current_thread();
+    if let Some(n) = cli.threads {
+        pool = pool.num_threads(n);
+    }
+    pool.build_global()
+        .map_err(|e| miette::miette!("cannot set up the compute threads: {e}"))?;
     match cli.command {
         Command::Summary(a) => front::summary(a),
         Command::Check(a) => front::check(a),

@@ -35,6 +35,7 @@ mod threads;
 mod wide;
 mod winograd;
 
+pub use threads::with_warm_pool;
 pub(crate) use wide::wide;
 pub use wide::{run_avx512, set_wide, wide_available};
 

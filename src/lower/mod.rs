@@ -182,7 +182,7 @@ impl TrainGraph {
         self.cx.set_tensor(self.input, 0, Tensor::new(input));
         self.cx.set_tensor(self.target, 0, Tensor::new(target));
         self.cx.set_tensor(self.hyper, 0, Tensor::new(hyper));
-        self.cx.execute();
+        crate::kernels::with_warm_pool(|| self.cx.execute());
         for &(dst, src) in &self.carry {
             let t = self.cx.get_tensor(src, 0).expect("update was computed");
             self.cx.set_tensor(dst, 0, t);
@@ -275,7 +275,7 @@ impl ForwardGraph {
     /// Runs the graph on one batch.
     pub fn run(&mut self, input: Vec<f32>) -> Vec<f32> {
         self.cx.set_tensor(self.input, 0, Tensor::new(input));
-        self.cx.execute();
+        crate::kernels::with_warm_pool(|| self.cx.execute());
         take(&mut self.cx, self.output)
     }
 
