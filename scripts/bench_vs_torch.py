@@ -7,7 +7,9 @@ names: cifar_base cifar_deep svhn mnist_mlp mnist_ae_deep (default: all)
 Each round runs, for every name, `archc bench specs/NAME.arch --batch 128 --format json`
 and then `../shared/bench/torch_reference.py NAME` (batch 128, ~5 s each), so both see
 the same machine state. With `--sgd` both train with plain SGD; without it both use the
-spec's optimizer and learning rate (PyTorch through `scripts/torch_reference_optim.py`). Prints a Markdown table of medians and the ratio archc/PyTorch.
+spec's optimizer and learning rate (PyTorch through `scripts/torch_reference_optim.py`).
+Prints a Markdown table of medians, the ratio archc/PyTorch of the medians, and each
+round's ratio with their median.
 """
 import argparse, json, re, statistics, subprocess, sys
 from pathlib import Path
@@ -72,13 +74,18 @@ def main():
             print(f"round {r + 1}: {n}: archc {ours[n][-1]:.0f} img/s, torch {theirs[n][-1]:.0f} img/s",
                   file=sys.stderr, flush=True)
     peak = a.peak or (statistics.median(peaks) if peaks else float("nan"))
-    print("| model | archc img/s | PyTorch img/s | ratio | archc GFLOP/s | % of peak | PyTorch GFLOP/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | archc img/s | PyTorch img/s | ratio | median of per-round ratios | per-round ratios | archc GFLOP/s | % of peak | PyTorch GFLOP/s |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for n in a.names:
         o, t = statistics.median(ours[n]), statistics.median(theirs[n])
         g = statistics.median(gflops[n])
         tg = g / o * t  # the same flops per image
-        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {g:.1f} | {100 * g / peak:.0f}% | {tg:.1f} |")
+        # Each round's two runs saw the same machine state; their ratio is the steadier
+        # number when the host's speed drifts between rounds.
+        per_round = [x / y for x, y in zip(ours[n], theirs[n])]
+        rounds = ", ".join(f"{x:.2f}" for x in per_round)
+        print(f"| {n} | {o:.0f} | {t:.0f} | {o / t:.2f} | {statistics.median(per_round):.2f} | {rounds} "
+              f"| {g:.1f} | {100 * g / peak:.0f}% | {tg:.1f} |")
     opt = ("plain SGD for both" if a.sgd else "each spec's optimizer for both (" +
            ", ".join(f"{n}: {spec_optimizer(n)[0]} lr {spec_optimizer(n)[1]:g}" for n in a.names) + ")")
     print(f"\nmedians of {a.rounds} interleaved rounds, batch 128, {opt}; "
