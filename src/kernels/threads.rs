@@ -77,8 +77,10 @@ pub fn with_warm_pool<R>(f: impl FnOnce() -> R) -> R {
     let Some(caller) = rayon::current_thread_index() else {
         return f();
     };
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var_os("ARCHC_NO_WARM_POOL").is_some());
     let others = rayon::current_num_threads().saturating_sub(1);
-    if others == 0 || std::env::var_os("ARCHC_NO_WARM_POOL").is_some() {
+    if others == 0 || off {
         return f();
     }
     /// Tells the pollers to stop when dropped, also when `f` unwinds (the scope waits
