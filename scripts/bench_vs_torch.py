@@ -59,6 +59,12 @@ def main():
                     help="plain SGD for both (as the shared reference); default: each spec's optimizer for both")
     ap.add_argument("names", nargs="*", default=NAMES)
     a = ap.parse_args()
+    # Fail before the first round, with the fix, when the reference cannot run.
+    try:
+        subprocess.run([a.python, "-c", "import torch"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        sys.exit(f"{a.python} cannot import torch: make one with `python3 -m venv /tmp/torch-ref && "
+                 f"/tmp/torch-ref/bin/pip install torch numpy`, or pass --python PATH of a Python that has it")
     ours = {n: [] for n in a.names}
     theirs = {n: [] for n in a.names}
     gflops = {n: [] for n in a.names}
