@@ -3,10 +3,11 @@
 //! `ARCHC_NO_AVX512` before any kernel runs; on an AVX-512 machine the other kernel tests
 //! never reach this path.
 mod kernels_util;
-use archc::kernels::{self, reference, ConvGeom};
+use archc::kernels::{self, reference, ConvAlgo, ConvGeom};
 use kernels_util::{
-    assert_close, check_matmul_against_reference, check_winograd_backward_input,
-    check_winograd_backward_weights, check_winograd_forward, random, rng, winograd_geometries,
+    assert_close, check_backward_input_using, check_backward_weights_using, check_forward_using,
+    check_matmul_against_reference, check_winograd_backward_input, check_winograd_backward_weights,
+    check_winograd_forward, fft_geometries, random, rng, winograd_geometries,
 };
 
 /// Every test of this binary calls this first, before its first product.
@@ -86,6 +87,19 @@ fn fallback_winograd_matches_reference() {
         check_winograd_forward(&mut r, &g);
         check_winograd_backward_input(&mut r, &g);
         check_winograd_backward_weights(&mut r, &g);
+    }
+    assert_eq!(kernels::gemm_backend(), "gemm");
+}
+
+/// The FFT convolutions' transforms and products on the `gemm` crate's kernel.
+#[test]
+fn fallback_fft_matches_reference() {
+    use_fallback();
+    let mut r = rng(25);
+    for g in fft_geometries() {
+        check_forward_using(&mut r, &g, ConvAlgo::Fft);
+        check_backward_input_using(&mut r, &g, ConvAlgo::Fft);
+        check_backward_weights_using(&mut r, &g, ConvAlgo::Fft);
     }
     assert_eq!(kernels::gemm_backend(), "gemm");
 }

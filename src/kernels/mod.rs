@@ -27,6 +27,7 @@ pub(crate) const TILE_N: usize = 32;
 mod avx512;
 mod conv;
 mod conv_pool;
+mod fft;
 mod gemm;
 mod pointwise;
 mod pool;
@@ -157,6 +158,9 @@ pub enum ConvAlgo {
     /// Winograd F(2×2, 3×3) or F(2×2, 5×5): r×r kernels (r = 3, 5), stride 1,
     /// padding < r (`winograd_supports`).
     Winograd,
+    /// Products of spectra on a circle just larger than the padded input (`fft`): any
+    /// stride-1 geometry with padding smaller than the kernel (`fft_supports`).
+    Fft,
 }
 
 /// Which of a convolution's three computations is meant.
@@ -172,6 +176,11 @@ pub fn winograd_supports(g: &ConvGeom) -> bool {
     winograd::supports(g)
 }
 
+/// Whether `ConvAlgo::Fft` can compute geometry `g`.
+pub fn fft_supports(g: &ConvGeom) -> bool {
+    fft::supports(g)
+}
+
 /// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`: Winograd for 3×3
 /// and 5×5 stride-1 layers with at least 16 input and output channels and
 /// C_in + C_out ≥ 128 — below that (the 32→32 and 32→64 3×3 layers of `svhn_improved`)
@@ -179,15 +188,25 @@ pub fn winograd_supports(g: &ConvGeom) -> bool {
 /// as fast, the weight gradient included; F(2×2, 5×5) 1.1–1.6× faster on the 5×5 layers
 /// of `cifar_deep_kernels` (`examples/winograd_bench.rs`, docs/performance.md) — im2col
 /// otherwise, and
-/// everywhere when the environment variable `ARCHC_NO_WINOGRAD` is set. (`_pass`: the
-/// three passes now share the threshold.)
+/// everywhere when the environment variable `ARCHC_NO_WINOGRAD` is set. Other stride-1
+/// layers run by FFT where its multiply-adds (products of spectra plus the transforms as
+/// dense matrices, `fft::multiply_adds`) are under a quarter of the direct ones: the
+/// 16→512 7×7 layer of `svhn` (6.7× fewer); `ARCHC_NO_FFT` switches that off. (`_pass`:
+/// the three passes share the thresholds.)
 pub fn conv_algo(g: &ConvGeom, _pass: ConvPass) -> ConvAlgo {
     static NO_WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static NO_FFT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *NO_WINOGRAD.get_or_init(|| std::env::var_os("ARCHC_NO_WINOGRAD").is_some());
+    let no_fft = *NO_FFT.get_or_init(|| std::env::var_os("ARCHC_NO_FFT").is_some());
     let (cin, cout) = (g.in_channels, g.out_channels);
     let wins = cin >= 16 && cout >= 16 && cin + cout >= 128;
     if !off && wins && winograd::supports(g) {
         ConvAlgo::Winograd
+    } else if !no_fft && fft::supports(g) && {
+        let (direct, by_fft) = fft::multiply_adds(g);
+        4.0 * by_fft < direct
+    } {
+        ConvAlgo::Fft
     } else {
         ConvAlgo::Im2col
     }
@@ -203,6 +222,7 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut 
 pub fn conv2d_forward_relu(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
     match conv_algo(g, ConvPass::Forward) {
         ConvAlgo::Winograd => winograd::forward(g, x, w, bias, true, y),
+        ConvAlgo::Fft => fft::forward(g, x, w, bias, true, y),
         ConvAlgo::Im2col => {
             conv::forward(g, x, w, bias, y);
             relu_inplace(y)
@@ -227,7 +247,7 @@ pub fn conv2d_backward_weights(
     conv2d_backward_weights_using(algo, g, x, dy, dw, dbias)
 }
 
-/// `conv2d_forward` by the given algorithm (panics if Winograd cannot compute `g`).
+/// `conv2d_forward` by the given algorithm (panics if Winograd or FFT cannot compute `g`).
 pub fn conv2d_forward_using(
     algo: ConvAlgo,
     g: &ConvGeom,
@@ -239,6 +259,7 @@ pub fn conv2d_forward_using(
     match algo {
         ConvAlgo::Im2col => conv::forward(g, x, w, bias, y),
         ConvAlgo::Winograd => winograd::forward(g, x, w, bias, false, y),
+        ConvAlgo::Fft => fft::forward(g, x, w, bias, false, y),
     }
 }
 
@@ -253,6 +274,7 @@ pub fn conv2d_backward_input_using(
     match algo {
         ConvAlgo::Im2col => conv::backward_input(g, dy, w, dx),
         ConvAlgo::Winograd => winograd::backward_input(g, dy, w, dx),
+        ConvAlgo::Fft => fft::backward_input(g, dy, w, dx),
     }
 }
 
@@ -268,6 +290,7 @@ pub fn conv2d_backward_weights_using(
     match algo {
         ConvAlgo::Im2col => conv::backward_weights(g, x, dy, dw, dbias),
         ConvAlgo::Winograd => winograd::backward_weights(g, x, dy, dw, dbias),
+        ConvAlgo::Fft => fft::backward_weights(g, x, dy, dw, dbias),
     }
 }
 

@@ -153,47 +153,124 @@ fn conv_lens(g: &archc::kernels::ConvGeom) -> (usize, usize, usize) {
 // (filter) inputs and the GEMM sums C terms of those: the rounding error stays within a
 // small multiple of the direct sum's (≈ 1e-7·√terms per value for inputs in [−1, 1]),
 // far inside the bound, which a wrong tap or a missed edge (errors of order 1) breaks.
+// The FFT path's DFT matrices hold cos and sin rounded to f32 and each transform stage
+// sums ≤ 2n terms of them, so its error is again a small multiple of the direct sum's.
 // Outputs start as NaN, so a value never written fails.
 
 /// Winograd forward of `g` against the naive reference.
 pub fn check_winograd_forward(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
-    use archc::kernels::{self, reference, ConvAlgo};
-    assert!(kernels::winograd_supports(g), "{g:?}");
-    let (isz, wsz, osz) = conv_lens(g);
-    let (x, w, b) = (random(r, isz), random(r, wsz), random(r, g.out_channels));
-    let mut got = vec![f32::NAN; osz];
-    let mut want = vec![0.0; osz];
-    kernels::conv2d_forward_using(ConvAlgo::Winograd, g, &x, &w, &b, &mut got);
-    reference::conv2d_forward(g, &x, &w, &b, &mut want);
-    let terms = g.in_channels * g.kernel[0] * g.kernel[1] + 1;
-    assert_close(&got, &want, terms, &format!("forward {g:?}"));
+    assert!(archc::kernels::winograd_supports(g), "{g:?}");
+    check_forward_using(r, g, archc::kernels::ConvAlgo::Winograd)
 }
 
 /// Winograd input gradient of `g` against the naive reference.
 pub fn check_winograd_backward_input(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
-    use archc::kernels::{self, reference, ConvAlgo};
-    let (isz, wsz, osz) = conv_lens(g);
-    let (dy, w) = (random(r, osz), random(r, wsz));
-    let mut got = vec![f32::NAN; isz];
-    let mut want = vec![0.0; isz];
-    kernels::conv2d_backward_input_using(ConvAlgo::Winograd, g, &dy, &w, &mut got);
-    reference::conv2d_backward_input(g, &dy, &w, &mut want);
-    let terms = g.out_channels * g.kernel[0] * g.kernel[1];
-    assert_close(&got, &want, terms, &format!("backward input {g:?}"));
+    check_backward_input_using(r, g, archc::kernels::ConvAlgo::Winograd)
 }
 
 /// Winograd weight and bias gradients of `g` against the naive reference.
 pub fn check_winograd_backward_weights(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
-    use archc::kernels::{self, reference, ConvAlgo};
+    check_backward_weights_using(r, g, archc::kernels::ConvAlgo::Winograd)
+}
+
+/// The forward convolution of `g` by `algo` against the naive reference.
+pub fn check_forward_using(
+    r: &mut ChaCha8Rng,
+    g: &archc::kernels::ConvGeom,
+    algo: archc::kernels::ConvAlgo,
+) {
+    use archc::kernels::{self, reference};
+    let (isz, wsz, osz) = conv_lens(g);
+    let (x, w, b) = (random(r, isz), random(r, wsz), random(r, g.out_channels));
+    let mut got = vec![f32::NAN; osz];
+    let mut want = vec![0.0; osz];
+    kernels::conv2d_forward_using(algo, g, &x, &w, &b, &mut got);
+    reference::conv2d_forward(g, &x, &w, &b, &mut want);
+    let terms = g.in_channels * g.kernel[0] * g.kernel[1] + 1;
+    assert_close(&got, &want, terms, &format!("{algo:?} forward {g:?}"));
+}
+
+/// The input gradient of `g` by `algo` against the naive reference.
+pub fn check_backward_input_using(
+    r: &mut ChaCha8Rng,
+    g: &archc::kernels::ConvGeom,
+    algo: archc::kernels::ConvAlgo,
+) {
+    use archc::kernels::{self, reference};
+    let (isz, wsz, osz) = conv_lens(g);
+    let (dy, w) = (random(r, osz), random(r, wsz));
+    let mut got = vec![f32::NAN; isz];
+    let mut want = vec![0.0; isz];
+    kernels::conv2d_backward_input_using(algo, g, &dy, &w, &mut got);
+    reference::conv2d_backward_input(g, &dy, &w, &mut want);
+    let terms = g.out_channels * g.kernel[0] * g.kernel[1];
+    assert_close(
+        &got,
+        &want,
+        terms,
+        &format!("{algo:?} backward input {g:?}"),
+    );
+}
+
+/// The weight and bias gradients of `g` by `algo` against the naive reference.
+pub fn check_backward_weights_using(
+    r: &mut ChaCha8Rng,
+    g: &archc::kernels::ConvGeom,
+    algo: archc::kernels::ConvAlgo,
+) {
+    use archc::kernels::{self, reference};
     let (isz, wsz, osz) = conv_lens(g);
     let (x, dy) = (random(r, isz), random(r, osz));
     let (mut got_w, mut got_b) = (vec![f32::NAN; wsz], vec![f32::NAN; g.out_channels]);
     let (mut want_w, mut want_b) = (vec![0.0; wsz], vec![0.0; g.out_channels]);
-    kernels::conv2d_backward_weights_using(ConvAlgo::Winograd, g, &x, &dy, &mut got_w, &mut got_b);
+    kernels::conv2d_backward_weights_using(algo, g, &x, &dy, &mut got_w, &mut got_b);
     reference::conv2d_backward_weights(g, &x, &dy, &mut want_w, &mut want_b);
     let terms = g.batch * g.out_h() * g.out_w();
-    assert_close(&got_w, &want_w, terms, &format!("dW {g:?}"));
-    assert_close(&got_b, &want_b, terms, &format!("dbias {g:?}"));
+    assert_close(&got_w, &want_w, terms, &format!("{algo:?} dW {g:?}"));
+    assert_close(&got_b, &want_b, terms, &format!("{algo:?} dbias {g:?}"));
+}
+
+/// Stride-1 geometries for the FFT convolutions: odd sizes, square and oblong kernels
+/// from 1×1 to 7×7, paddings from 0 to kernel − 1, channel counts across the
+/// 28-channel blocks and image counts across the 32-image blocks.
+pub fn fft_geometries() -> Vec<archc::kernels::ConvGeom> {
+    #[allow(clippy::too_many_arguments)]
+    fn geom(
+        batch: usize,
+        cin: usize,
+        h: usize,
+        w: usize,
+        cout: usize,
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> archc::kernels::ConvGeom {
+        archc::kernels::ConvGeom {
+            batch,
+            in_channels: cin,
+            in_h: h,
+            in_w: w,
+            out_channels: cout,
+            kernel,
+            stride: [1, 1],
+            padding,
+        }
+    }
+    vec![
+        // svhn's layer, smaller: "same" 7×7.
+        geom(3, 16, 16, 16, 40, [7, 7], [3, 3]),
+        // Oblong kernel and image, unequal paddings, one channel in.
+        geom(2, 1, 9, 13, 5, [3, 5], [1, 0]),
+        // Valid (no padding) 7×7 on an odd image; 29 = one channel past a block.
+        geom(5, 3, 11, 10, 29, [7, 7], [0, 0]),
+        // 1×1, and the largest padding (kernel − 1) of an even kernel.
+        geom(2, 4, 5, 6, 3, [1, 1], [0, 0]),
+        geom(2, 5, 7, 8, 6, [4, 4], [3, 3]),
+        // 37 images: several image blocks, the last one partial; 57 channels: three
+        // channel blocks, the last of one channel.
+        geom(37, 2, 6, 6, 57, [5, 3], [2, 1]),
+        // A single image, the kernel as large as the padded input.
+        geom(1, 3, 4, 5, 2, [6, 7], [1, 1]),
+    ]
 }
 
 /// `kernels::max_pool_relu_backward_inplace` against the two reference steps it
