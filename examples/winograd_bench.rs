@@ -1,11 +1,11 @@
 //! im2col + GEMM against Winograd F(2×2, 3×3) on the 3×3 layers of `cifar_base`,
-//! `cifar_deep` and (the smaller ones) `svhn_improved`, and against F(2×2, 5×5) on the
-//! 5×5 layers of `cifar_deep_kernels`: forward, input gradient and weight gradient,
-//! wall-clock medians.
+//! `cifar_deep` and (the smaller ones) `svhn_improved`, against F(2×2, 5×5) on the
+//! 5×5 layers of `cifar_deep_kernels`, and against FFT on the 7×7 layer of `svhn`:
+//! forward, input gradient and weight gradient, wall-clock medians.
 //!
 //! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B] [-- --kernel K]`
-//! (`--kernel 3` or `5`: only the layers of that kernel size.)
-//! Each repetition times im2col and Winograd back to back (interleaved), so both see the
+//! (`--kernel 3`, `5` or `7`: only the layers of that kernel size.)
+//! Each repetition times im2col and the fast algorithm back to back (interleaved), so both see the
 //! same machine state; the cores are shared, so expect noise and compare medians.
 use archc::bench::cpu_secs;
 use archc::kernels::{self, ConvAlgo, ConvGeom};
@@ -28,11 +28,11 @@ fn main() {
         rayon::current_num_threads()
     );
     println!(
-        "{:<18} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
-        "layer", "pass", "im2col", "winograd", "speedup", "im2col", "winograd", "speedup", "im2col"
+        "{:<26} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
+        "layer", "pass", "im2col", "fast", "speedup", "im2col", "fast", "speedup", "im2col"
     );
     println!(
-        "{:<18} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
+        "{:<26} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
         "", "", "wall ms", "wall ms", "wall", "cpu ms", "cpu ms", "cpu", "GF/cpu-s"
     );
     let layers = [
@@ -47,8 +47,14 @@ fn main() {
         ("1e 5×5 64→128 16²", 64, 128, 16, 5),
         ("1e 5×5 128→128 16²", 128, 128, 16, 5),
         ("svhn+ 5×5 32→32 32²", 32, 32, 32, 5),
+        ("svhn 7×7 16→512 16² (FFT)", 16, 512, 16, 7),
     ];
     for (name, cin, cout, hw, k) in layers {
+        let fast = if k == 7 {
+            ConvAlgo::Fft
+        } else {
+            ConvAlgo::Winograd
+        };
         if only != 0 && k != only {
             continue;
         }
@@ -83,19 +89,19 @@ fn main() {
                 (t.elapsed().as_secs_f64(), cpu_secs() - c)
             };
             run(ConvAlgo::Im2col);
-            run(ConvAlgo::Winograd);
+            run(fast);
             let (mut ti, mut tw, mut ci, mut cw) = (vec![], vec![], vec![], vec![]);
             for _ in 0..reps.max(1) {
                 let (t, c) = run(ConvAlgo::Im2col);
                 ti.push(t);
                 ci.push(c);
-                let (t, c) = run(ConvAlgo::Winograd);
+                let (t, c) = run(fast);
                 tw.push(t);
                 cw.push(c);
             }
             let (mi, mw, mci, mcw) = (median(ti), median(tw), median(ci), median(cw));
             println!(
-                "{name:<18} {pass:>6} | {:9.2} {:9.2} {:6.2}× | {:9.2} {:9.2} {:6.2}× | {:9.1}",
+                "{name:<26} {pass:>6} | {:9.2} {:9.2} {:6.2}× | {:9.2} {:9.2} {:6.2}× | {:9.1}",
                 mi * 1e3,
                 mw * 1e3,
                 mi / mw,

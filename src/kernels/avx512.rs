@@ -363,8 +363,12 @@ unsafe fn pack_b(kc: usize, nc: usize, b: Mat, pc: usize, jc: usize, out: &mut [
 /// dst[r·dst_rs + c] = src[c·src_rs + r] for a 16×16 block (rows of src are contiguous);
 /// source rows from `rows` on are taken as zero and never read; only the first `cols`
 /// floats of each destination row are written.
+///
+/// # Safety
+/// Source rows `0..rows` (16 floats each) and all 16 destination rows (`cols` floats
+/// each) are in bounds, and AVX-512F is available.
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose16(
+pub(crate) unsafe fn transpose16(
     src: *const f32,
     src_rs: usize,
     rows: usize,

@@ -29,6 +29,11 @@ use std::f64::consts::PI;
 thread_local! {
     /// Per-thread spectra and transform buffers, reused across calls.
     static BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// The caller's filter matrices and all images' spectra, reused across calls: fresh,
+    /// their 25 MB (svhn) page-faulted on every first touch.
+    static SHARED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// The kernels' spectra, while the filter matrices are built from them.
+    static KERNEL_SPEC: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// Output channels per block: 2·28 = 56 rows, four whole row tiles of the GEMM kernel.
@@ -373,19 +378,30 @@ impl Synthesis {
 /// block and bin, the real `[re/im, o][re/im, c]` matrix [[Wr, Wi], [−Wi, Wr]] of
 /// `Y = conj(W)·X` (2·co × 2·cin, row-major); block (o₀, co) starts at o₀·2·2cin·bins.
 /// Its transpose [[Wrᵀ, −Wiᵀ], [Wiᵀ, Wrᵀ]] is the input gradient's `DX = Wᵀ·DY`.
-fn filter_matrices(p: &Plan, w: &[f32]) -> Vec<f32> {
+fn filter_matrices(p: &Plan, w: &[f32], u: &mut [f32]) {
     let kc = p.cout * p.cin;
     let bins = p.bins();
     let analysis = p.analysis_lags();
-    let mut spec = vec![0.0f32; bins * 2 * kc];
-    let mut tmp = vec![0.0f32; analysis.tmp_len(kc)];
-    analysis.run(w, kc, &mut spec, &mut tmp, true);
-    let cin2 = 2 * p.cin;
-    let mut u = vec![0.0f32; bins * 2 * p.cout * cin2];
+    let spec_len = bins * 2 * kc;
+    with_scratch(&KERNEL_SPEC, spec_len + analysis.tmp_len(kc), |buf| {
+        let (spec, tmp) = buf.split_at_mut(spec_len);
+        analysis.run(w, kc, spec, tmp, true);
+        expand_filters(p, spec, u)
+    })
+}
+
+/// Floats of `filter_matrices`' output.
+fn filter_matrices_len(p: &Plan) -> usize {
+    p.bins() * 2 * p.cout * 2 * p.cin
+}
+
+/// `u` (as `filter_matrices` lays it out) from the kernels' spectra.
+fn expand_filters(p: &Plan, spec: &[f32], u: &mut [f32]) {
+    let (kc, bins, cin2) = (p.cout * p.cin, p.bins(), 2 * p.cin);
     let blocks = p.channel_blocks();
     let block_len = |co: usize| bins * 2 * co * cin2;
     let mut parts: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(blocks.len());
-    let mut rest = &mut u[..];
+    let mut rest = &mut u[..filter_matrices_len(p)];
     for &(o0, co) in &blocks {
         let (part, tail) = rest.split_at_mut(block_len(co));
         parts.push((o0, co, part));
@@ -409,7 +425,6 @@ fn filter_matrices(p: &Plan, w: &[f32]) -> Vec<f32> {
             }
         }
     });
-    u
 }
 
 /// `planes[c, img, ..]` = `src[img, c0 + c, ..]` for `chans` channels of the `imgs`
@@ -427,6 +442,8 @@ fn gather(src: &[f32], total: usize, c0: usize, chans: usize, plane: usize, plan
 
 /// `dst[img, c0 + c, a, b]` = `out[b][a][c, img]` (+ bias[c], then max(0, ·) if `relu`)
 /// for the `chans` channels of `imgs` images in `dst` (`total` channels of s₁ × s₂).
+/// With AVX-512, 16 images of a channel at a time go through 16×16 register transposes
+/// (a plain loop read `out` 16 KB apart, and took a fifth of an svhn step).
 #[allow(clippy::too_many_arguments)]
 fn scatter(
     out: &[f32],
@@ -439,16 +456,58 @@ fn scatter(
     relu: bool,
     dst: &mut [f32],
 ) {
-    let imgs = dst.len() / (total * s1 * s2);
+    let plane = s1 * s2;
+    let imgs = dst.len() / (total * plane);
     let planes = chans * imgs;
-    for img in 0..imgs {
-        for c in 0..chans {
-            let add = bias.map_or(0.0, |b| b[c0 + c]);
-            let plane = &mut dst[(img * total + c0 + c) * s1 * s2..][..s1 * s2];
+    assert!(
+        out.len() >= plane * planes,
+        "fft: transform output too short"
+    );
+    for c in 0..chans {
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if super::avx512::available() {
+            while done + 16 <= imgs {
+                let col = c * imgs + done;
+                for a in 0..s1 {
+                    for b0 in (0..s2).step_by(16) {
+                        let run = (s2 - b0).min(16);
+                        let from = ((b0 * s1 + a) * planes + col, s1 * planes);
+                        let to = ((done * total + c0 + c) * plane + a * s2 + b0, total * plane);
+                        // SAFETY: source rows b0..b0 + run of `out` hold the 16 columns
+                        // col..col + 16 (done + 16 ≤ imgs); the 16 destination planes
+                        // (images done..done + 16 of channel c0 + c) are in `dst` and
+                        // take `run` floats at a·s₂ + b0 ≤ plane; AVX-512F is available.
+                        unsafe {
+                            super::avx512::transpose16(
+                                out.as_ptr().add(from.0),
+                                from.1,
+                                run,
+                                dst.as_mut_ptr().add(to.0),
+                                to.1,
+                                run,
+                            )
+                        }
+                    }
+                }
+                done += 16;
+            }
+        }
+        for img in done..imgs {
             let col = c * imgs + img;
-            for (a, row) in plane.chunks_exact_mut(s2).enumerate() {
+            let to = &mut dst[(img * total + c0 + c) * plane..][..plane];
+            for (a, row) in to.chunks_exact_mut(s2).enumerate() {
                 for (b, d) in row.iter_mut().enumerate() {
-                    let v = out[(b * s1 + a) * planes + col] + add;
+                    *d = out[(b * s1 + a) * planes + col];
+                }
+            }
+        }
+        let add = bias.map_or(0.0, |b| b[c0 + c]);
+        if add != 0.0 || relu {
+            for img in 0..imgs {
+                let to = &mut dst[(img * total + c0 + c) * plane..][..plane];
+                for d in to {
+                    let v = *d + add;
                     *d = if relu { v.max(0.0) } else { v };
                 }
             }
@@ -480,7 +539,13 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: 
     if y.is_empty() {
         return;
     }
-    let u = filter_matrices(&p, w);
+    with_scratch(&SHARED, filter_matrices_len(&p), |u| {
+        filter_matrices(&p, w, u);
+        forward_with(&p, x, u, bias, relu, y)
+    })
+}
+
+fn forward_with(p: &Plan, x: &[f32], u: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
     let (analysis, synthesis) = (p.analysis_in(), p.synthesis_out());
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, p.image_block());
     let blocks = p.channel_blocks();
@@ -499,7 +564,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: 
                 let (xs, rest) = buf.split_at_mut(spec_x);
                 let (ys, rest) = rest.split_at_mut(spec_y);
                 let (out, work) = rest.split_at_mut(out_len);
-                input_spectra(&p, &analysis, xb, xs, work);
+                input_spectra(p, &analysis, xb, xs, work);
                 for &(o0, co) in &blocks {
                     let ub = &u[o0 * 2 * cin2 * bins..][..bins * 2 * co * cin2];
                     for bin in 0..bins {
@@ -526,7 +591,13 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
         dx.fill(0.0);
         return;
     }
-    let u = filter_matrices(&p, w);
+    with_scratch(&SHARED, filter_matrices_len(&p), |u| {
+        filter_matrices(&p, w, u);
+        backward_input_with(&p, dy, u, dx)
+    })
+}
+
+fn backward_input_with(p: &Plan, dy: &[f32], u: &[f32], dx: &mut [f32]) {
     let (analysis, synthesis) = (p.analysis_out(), p.synthesis_in());
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, p.image_block());
     let blocks = p.channel_blocks();
@@ -587,15 +658,24 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     let analysis_x = p.analysis_in();
     let spec_x = bins * cin2 * nb;
     let x_work = p.cin * nb * p.h * p.w + analysis_x.tmp_len(p.cin * nb);
-    let mut xs_all = vec![0.0f32; p.batch.div_ceil(nb) * spec_x];
-    xs_all
-        .par_chunks_mut(spec_x)
-        .zip(x.par_chunks(nb * p.in_sz()))
-        .for_each(|(xs, xb)| {
-            with_scratch(&BUF, x_work, |work| {
-                input_spectra(&p, &analysis_x, xb, xs, work)
-            })
-        });
+    with_scratch(&SHARED, p.batch.div_ceil(nb) * spec_x, |xs_all| {
+        xs_all
+            .par_chunks_mut(spec_x)
+            .zip(x.par_chunks(nb * p.in_sz()))
+            .for_each(|(xs, xb)| {
+                with_scratch(&BUF, x_work, |work| {
+                    input_spectra(&p, &analysis_x, xb, xs, work)
+                })
+            });
+        weights_from_spectra(&p, dy, xs_all, dw)
+    })
+}
+
+/// dw from dy and the spectra of all images (`backward_weights`' second half).
+fn weights_from_spectra(p: &Plan, dy: &[f32], xs_all: &[f32], dw: &mut [f32]) {
+    let (bins, cin2, nb) = (p.bins(), 2 * p.cin, IMAGE_BLOCK);
+    let plane = p.oh * p.ow;
+    let spec_x = bins * cin2 * nb;
     let (analysis, synthesis) = (p.analysis_out(), p.synthesis_lags());
     let cb = CHANNEL_BLOCK.min(p.cout);
     let taps = p.kh * p.kw;

@@ -270,6 +270,10 @@ pub fn fft_geometries() -> Vec<archc::kernels::ConvGeom> {
         geom(37, 2, 6, 6, 57, [5, 3], [2, 1]),
         // A single image, the kernel as large as the padded input.
         geom(1, 3, 4, 5, 2, [6, 7], [1, 1]),
+        // 140 images: blocks of 32 on up to 2 threads (16 or more on up to 4), whose
+        // outputs go out 16 images at a time through register transposes, rows of 19
+        // (one full run of 16 columns and one of 3), and a last block of 12 done apart.
+        geom(140, 2, 5, 19, 3, [3, 4], [1, 2]),
     ]
 }
 
