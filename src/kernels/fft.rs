@@ -19,7 +19,7 @@
 //! stages (along rows, then along columns, and back), to whole blocks of planes at once.
 //! Images go in blocks of up to 32 (one GEMM panel), output channels in blocks of
 //! `CHANNEL_BLOCK`, so that a block's spectra stay near L2 size.
-use super::gemm::{sgemm, View};
+use super::gemm::{self, sgemm, View, PANEL};
 use super::threads::with_scratch;
 use super::ConvGeom;
 use rayon::prelude::*;
@@ -374,11 +374,87 @@ impl Synthesis {
     }
 }
 
-/// The kernels' spectra in the forward pass's product form: for each output-channel
-/// block and bin, the real `[re/im, o][re/im, c]` matrix [[Wr, Wi], [−Wi, Wr]] of
-/// `Y = conj(W)·X` (2·co × 2·cin, row-major); block (o₀, co) starts at o₀·2·2cin·bins.
-/// Its transpose [[Wrᵀ, −Wiᵀ], [Wiᵀ, Wrᵀ]] is the input gradient's `DX = Wᵀ·DY`.
-fn filter_matrices(p: &Plan, w: &[f32], u: &mut [f32]) {
+/// How the per-bin left operands of the products are stored: for each output-channel
+/// block and bin, the real `[re/im, o][re/im, c]` matrix [[Wr, Wi], [−Wi, Wr]] of the
+/// forward's `Y = conj(W)·X` (2·co × 2·cin), or (`transposed`) [[Wrᵀ, −Wiᵀ], [Wiᵀ, Wrᵀ]],
+/// the input gradient's `DX = Wᵀ·DY` (2·cin × 2·co); packed once for `gemm::packed`
+/// when our kernel is in use (else every product re-packed the same 56 × 32 matrix),
+/// row-major otherwise.
+#[derive(Clone, Copy)]
+struct FilterForm {
+    transposed: bool,
+    packed: bool,
+}
+
+impl FilterForm {
+    fn new(transposed: bool) -> FilterForm {
+        FilterForm {
+            transposed,
+            packed: gemm::packed_available(),
+        }
+    }
+
+    /// (rows, columns) of one bin's matrix for a block of `co` channels.
+    fn shape(self, p: &Plan, co: usize) -> (usize, usize) {
+        if self.transposed {
+            (2 * p.cin, 2 * co)
+        } else {
+            (2 * co, 2 * p.cin)
+        }
+    }
+
+    /// Floats of one bin's matrix for a block of `co` channels.
+    fn bin_len(self, p: &Plan, co: usize) -> usize {
+        let (m, k) = self.shape(p, co);
+        if self.packed {
+            gemm::packed_a_len(m, k)
+        } else {
+            m * k
+        }
+    }
+
+    /// Where block (o₀, ·) starts: every block before it is full.
+    fn block_start(self, p: &Plan, o0: usize) -> usize {
+        o0 / CHANNEL_BLOCK * p.bins() * self.bin_len(p, CHANNEL_BLOCK.min(p.cout))
+    }
+
+    fn len(self, p: &Plan) -> usize {
+        let last = p.channel_blocks().last().copied();
+        last.map_or(0, |(o0, co)| {
+            self.block_start(p, o0) + p.bins() * self.bin_len(p, co)
+        })
+    }
+
+    /// dst[m × n] (row stride n) = the bin's matrix `a` · B (+ dst if `accumulate`), B
+    /// row-major `[k][n]`: with n = PANEL it is one GEMM panel as it stands.
+    #[allow(clippy::too_many_arguments)]
+    fn product(
+        self,
+        p: &Plan,
+        co: usize,
+        a: &[f32],
+        b: &[f32],
+        n: usize,
+        dst: &mut [f32],
+        accumulate: bool,
+    ) {
+        let (m, k) = self.shape(p, co);
+        match (self.packed, n == PANEL) {
+            (true, true) => gemm::packed(m, k, n, a, b, dst, n, accumulate),
+            (true, false) => {
+                let rhs = View::row_major(b, n, false);
+                gemm::packed_lhs(m, k, n, a, rhs, dst, n, accumulate)
+            }
+            (false, _) => {
+                let (lhs, rhs) = (View::row_major(a, k, false), View::row_major(b, n, false));
+                sgemm(m, k, n, lhs, rhs, dst, n, accumulate, false)
+            }
+        }
+    }
+}
+
+/// The kernels' spectra as per-bin product matrices in `form` (see `FilterForm`).
+fn filter_matrices(p: &Plan, w: &[f32], form: FilterForm, u: &mut [f32]) {
     let kc = p.cout * p.cin;
     let bins = p.bins();
     let analysis = p.analysis_lags();
@@ -386,29 +462,24 @@ fn filter_matrices(p: &Plan, w: &[f32], u: &mut [f32]) {
     with_scratch(&KERNEL_SPEC, spec_len + analysis.tmp_len(kc), |buf| {
         let (spec, tmp) = buf.split_at_mut(spec_len);
         analysis.run(w, kc, spec, tmp, true);
-        expand_filters(p, spec, u)
+        expand_filters(p, spec, form, u)
     })
 }
 
-/// Floats of `filter_matrices`' output.
-fn filter_matrices_len(p: &Plan) -> usize {
-    p.bins() * 2 * p.cout * 2 * p.cin
-}
-
-/// `u` (as `filter_matrices` lays it out) from the kernels' spectra.
-fn expand_filters(p: &Plan, spec: &[f32], u: &mut [f32]) {
+/// `u` (as `form` lays it out) from the kernels' spectra.
+fn expand_filters(p: &Plan, spec: &[f32], form: FilterForm, u: &mut [f32]) {
     let (kc, bins, cin2) = (p.cout * p.cin, p.bins(), 2 * p.cin);
     let blocks = p.channel_blocks();
-    let block_len = |co: usize| bins * 2 * co * cin2;
     let mut parts: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(blocks.len());
-    let mut rest = &mut u[..filter_matrices_len(p)];
+    let mut rest = &mut u[..form.len(p)];
     for &(o0, co) in &blocks {
-        let (part, tail) = rest.split_at_mut(block_len(co));
+        let (part, tail) = rest.split_at_mut(bins * form.bin_len(p, co));
         parts.push((o0, co, part));
         rest = tail;
     }
     parts.into_par_iter().for_each(|(o0, co, part)| {
-        for (bin, m) in part.chunks_exact_mut(2 * co * cin2).enumerate() {
+        let mut m = vec![0.0f32; 2 * co * cin2];
+        for (bin, out) in part.chunks_exact_mut(form.bin_len(p, co)).enumerate() {
             let re = &spec[bin * 2 * kc..][..kc];
             let im = &spec[(bin * 2 + 1) * kc..][..kc];
             for o in 0..co {
@@ -422,6 +493,18 @@ fn expand_filters(p: &Plan, spec: &[f32], u: &mut [f32]) {
                     *d = -s;
                 }
                 bottom[p.cin..].copy_from_slice(wr);
+            }
+            let (rows, cols) = form.shape(p, co);
+            // The transposed form reads the forward matrix through swapped strides.
+            let view = View::row_major(&m, cin2, form.transposed);
+            if form.packed {
+                gemm::pack_a(rows, cols, view, out);
+            } else {
+                for (r, row) in out.chunks_exact_mut(cols).enumerate() {
+                    for (c, d) in row.iter_mut().enumerate() {
+                        *d = view.data[r * view.rs + c * view.cs];
+                    }
+                }
             }
         }
     });
@@ -539,13 +622,22 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: 
     if y.is_empty() {
         return;
     }
-    with_scratch(&SHARED, filter_matrices_len(&p), |u| {
-        filter_matrices(&p, w, u);
-        forward_with(&p, x, u, bias, relu, y)
+    let form = FilterForm::new(false);
+    with_scratch(&SHARED, form.len(&p), |u| {
+        filter_matrices(&p, w, form, u);
+        forward_with(&p, x, u, form, bias, relu, y)
     })
 }
 
-fn forward_with(p: &Plan, x: &[f32], u: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
+fn forward_with(
+    p: &Plan,
+    x: &[f32],
+    u: &[f32],
+    form: FilterForm,
+    bias: &[f32],
+    relu: bool,
+    y: &mut [f32],
+) {
     let (analysis, synthesis) = (p.analysis_in(), p.synthesis_out());
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, p.image_block());
     let blocks = p.channel_blocks();
@@ -566,12 +658,12 @@ fn forward_with(p: &Plan, x: &[f32], u: &[f32], bias: &[f32], relu: bool, y: &mu
                 let (out, work) = rest.split_at_mut(out_len);
                 input_spectra(p, &analysis, xb, xs, work);
                 for &(o0, co) in &blocks {
-                    let ub = &u[o0 * 2 * cin2 * bins..][..bins * 2 * co * cin2];
+                    let (ub, per_bin) = (&u[form.block_start(p, o0)..], form.bin_len(p, co));
                     for bin in 0..bins {
-                        let lhs = View::row_major(&ub[bin * 2 * co * cin2..], cin2, false);
-                        let rhs = View::row_major(&xs[bin * cin2 * imgs..], imgs, false);
+                        let a = &ub[bin * per_bin..][..per_bin];
+                        let b = &xs[bin * cin2 * imgs..][..cin2 * imgs];
                         let dst = &mut ys[bin * 2 * co * imgs..][..2 * co * imgs];
-                        sgemm(2 * co, cin2, imgs, lhs, rhs, dst, imgs, false, false);
+                        form.product(p, co, a, b, imgs, dst, false);
                     }
                     synthesis.run(ys, co * imgs, out, work);
                     scatter(out, p.oh, p.ow, p.cout, o0, co, Some(bias), relu, yb);
@@ -591,13 +683,14 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
         dx.fill(0.0);
         return;
     }
-    with_scratch(&SHARED, filter_matrices_len(&p), |u| {
-        filter_matrices(&p, w, u);
-        backward_input_with(&p, dy, u, dx)
+    let form = FilterForm::new(true);
+    with_scratch(&SHARED, form.len(&p), |u| {
+        filter_matrices(&p, w, form, u);
+        backward_input_with(&p, dy, u, form, dx)
     })
 }
 
-fn backward_input_with(p: &Plan, dy: &[f32], u: &[f32], dx: &mut [f32]) {
+fn backward_input_with(p: &Plan, dy: &[f32], u: &[f32], form: FilterForm, dx: &mut [f32]) {
     let (analysis, synthesis) = (p.analysis_out(), p.synthesis_in());
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, p.image_block());
     let blocks = p.channel_blocks();
@@ -620,13 +713,12 @@ fn backward_input_with(p: &Plan, dy: &[f32], u: &[f32], dx: &mut [f32]) {
                     let (planes, tmp) = work.split_at_mut(co * imgs * plane);
                     gather(dyb, p.cout, o0, co, plane, planes);
                     analysis.run(planes, co * imgs, dys, tmp, false);
-                    let ub = &u[o0 * 2 * cin2 * bins..][..bins * 2 * co * cin2];
+                    let (ub, per_bin) = (&u[form.block_start(p, o0)..], form.bin_len(p, co));
                     for bin in 0..bins {
-                        // [[Wrᵀ, −Wiᵀ], [Wiᵀ, Wrᵀ]]: the forward matrix read transposed.
-                        let lhs = View::row_major(&ub[bin * 2 * co * cin2..], cin2, true);
-                        let rhs = View::row_major(&dys[bin * 2 * co * imgs..], imgs, false);
+                        let a = &ub[bin * per_bin..][..per_bin];
+                        let b = &dys[bin * 2 * co * imgs..][..2 * co * imgs];
                         let dst = &mut dxs[bin * cin2 * imgs..][..cin2 * imgs];
-                        sgemm(cin2, 2 * co, imgs, lhs, rhs, dst, imgs, i > 0, false);
+                        form.product(p, co, a, b, imgs, dst, i > 0);
                     }
                 }
                 synthesis.run(dxs, p.cin * imgs, out, work);
