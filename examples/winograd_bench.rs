@@ -4,7 +4,7 @@
 //! forward, input gradient and weight gradient, wall-clock medians.
 //!
 //! `cargo run --release --example winograd_bench [-- --reps N] [-- --batch B] [-- --kernel K]`
-//! (`--kernel 3`, `5` or `7`: only the layers of that kernel size.)
+//! (`--kernel 3`, `5` or `7`: only the layers of that kernel size; 2c–2e are svhn's.)
 //! Each repetition times im2col and the fast algorithm back to back (interleaved), so both see the
 //! same machine state; the cores are shared, so expect noise and compare medians.
 use archc::bench::cpu_secs;
@@ -35,26 +35,31 @@ fn main() {
         "{:<26} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9}",
         "", "", "wall ms", "wall ms", "wall", "cpu ms", "cpu ms", "cpu", "GF/cpu-s"
     );
+    use ConvAlgo::{Fft, Winograd};
     let layers = [
-        ("1b/1e 3→64 32²", 3, 64, 32, 3),
-        ("1e 64→64 32²", 64, 64, 32, 3),
-        ("1b 64→64 16²", 64, 64, 16, 3),
-        ("svhn+ 32→32 32²", 32, 32, 32, 3),
-        ("svhn+ 32→64 16²", 32, 64, 16, 3),
-        ("1e 64→128 16²", 64, 128, 16, 3),
-        ("1e 128→128 16²", 128, 128, 16, 3),
-        ("1e 5×5 64→64 32²", 64, 64, 32, 5),
-        ("1e 5×5 64→128 16²", 64, 128, 16, 5),
-        ("1e 5×5 128→128 16²", 128, 128, 16, 5),
-        ("svhn+ 5×5 32→32 32²", 32, 32, 32, 5),
-        ("svhn 7×7 16→512 16² (FFT)", 16, 512, 16, 7),
+        ("1b/1e 3→64 32²", 3, 64, 32, 3, Winograd),
+        ("1e 64→64 32²", 64, 64, 32, 3, Winograd),
+        ("1b 64→64 16²", 64, 64, 16, 3, Winograd),
+        ("svhn+ 32→32 32²", 32, 32, 32, 3, Winograd),
+        ("svhn+ 32→64 16²", 32, 64, 16, 3, Winograd),
+        ("1e 64→128 16²", 64, 128, 16, 3, Winograd),
+        ("1e 128→128 16²", 128, 128, 16, 3, Winograd),
+        ("1e 5×5 64→64 32²", 64, 64, 32, 5, Winograd),
+        ("1e 5×5 64→128 16²", 64, 128, 16, 5, Winograd),
+        ("1e 5×5 128→128 16²", 128, 128, 16, 5, Winograd),
+        ("svhn+ 5×5 32→32 32²", 32, 32, 32, 5, Winograd),
+        ("1e 5×5 64→64 32² FFT", 64, 64, 32, 5, Fft),
+        ("1e 5×5 128→128 16² FFT", 128, 128, 16, 5, Fft),
+        ("svhn+ 5×5 32→32 32² FFT", 32, 32, 32, 5, Fft),
+        ("2c 7×7 16→512 16² FFT", 16, 512, 16, 7, Fft),
+        ("2e 7×7 8→64 16² FFT", 8, 64, 16, 7, Fft),
+        ("2e 7×7 16→128 16² FFT", 16, 128, 16, 7, Fft),
+        ("2d 5×5 16→512 16² FFT", 16, 512, 16, 5, Fft),
+        ("2d 5×5 16→512 16² Wino", 16, 512, 16, 5, Winograd),
+        ("2d 3×3 16→512 16² FFT", 16, 512, 16, 3, Fft),
+        ("2d 3×3 16→512 16² Wino", 16, 512, 16, 3, Winograd),
     ];
-    for (name, cin, cout, hw, k) in layers {
-        let fast = if k == 7 {
-            ConvAlgo::Fft
-        } else {
-            ConvAlgo::Winograd
-        };
+    for (name, cin, cout, hw, k, fast) in layers {
         if only != 0 && k != only {
             continue;
         }

@@ -16,6 +16,10 @@
 //!   F(2×2, 3×3) and F(2×2, 5×5) (`winograd`: 16 or 36 batched GEMMs in the transform
 //!   domain, 2.25× or 2.8× fewer multiplies); `conv_algo` chooses,
 //!   `ARCHC_NO_WINOGRAD=1` forces im2col everywhere.
+//! - Other stride-1 layers whose direct products outweigh the transforms (svhn's 16→512
+//!   7×7) run by FFT (`fft`: one real GEMM per frequency bin over the stacked real and
+//!   imaginary parts, the transforms as small dense DFT matrices through the same GEMM);
+//!   `ARCHC_NO_FFT=1` keeps them on im2col.
 //! - Max-pool 2×2/2 has an AVX-512 path; other pools loop per plane in parallel.
 //! - Fused element-wise helpers at the end save passes over memory in the glue.
 
@@ -181,30 +185,34 @@ pub fn fft_supports(g: &ConvGeom) -> bool {
     fft::supports(g)
 }
 
-/// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`: Winograd for 3×3
-/// and 5×5 stride-1 layers with at least 16 input and output channels and
-/// C_in + C_out ≥ 128 — below that (the 32→32 and 32→64 3×3 layers of `svhn_improved`)
-/// F(2×2, 3×3) measured slower than im2col in all three passes, from there on at least
-/// as fast, the weight gradient included; F(2×2, 5×5) 1.1–1.6× faster on the 5×5 layers
-/// of `cifar_deep_kernels` (`examples/winograd_bench.rs`, docs/performance.md) — im2col
-/// otherwise, and
-/// everywhere when the environment variable `ARCHC_NO_WINOGRAD` is set. Other stride-1
-/// layers run by FFT where its multiply-adds (products of spectra plus the transforms as
-/// dense matrices, `fft::multiply_adds`) are under a quarter of the direct ones: the
-/// 16→512 7×7 layer of `svhn` (6.7× fewer); `ARCHC_NO_FFT` switches that off. (`_pass`:
-/// the three passes share the thresholds.)
+/// The algorithm `conv2d_forward` / `conv2d_backward_*` use for `g`
+/// (`examples/winograd_bench.rs` measured each choice, docs/performance.md):
+/// - Winograd for 3×3 and 5×5 stride-1 layers with at least 32 input and output
+///   channels and C_in + C_out ≥ 128. Below that sum (the 32→32 and 32→64 3×3 layers of
+///   `svhn_improved`) F(2×2, 3×3) measured slower than im2col in all three passes, and
+///   with 16 channels on one side (the 16→512 layers of `svhn_kernels`) its depth-16
+///   products lost two passes of three (3×3: 0.76–1.19× im2col) or all to FFT (5×5).
+/// - Else FFT for stride-1 layers whose multiply-adds by FFT (products of spectra plus
+///   the transforms as dense matrices, `fft::multiply_adds`) are under 1/2.5 of the
+///   direct ones: svhn's 16→512 7×7 (6.7× fewer, 2.9–3.3× faster per pass), the 7×7
+///   and 5×5 layers of `svhn_filters` and `svhn_kernels` (3.6–9.4× fewer); at 1.5× fewer
+///   (16→512 3×3) FFT was 0.74–0.83× im2col.
+/// - im2col otherwise.
+///
+/// `ARCHC_NO_WINOGRAD` and `ARCHC_NO_FFT` switch either off. (`_pass`: the three passes
+/// share the thresholds.)
 pub fn conv_algo(g: &ConvGeom, _pass: ConvPass) -> ConvAlgo {
     static NO_WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     static NO_FFT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *NO_WINOGRAD.get_or_init(|| std::env::var_os("ARCHC_NO_WINOGRAD").is_some());
     let no_fft = *NO_FFT.get_or_init(|| std::env::var_os("ARCHC_NO_FFT").is_some());
     let (cin, cout) = (g.in_channels, g.out_channels);
-    let wins = cin >= 16 && cout >= 16 && cin + cout >= 128;
+    let wins = cin >= 32 && cout >= 32 && cin + cout >= 128;
     if !off && wins && winograd::supports(g) {
         ConvAlgo::Winograd
     } else if !no_fft && fft::supports(g) && {
         let (direct, by_fft) = fft::multiply_adds(g);
-        4.0 * by_fft < direct
+        2.5 * by_fft < direct
     } {
         ConvAlgo::Fft
     } else {
