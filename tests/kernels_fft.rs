@@ -4,40 +4,11 @@
 //! and image blocks), and the chooser's pick for `svhn`. `kernels_matmul_fallback` runs
 //! the same geometries on the non-AVX-512 product.
 mod kernels_util;
-use archc::kernels::{self, ConvAlgo, ConvGeom, ConvPass};
+use archc::kernels::{self, ConvAlgo, ConvPass};
 use kernels_util::{
-    check_backward_input_using, check_backward_weights_using, check_forward_using, fft_geometries,
-    random, rng,
+    check_backward_input_using, check_backward_weights_using, check_forward_relu,
+    check_forward_using, conv_geom as geom, fft_geometries, rng,
 };
-
-fn geom(
-    batch: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    kernel: [usize; 2],
-    padding: [usize; 2],
-) -> ConvGeom {
-    ConvGeom {
-        batch,
-        in_channels: cin,
-        in_h: h,
-        in_w: w,
-        out_channels: cout,
-        kernel,
-        stride: [1, 1],
-        padding,
-    }
-}
-
-fn lens(g: &ConvGeom) -> (usize, usize, usize) {
-    (
-        g.batch * g.in_channels * g.in_h * g.in_w,
-        g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1],
-        g.batch * g.out_channels * g.out_h() * g.out_w(),
-    )
-}
 
 #[test]
 fn fft_forward_matches_reference() {
@@ -91,24 +62,5 @@ fn chooser_picks_fft_for_the_svhn_seven_by_seven_layer() {
             assert_eq!(kernels::conv_algo(&g, pass), ConvAlgo::Im2col, "{g:?}");
         }
     }
-    let mut r = rng(43);
-    let g = geom(2, 16, 16, 16, 64, [7, 7], [3, 3]);
-    let (nx, nw, ny) = lens(&g);
-    let (x, w, b) = (
-        random(&mut r, nx),
-        random(&mut r, nw),
-        random(&mut r, g.out_channels),
-    );
-    let mut plain = vec![0.0; ny];
-    kernels::conv2d_forward_using(ConvAlgo::Fft, &g, &x, &w, &b, &mut plain);
-    let mut fused = vec![f32::NAN; ny];
-    kernels::conv2d_forward_relu(&g, &x, &w, &b, &mut fused);
-    let negative = plain.iter().filter(|v| **v < 0.0).count();
-    assert!(
-        negative > ny / 10,
-        "too few negative outputs to test the ReLU"
-    );
-    for (i, (p, f)) in plain.iter().zip(&fused).enumerate() {
-        assert_eq!(p.max(0.0), *f, "output {i}");
-    }
+    check_forward_relu(&mut rng(43), &geom(2, 16, 16, 16, 64, [7, 7], [3, 3]));
 }

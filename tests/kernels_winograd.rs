@@ -5,8 +5,9 @@
 mod kernels_util;
 use archc::kernels::{self, reference, ConvAlgo, ConvGeom, ConvPass};
 use kernels_util::{
-    assert_close, check_winograd_backward_input, check_winograd_backward_weights,
-    check_winograd_forward, conv3x3, random, rng, winograd_geometries,
+    assert_close, check_forward_relu, check_winograd_backward_input,
+    check_winograd_backward_weights, check_winograd_forward, conv3x3, random, rng,
+    winograd_geometries,
 };
 
 fn geom(batch: usize, cin: usize, h: usize, w: usize, cout: usize, p: [usize; 2]) -> ConvGeom {
@@ -141,24 +142,6 @@ fn conv_forward_relu_is_relu_of_the_convolution() {
         geom(3, 80, 7, 9, 48, [0, 0]),
         im2col,
     ] {
-        let (nx, nw, ny) = lens(&g);
-        let nw = nw / 9 * g.kernel[0] * g.kernel[1];
-        let (x, w, b) = (
-            random(&mut r, nx),
-            random(&mut r, nw),
-            random(&mut r, g.out_channels),
-        );
-        let mut plain = vec![0.0; ny];
-        kernels::conv2d_forward(&g, &x, &w, &b, &mut plain);
-        let mut fused = vec![f32::NAN; ny];
-        kernels::conv2d_forward_relu(&g, &x, &w, &b, &mut fused);
-        let negative = plain.iter().filter(|v| **v < 0.0).count();
-        assert!(
-            negative > ny / 10,
-            "too few negative outputs to test the ReLU"
-        );
-        for (i, (p, f)) in plain.iter().zip(&fused).enumerate() {
-            assert_eq!(p.max(0.0), *f, "output {i} of {g:?}");
-        }
+        check_forward_relu(&mut r, &g);
     }
 }

@@ -144,38 +144,40 @@ impl Plan {
             .collect()
     }
 
-    /// Lags u − p of a kernel axis as positions on a circle of n.
-    fn lags(k: usize, pad: usize, n: usize) -> Vec<usize> {
-        (0..k).map(|u| (u + n - pad) % n).collect()
+    /// Where the values of `grid` sit on the circle, (rows, columns): the input's and the
+    /// output's cells at 0.., the kernel's taps at their lags u − p (mod n).
+    fn positions(&self, grid: Grid) -> (Vec<usize>, Vec<usize>) {
+        let cells = |len: usize| (0..len).collect();
+        let lags = |k: usize, pad: usize, n: usize| (0..k).map(|u| (u + n - pad) % n).collect();
+        match grid {
+            Grid::Input => (cells(self.h), cells(self.w)),
+            Grid::Output => (cells(self.oh), cells(self.ow)),
+            Grid::Lags => (
+                lags(self.kh, self.ph, self.n1),
+                lags(self.kw, self.pw, self.n2),
+            ),
+        }
     }
 
-    /// Transform of planes at the input's positions, the output's, and the kernel's lags.
-    fn analysis_in(&self) -> Analysis {
-        Analysis::new(self.n1, self.n2, &positions(self.h), &positions(self.w))
-    }
-    fn analysis_out(&self) -> Analysis {
-        Analysis::new(self.n1, self.n2, &positions(self.oh), &positions(self.ow))
-    }
-    fn analysis_lags(&self) -> Analysis {
-        let rows = Plan::lags(self.kh, self.ph, self.n1);
-        let cols = Plan::lags(self.kw, self.pw, self.n2);
+    /// The transform of planes laid out as `grid`.
+    fn analysis(&self, grid: Grid) -> Analysis {
+        let (rows, cols) = self.positions(grid);
         Analysis::new(self.n1, self.n2, &rows, &cols)
     }
-    fn synthesis_in(&self) -> Synthesis {
-        Synthesis::new(self.n1, self.n2, &positions(self.h), &positions(self.w))
-    }
-    fn synthesis_out(&self) -> Synthesis {
-        Synthesis::new(self.n1, self.n2, &positions(self.oh), &positions(self.ow))
-    }
-    fn synthesis_lags(&self) -> Synthesis {
-        let rows = Plan::lags(self.kh, self.ph, self.n1);
-        let cols = Plan::lags(self.kw, self.pw, self.n2);
+
+    /// The inverse transform to values laid out as `grid`.
+    fn synthesis(&self, grid: Grid) -> Synthesis {
+        let (rows, cols) = self.positions(grid);
         Synthesis::new(self.n1, self.n2, &rows, &cols)
     }
 }
 
-fn positions(len: usize) -> Vec<usize> {
-    (0..len).collect()
+/// The three grids of values the transforms go between.
+#[derive(Clone, Copy)]
+enum Grid {
+    Input,
+    Output,
+    Lags,
 }
 
 /// cos and sin of 2π·k·t/n, reduced mod n first so that large products stay exact.
@@ -457,7 +459,7 @@ impl FilterForm {
 fn filter_matrices(p: &Plan, w: &[f32], form: FilterForm, u: &mut [f32]) {
     let kc = p.cout * p.cin;
     let bins = p.bins();
-    let analysis = p.analysis_lags();
+    let analysis = p.analysis(Grid::Lags);
     let spec_len = bins * 2 * kc;
     with_scratch(&KERNEL_SPEC, spec_len + analysis.tmp_len(kc), |buf| {
         let (spec, tmp) = buf.split_at_mut(spec_len);
@@ -638,7 +640,7 @@ fn forward_with(
     relu: bool,
     y: &mut [f32],
 ) {
-    let (analysis, synthesis) = (p.analysis_in(), p.synthesis_out());
+    let (analysis, synthesis) = (p.analysis(Grid::Input), p.synthesis(Grid::Output));
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, p.image_block());
     let blocks = p.channel_blocks();
     let cb = CHANNEL_BLOCK.min(p.cout);
@@ -691,7 +693,7 @@ pub fn backward_input(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
 }
 
 fn backward_input_with(p: &Plan, dy: &[f32], u: &[f32], form: FilterForm, dx: &mut [f32]) {
-    let (analysis, synthesis) = (p.analysis_out(), p.synthesis_in());
+    let (analysis, synthesis) = (p.analysis(Grid::Output), p.synthesis(Grid::Input));
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, p.image_block());
     let blocks = p.channel_blocks();
     let cb = CHANNEL_BLOCK.min(p.cout);
@@ -747,7 +749,7 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     // give the same bits whatever the threads.
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, IMAGE_BLOCK);
     // The spectra of every image, block by block: each channel block reads them all.
-    let analysis_x = p.analysis_in();
+    let analysis_x = p.analysis(Grid::Input);
     let spec_x = bins * cin2 * nb;
     let x_work = p.cin * nb * p.h * p.w + analysis_x.tmp_len(p.cin * nb);
     with_scratch(&SHARED, p.batch.div_ceil(nb) * spec_x, |xs_all| {
@@ -768,7 +770,7 @@ fn weights_from_spectra(p: &Plan, dy: &[f32], xs_all: &[f32], dw: &mut [f32]) {
     let (bins, cin2, nb) = (p.bins(), 2 * p.cin, IMAGE_BLOCK);
     let plane = p.oh * p.ow;
     let spec_x = bins * cin2 * nb;
-    let (analysis, synthesis) = (p.analysis_out(), p.synthesis_lags());
+    let (analysis, synthesis) = (p.analysis(Grid::Output), p.synthesis(Grid::Lags));
     let cb = CHANNEL_BLOCK.min(p.cout);
     let taps = p.kh * p.kw;
     let acc_len = bins * 2 * cb * cin2;

@@ -134,8 +134,21 @@ pub fn conv5x5(
     cout: usize,
     padding: [usize; 2],
 ) -> archc::kernels::ConvGeom {
+    conv_geom(batch, cin, h, w, cout, [5, 5], padding)
+}
+
+/// A stride-1 convolution geometry with any kernel.
+pub fn conv_geom(
+    batch: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kernel: [usize; 2],
+    padding: [usize; 2],
+) -> archc::kernels::ConvGeom {
     archc::kernels::ConvGeom {
-        kernel: [5, 5],
+        kernel,
         ..conv3x3(batch, cin, h, w, cout, padding)
     }
 }
@@ -156,6 +169,26 @@ fn conv_lens(g: &archc::kernels::ConvGeom) -> (usize, usize, usize) {
 // The FFT path's DFT matrices hold cos and sin rounded to f32 and each transform stage
 // sums ≤ 2n terms of them, so its error is again a small multiple of the direct sum's.
 // Outputs start as NaN, so a value never written fails.
+
+/// `conv2d_forward_relu` against max(0, ·) of `conv2d_forward` on `g`, whatever
+/// algorithm the chooser gives it, with enough negative outputs for the test to bite.
+pub fn check_forward_relu(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
+    use archc::kernels;
+    let (nx, nw, ny) = conv_lens(g);
+    let (x, w, b) = (random(r, nx), random(r, nw), random(r, g.out_channels));
+    let mut plain = vec![0.0; ny];
+    kernels::conv2d_forward(g, &x, &w, &b, &mut plain);
+    let mut fused = vec![f32::NAN; ny];
+    kernels::conv2d_forward_relu(g, &x, &w, &b, &mut fused);
+    let negative = plain.iter().filter(|v| **v < 0.0).count();
+    assert!(
+        negative > ny / 10,
+        "too few negative outputs to test the ReLU"
+    );
+    for (i, (p, f)) in plain.iter().zip(&fused).enumerate() {
+        assert_eq!(p.max(0.0), *f, "output {i} of {g:?}");
+    }
+}
 
 /// Winograd forward of `g` against the naive reference.
 pub fn check_winograd_forward(r: &mut ChaCha8Rng, g: &archc::kernels::ConvGeom) {
@@ -234,27 +267,7 @@ pub fn check_backward_weights_using(
 /// from 1×1 to 7×7, paddings from 0 to kernel − 1, channel counts across the
 /// 28-channel blocks and image counts across the 32-image blocks.
 pub fn fft_geometries() -> Vec<archc::kernels::ConvGeom> {
-    #[allow(clippy::too_many_arguments)]
-    fn geom(
-        batch: usize,
-        cin: usize,
-        h: usize,
-        w: usize,
-        cout: usize,
-        kernel: [usize; 2],
-        padding: [usize; 2],
-    ) -> archc::kernels::ConvGeom {
-        archc::kernels::ConvGeom {
-            batch,
-            in_channels: cin,
-            in_h: h,
-            in_w: w,
-            out_channels: cout,
-            kernel,
-            stride: [1, 1],
-            padding,
-        }
-    }
+    let geom = conv_geom;
     vec![
         // svhn's layer, smaller: "same" 7×7.
         geom(3, 16, 16, 16, 40, [7, 7], [3, 3]),
