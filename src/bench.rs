@@ -371,6 +371,7 @@ pub fn table(results: &[BenchResult]) -> String {
         );
     }
     s += "GFLOP/s = train img/s × 2·(forward + backward-weights + backward-input except the first layer) conv/dense multiply-adds per image\n";
+    s += "  (the direct products: layers run by Winograd or FFT do fewer, so these can exceed the peak)\n";
     if let Some(p) = results.iter().find_map(|r| r.machine_peak_gflops) {
         s += &format!(
             "machine FP32 peak: {p:.1} GFLOP/s on {} threads (AVX-512 FMA loop, measured now)\n",
