@@ -735,12 +735,7 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
     check_lens(&p, x.len(), dw.len(), dy.len());
     assert_eq!(dbias.len(), p.cout, "conv: bias gradient length");
     let plane = p.oh * p.ow;
-    // One channel per task: each sum keeps its order whatever the threads.
-    dbias.par_iter_mut().enumerate().for_each(|(k, b)| {
-        *b = (0..p.batch)
-            .map(|n| super::conv::sum(&dy[(n * p.cout + k) * plane..][..plane]))
-            .sum();
-    });
+    super::conv::bias_grad_per_channel(dy, plane, dbias);
     if p.batch == 0 || plane == 0 {
         dw.fill(0.0);
         return;
