@@ -606,14 +606,24 @@ fn check_lens(p: &Plan, x: usize, w: usize, y: usize) {
     assert_eq!(y, p.batch * p.out_sz(), "conv: output length");
 }
 
-/// `xs` (spectrum layout, `cin·imgs` wide, columns channel-major) = the spectra of the
-/// `imgs` images in `x`.
-fn input_spectra(p: &Plan, analysis: &Analysis, x: &[f32], xs: &mut [f32], scratch: &mut [f32]) {
-    let imgs = x.len() / p.in_sz();
-    let plane = p.h * p.w;
-    let (planes, tmp) = scratch.split_at_mut(p.cin * imgs * plane);
-    gather(x, p.cin, 0, p.cin, plane, planes);
-    analysis.run(planes, p.cin * imgs, xs, tmp, false);
+/// `spec` (spectrum layout, `chans·imgs` wide, columns channel-major) = the spectra of
+/// channels c0..c0 + chans of the images in `src` (`total` channels of `plane` cells);
+/// `scratch` holds the gathered planes and the transform's buffer.
+#[allow(clippy::too_many_arguments)]
+fn channel_spectra(
+    analysis: &Analysis,
+    src: &[f32],
+    total: usize,
+    c0: usize,
+    chans: usize,
+    plane: usize,
+    spec: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let imgs = src.len() / (total * plane);
+    let (planes, tmp) = scratch.split_at_mut(chans * imgs * plane);
+    gather(src, total, c0, chans, plane, planes);
+    analysis.run(planes, chans * imgs, spec, tmp, false);
 }
 
 /// y = conv(x, w) + bias, then max(0, ·) if `relu`.
@@ -658,7 +668,7 @@ fn forward_with(
                 let (xs, rest) = buf.split_at_mut(spec_x);
                 let (ys, rest) = rest.split_at_mut(spec_y);
                 let (out, work) = rest.split_at_mut(out_len);
-                input_spectra(p, &analysis, xb, xs, work);
+                channel_spectra(&analysis, xb, p.cin, 0, p.cin, p.h * p.w, xs, work);
                 for &(o0, co) in &blocks {
                     let (ub, per_bin) = (&u[form.block_start(p, o0)..], form.bin_len(p, co));
                     for bin in 0..bins {
@@ -712,9 +722,7 @@ fn backward_input_with(p: &Plan, dy: &[f32], u: &[f32], form: FilterForm, dx: &m
                 let (dxs, rest) = rest.split_at_mut(spec_dx);
                 let (out, work) = rest.split_at_mut(out_len);
                 for (i, &(o0, co)) in blocks.iter().enumerate() {
-                    let (planes, tmp) = work.split_at_mut(co * imgs * plane);
-                    gather(dyb, p.cout, o0, co, plane, planes);
-                    analysis.run(planes, co * imgs, dys, tmp, false);
+                    channel_spectra(&analysis, dyb, p.cout, o0, co, plane, dys, work);
                     let (ub, per_bin) = (&u[form.block_start(p, o0)..], form.bin_len(p, co));
                     for bin in 0..bins {
                         let a = &ub[bin * per_bin..][..per_bin];
@@ -753,7 +761,7 @@ pub fn backward_weights(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbi
             .zip(x.par_chunks(nb * p.in_sz()))
             .for_each(|(xs, xb)| {
                 with_scratch(&BUF, x_work, |work| {
-                    input_spectra(&p, &analysis_x, xb, xs, work)
+                    channel_spectra(&analysis_x, xb, p.cin, 0, p.cin, p.h * p.w, xs, work)
                 })
             });
         weights_from_spectra(&p, dy, xs_all, dw)
@@ -787,9 +795,7 @@ fn weights_from_spectra(p: &Plan, dy: &[f32], xs_all: &[f32], dw: &mut [f32]) {
                 for (bi, dyb) in dy.chunks(nb * p.out_sz()).enumerate() {
                     let imgs = dyb.len() / p.out_sz();
                     let xs = &xs_all[bi * spec_x..];
-                    let (planes, tmp) = work.split_at_mut(co * imgs * plane);
-                    gather(dyb, p.cout, o0, co, plane, planes);
-                    analysis.run(planes, co * imgs, dys, tmp, false);
+                    channel_spectra(&analysis, dyb, p.cout, o0, co, plane, dys, work);
                     for bin in 0..bins {
                         let lhs = View::row_major(&dys[bin * 2 * co * imgs..], imgs, false);
                         let rhs = View::row_major(&xs[bin * cin2 * imgs..], imgs, true);
