@@ -19,7 +19,7 @@
 //! stages (along rows, then along columns, and back), to whole blocks of planes at once.
 //! Images go in blocks of up to 32 (one GEMM panel), output channels in blocks of
 //! `CHANNEL_BLOCK`, so that a block's spectra stay near L2 size.
-use super::gemm::{self, sgemm, View, PANEL};
+use super::gemm::{self, sgemm, View};
 use super::threads::with_scratch;
 use super::ConvGeom;
 use rayon::prelude::*;
@@ -428,7 +428,7 @@ impl FilterForm {
     }
 
     /// dst[m × n] (row stride n) = the bin's matrix `a` · B (+ dst if `accumulate`), B
-    /// row-major `[k][n]`: with n = PANEL it is one GEMM panel as it stands.
+    /// row-major `[k][n]` (with n = PANEL one GEMM panel as it stands, not packed again).
     #[allow(clippy::too_many_arguments)]
     fn product(
         self,
@@ -441,16 +441,21 @@ impl FilterForm {
         accumulate: bool,
     ) {
         let (m, k) = self.shape(p, co);
-        match (self.packed, n == PANEL) {
-            (true, true) => gemm::packed(m, k, n, a, b, dst, n, accumulate),
-            (true, false) => {
-                let rhs = View::row_major(b, n, false);
-                gemm::packed_lhs(m, k, n, a, rhs, dst, n, accumulate)
-            }
-            (false, _) => {
-                let (lhs, rhs) = (View::row_major(a, k, false), View::row_major(b, n, false));
-                sgemm(m, k, n, lhs, rhs, dst, n, accumulate, false)
-            }
+        let rhs = View::row_major(b, n, false);
+        if self.packed {
+            gemm::packed_lhs(m, k, n, a, rhs, dst, n, accumulate)
+        } else {
+            sgemm(
+                m,
+                k,
+                n,
+                View::row_major(a, k, false),
+                rhs,
+                dst,
+                n,
+                accumulate,
+                false,
+            )
         }
     }
 }

@@ -321,7 +321,8 @@ pub(crate) fn packed(
 }
 
 /// dst[m×n] (row stride `dst_rs`) = A·B (+ dst if `accumulate`), single-threaded, with A
-/// packed by `pack_a` and B a plain view (packed here). Needs `packed_available()`.
+/// packed by `pack_a` and B a plain view (packed here, unless it is a row-major k × PANEL
+/// matrix, which already is one panel). Needs `packed_available()`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn packed_lhs(
     m: usize,
@@ -339,6 +340,9 @@ pub(crate) fn packed_lhs(
     }
     assert!(pa.len() >= packed_a_len(m, k), "gemm: packed lhs too short");
     assert!(rhs.extent(k, n) <= rhs.data.len(), "gemm: rhs too short");
+    if n == PANEL && rhs.rs == PANEL && rhs.cs == 1 {
+        return packed(m, k, n, pa, &rhs.data[..k * PANEL], dst, dst_rs, accumulate);
+    }
     if check_dst_or_empty_product(m, k, n, dst, dst_rs, accumulate) {
         return;
     }
